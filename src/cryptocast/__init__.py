@@ -1,0 +1,1 @@
+"""cryptocast: reproducible crypto forecasting with Toto and Kronos."""

@@ -1,0 +1,76 @@
+"""The contract between the evaluation engine and every forecasting model.
+
+A forecaster never sees a full candle frame: the engine hands it `Context` objects that hold
+copies of the candles strictly before the forecast origin, so look-ahead is impossible by
+construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+OHLCV = ("open", "high", "low", "close", "volume")
+CLOSE = OHLCV.index("close")
+
+
+@dataclass(frozen=True)
+class Context:
+    """Candles strictly before the forecast origin, plus the timestamps to forecast.
+
+    timestamps: datetime64[ns], shape [T]; ohlcv: float64, shape [T, 5] (columns `OHLCV`);
+    future_timestamps: datetime64[ns], shape [horizon] (known in advance from the interval).
+    """
+
+    timestamps: np.ndarray
+    ohlcv: np.ndarray
+    future_timestamps: np.ndarray
+
+    @property
+    def close(self) -> np.ndarray:
+        return self.ohlcv[:, CLOSE]
+
+    @property
+    def horizon(self) -> int:
+        return len(self.future_timestamps)
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Forecasts of the close for a batch of contexts.
+
+    point: [batch, horizon] close prices. samples: [batch, num_samples, horizon] close prices,
+    or None for point-only forecasters.
+    """
+
+    point: np.ndarray
+    samples: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.point.ndim != 2:
+            raise ValueError(f"Forecast.point must be [batch, horizon], got {self.point.shape}")
+        if self.samples is not None and (
+            self.samples.ndim != 3
+            or self.samples.shape[0] != self.point.shape[0]
+            or self.samples.shape[2] != self.point.shape[1]
+        ):
+            raise ValueError(
+                f"Forecast.samples must be [batch, num_samples, horizon] matching point "
+                f"{self.point.shape}, got {self.samples.shape}"
+            )
+
+
+class Forecaster(Protocol):
+    """Anything that forecasts the close from candle contexts.
+
+    `context_length` is the most candles the forecaster looks at; the engine never passes more.
+    `predict` receives contexts that all share the same horizon and returns one row per context.
+    """
+
+    name: str
+    context_length: int
+
+    def predict(self, contexts: Sequence[Context]) -> Forecast: ...
