@@ -1,5 +1,17 @@
-"""Forecaster contract, candidates and sample aggregation."""
+"""Forecaster contract, naive candidates, the candidate registry and sample aggregation."""
 
 from cryptocast.forecast.base import CLOSE, OHLCV, Context, Forecast, Forecaster
+from cryptocast.forecast.naive import NaiveForecaster, NaiveGaussianForecaster
+from cryptocast.forecast.registry import MODELS, build_forecaster
 
-__all__ = ["CLOSE", "OHLCV", "Context", "Forecast", "Forecaster"]
+__all__ = [
+    "CLOSE",
+    "MODELS",
+    "OHLCV",
+    "Context",
+    "Forecast",
+    "Forecaster",
+    "NaiveForecaster",
+    "NaiveGaussianForecaster",
+    "build_forecaster",
+]

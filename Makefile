@@ -1,0 +1,46 @@
+# `make all` sets up .venv and runs the pipeline; `make test` runs lint and the test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+# The CPU build of torch (pip's default torch pulls ~4 GB of CUDA libraries).
+TORCH_SPEC ?= torch==2.13.0
+export PATH := $(BIN):$(PATH)
+
+.PHONY: all setup repro test lint smoke bench push pull clean
+
+all: repro
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+repro: setup
+	dvc repro
+
+lint: setup
+	ruff check src stages tests bench scripts
+
+test: lint
+	pytest
+
+# The whole pipeline on the real data with the small profile in params.smoke.yaml,
+# in a throwaway copy of the repo (build/smoke), so the workspace is left untouched.
+smoke: setup
+	python scripts/smoke.py --overrides params.smoke.yaml --dest build/smoke
+
+bench: setup
+	python bench/toto_latency.py
+	python bench/kronos_latency.py
+
+push: setup
+	dvc push
+
+pull: setup
+	dvc pull
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,132 @@
+"""`cryptocast`: the library for a person at a terminal."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from cryptocast.config import DataConfig, EvalConfig, load_params
+from cryptocast.data.candles import (
+    INTERVALS,
+    RepairPolicy,
+    discover,
+    fetch_candles,
+    read_candles,
+    write_candles_csv,
+)
+
+PARAMS = click.option(
+    "--params",
+    "params_path",
+    default="params.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Pipeline params file.",
+)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log repairs and progress details.")
+def main(verbose: bool) -> None:
+    """Reproducible crypto price forecasting with Toto and Kronos."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+
+
+@main.group()
+def data() -> None:
+    """Check local candle CSVs or fetch candles from an exchange."""
+
+
+@data.command("check")
+@PARAMS
+@click.option("--source-dir", type=click.Path(file_okay=False), help="Overrides data.source_dir.")
+@click.option("--interval", "intervals", multiple=True, help="Only these intervals (repeatable).")
+@click.option("--symbol", "symbols", multiple=True, help="Only these symbols (repeatable).")
+def data_check(params_path, source_dir, intervals, symbols) -> None:
+    """Validate every CSV with the repair policy of params.yaml and print a report per series."""
+    cfg = DataConfig.from_params(load_params(params_path))
+    policy = RepairPolicy.from_params(cfg.repair)
+    found = discover(
+        Path(source_dir or cfg.source_dir), list(intervals) or cfg.intervals, list(symbols) or None
+    )
+    for interval, symbol, path in found:
+        _, report = read_candles(path, interval, policy, symbol=symbol)
+        r = report.to_dict()
+        click.echo(
+            f"{interval:>4} {symbol:<10} rows {r['rows']:>7}  {r['start']} .. {r['end']}  "
+            f"gaps {r['gaps']} (missing {r['missing_candles']})  repairs {len(r['repairs'])}"
+        )
+
+
+@data.command("fetch")
+@click.option("--exchange", default="binance", show_default=True, help="A ccxt exchange id.")
+@click.option("--symbol", required=True, help="Symbol as in the CSV names, e.g. BTCUSDT.")
+@click.option("--interval", default="1d", show_default=True, type=click.Choice(sorted(INTERVALS)))
+@click.option("--since", required=True, help="First candle (UTC), e.g. 2024-01-01.")
+@click.option("--until", default=None, help="Last candle (UTC); default: now.")
+@click.option(
+    "--out-dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Writes <out-dir>/<interval>/<SYMBOL>.csv (usable as data.source_dir).",
+)
+def data_fetch(exchange, symbol, interval, since, until, out_dir) -> None:
+    """Download candles from an exchange's public API (needs internet)."""
+    frame = fetch_candles(
+        exchange, symbol, interval, pd.Timestamp(since), pd.Timestamp(until) if until else None
+    )
+    path = Path(out_dir) / interval / f"{symbol}.csv"
+    write_candles_csv(frame, path)
+    click.echo(f"wrote {len(frame)} candles to {path}")
+
+
+@main.command()
+@PARAMS
+@click.option("--symbol", required=True, help="A prepared symbol, e.g. ETHUSDT.")
+@click.option(
+    "--stage",
+    default="baseline",
+    show_default=True,
+    help="params section holding the candidates (<stage>.<symbol>.candidates).",
+)
+@click.option("--candidate", "names", multiple=True, help="Only these candidates (repeatable).")
+@click.option(
+    "--spec",
+    "specs",
+    multiple=True,
+    metavar="NAME=JSON",
+    help='An extra candidate, e.g. toto8=\'{"model": "toto", "num_samples": 8}\'.',
+)
+def evaluate(params_path, symbol, stage, names, specs) -> None:
+    """Evaluate candidates on the validation and test splits and print the key metrics."""
+    from cryptocast.evaluation.evaluate import evaluate_symbol
+
+    params = load_params(params_path)
+    section = params.get(stage, {}).get(symbol, {"reference": "naive", "candidates": {}})
+    candidates = {k: v for k, v in section["candidates"].items() if not names or k in names}
+    for item in specs:
+        name, _, text = item.partition("=")
+        candidates[name] = json.loads(text)
+    candidates.setdefault("naive", {"model": "naive"})
+    reference = section["reference"] if section["reference"] in candidates else "naive"
+    metrics, _ = evaluate_symbol(
+        "data/prepared",
+        "models",
+        symbol,
+        candidates,
+        reference,
+        EvalConfig.from_params(params),
+        seed=params.get("seed", 0),
+    )
+    columns = ["pct_return_mae", "skill_vs_naive", "dm_pvalue_vs_naive", "crps", "latency_s"]
+    for split, by_name in metrics.items():
+        table = pd.DataFrame(by_name).T.reindex(columns=columns)
+        click.echo(f"{split} (reference: {reference})")
+        click.echo(table.to_string(float_format="{:.4g}".format))
+
+if __name__ == "__main__":
+    main()

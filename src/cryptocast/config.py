@@ -1,0 +1,81 @@
+"""Typed views of params.yaml: every knob of the pipeline lives there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "UNIUSDT")
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: params file not found")
+    params = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(params, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    return params
+
+
+def _from_mapping(cls: type, section: str, values: dict[str, Any] | None) -> Any:
+    values = dict(values or {})
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"params {section}: unknown key(s) {unknown}; known: {sorted(known)}")
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source_dir: str = "../shared/data/ohlcv"
+    intervals: list[str] = field(default_factory=lambda: ["1d", "4h", "1h"])
+    repair: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> DataConfig:
+        return _from_mapping(cls, "data", params.get("data"))
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    interval: str = "1d"
+    val_steps: int = 120
+    test_steps: int = 120
+    horizon: int = 1
+    fee_bps: float = 10.0
+    batch_size: int = 64
+    n_boot: int = 2000
+
+    def __post_init__(self) -> None:
+        for name in ("val_steps", "test_steps", "horizon", "batch_size", "n_boot"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"params eval.{name} must be >= 1, got {getattr(self, name)}")
+        if self.fee_bps < 0:
+            raise ValueError(f"params eval.fee_bps must be >= 0, got {self.fee_bps}")
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> EvalConfig:
+        return _from_mapping(cls, "eval", params.get("eval"))
+
+
+def symbols_from_params(params: dict[str, Any]) -> list[str]:
+    symbols = params.get("symbols", list(DEFAULT_SYMBOLS))
+    if not symbols or not all(isinstance(s, str) for s in symbols):
+        raise ValueError(f"params symbols: expected a non-empty list of names, got {symbols!r}")
+    return list(symbols)
+
+
+def merge_params(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `overrides` applied recursively (mappings merge, everything else replaces)."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_params(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

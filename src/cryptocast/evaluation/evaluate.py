@@ -1,0 +1,128 @@
+"""Evaluate a symbol's candidates on every split with the rolling-origin engine."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cryptocast.config import EvalConfig
+from cryptocast.data.candles import INTERVALS
+from cryptocast.data.prepared import load_series, read_splits
+from cryptocast.data.splits import SPLITS, Splits
+from cryptocast.evaluation.backtest import BacktestResult, rolling_origin
+from cryptocast.evaluation.metrics import evaluate_forecasts
+from cryptocast.forecast.base import Forecaster
+from cryptocast.forecast.registry import build_forecaster
+
+YEAR = pd.Timedelta(days=365)
+
+
+def backtest_split(
+    candles: pd.DataFrame, splits: Splits, split: str, forecaster: Forecaster, cfg: EvalConfig
+) -> BacktestResult:
+    """Rolling-origin forecasts of every target candle of `split`."""
+    targets = np.flatnonzero(splits.target_mask(candles["timestamp"], split))
+    return rolling_origin(
+        candles,
+        targets,
+        forecaster,
+        step=INTERVALS[splits.interval],
+        horizon=cfg.horizon,
+        batch_size=cfg.batch_size,
+        desc=f"{split} {forecaster.name}",
+    )
+
+
+def evaluate_candidates(
+    candles: pd.DataFrame,
+    splits: Splits,
+    candidates: Mapping[str, Forecaster],
+    reference: str,
+    cfg: EvalConfig,
+    seed: int = 0,
+) -> tuple[dict[str, dict[str, dict[str, Any]]], pd.DataFrame]:
+    """Metrics per split and candidate (`reference` is the DM/bootstrap comparison),
+    and the point forecasts of every candidate as a long frame."""
+    if reference not in candidates:
+        raise ValueError(f"reference candidate {reference!r} is not among {sorted(candidates)}")
+    periods_per_year = YEAR / INTERVALS[splits.interval]
+    metrics: dict[str, dict[str, dict[str, Any]]] = {}
+    rows = []
+    for split in SPLITS:
+        results = {
+            name: backtest_split(candles, splits, split, forecaster, cfg)
+            for name, forecaster in candidates.items()
+        }
+        metrics[split] = {}
+        for name, result in results.items():
+            scores = evaluate_forecasts(
+                result.prev_close,
+                result.actual_close,
+                result.point,
+                samples=result.samples,
+                reference_close=results[reference].point,
+                horizon=cfg.horizon,
+                fee_bps=cfg.fee_bps,
+                periods_per_year=periods_per_year,
+                n_boot=cfg.n_boot,
+                seed=seed,
+            )
+            metrics[split][name] = {**scores, "latency_s": result.latency_s}
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "split": split,
+                        "candidate": name,
+                        "timestamp": result.timestamps,
+                        "prev_close": result.prev_close,
+                        "actual_close": result.actual_close,
+                        "forecast_close": result.point,
+                    }
+                )
+            )
+    return metrics, pd.concat(rows, ignore_index=True)
+
+
+def evaluate_symbol(
+    prepared_dir: str | Path,
+    models_dir: str | Path,
+    symbol: str,
+    candidate_specs: Mapping[str, Mapping[str, Any]],
+    reference: str,
+    cfg: EvalConfig,
+    seed: int = 0,
+) -> tuple[dict[str, dict[str, dict[str, Any]]], pd.DataFrame]:
+    """Build the candidates from their specs and evaluate them on `symbol`'s splits."""
+    splits = read_splits(prepared_dir)
+    if splits.interval != cfg.interval:
+        raise ValueError(
+            f"eval.interval is {cfg.interval!r} but the prepared splits are on "
+            f"{splits.interval!r}; rerun the prepare stage"
+        )
+    candles = load_series(prepared_dir, splits.interval, symbol)
+    candidates = {
+        name: build_forecaster(name, spec, models_dir, seed)
+        for name, spec in candidate_specs.items()
+    }
+    return evaluate_candidates(candles, splits, candidates, reference, cfg, seed)
+
+
+def metrics_for_dvc(metrics: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Metrics with every [lo, hi] interval split into `<key>_lo` / `<key>_hi` scalars,
+    so `dvc metrics show/diff` can read them."""
+    flat: dict[str, Any] = {}
+    for split, by_candidate in metrics.items():
+        flat[split] = {}
+        for name, scores in by_candidate.items():
+            row: dict[str, Any] = {}
+            for key, value in scores.items():
+                if isinstance(value, list | tuple):
+                    row[f"{key}_lo"], row[f"{key}_hi"] = value
+                else:
+                    row[key] = value
+            flat[split][name] = row
+    return flat

@@ -1,0 +1,32 @@
+"""Build a forecaster from a candidate spec in params.yaml: `{model: <family>, **knobs}`."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cryptocast.forecast.base import Forecaster
+from cryptocast.forecast.naive import NaiveForecaster, NaiveGaussianForecaster
+
+NAIVE_MODELS = {"naive": NaiveForecaster, "naive_gaussian": NaiveGaussianForecaster}
+NEURAL_MODELS = ("toto", "kronos")  # checkpoint folders under models_dir/<family>
+MODELS = (*NAIVE_MODELS, *NEURAL_MODELS)
+
+
+def build_forecaster(
+    name: str, spec: Mapping[str, Any], models_dir: str | Path = "models", seed: int = 0
+) -> Forecaster:
+    """The candidate `name` built from its spec; errors name the candidate and the bad key."""
+    knobs = dict(spec)
+    model = knobs.pop("model", None)
+    if model not in MODELS:
+        raise ValueError(f"candidate {name!r}: model must be one of {list(MODELS)}, got {model!r}")
+    try:
+        if model in NAIVE_MODELS:
+            return NAIVE_MODELS[model](name=name, **knobs)
+        family = importlib.import_module(f"cryptocast.models.{model}")
+        return family.build_forecaster(Path(models_dir) / model, name=name, seed=seed, **knobs)
+    except TypeError as err:
+        raise ValueError(f"candidate {name!r} ({model}): {err}") from err

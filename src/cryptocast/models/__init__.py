@@ -1,0 +1,1 @@
+"""Model families implemented in our own PyTorch code."""

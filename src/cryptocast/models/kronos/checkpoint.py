@@ -1,0 +1,93 @@
+"""Checkpoint folders in the official layout: config.json + model.safetensors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .config import PredictorConfig, TokenizerConfig
+from .predictor import Kronos
+from .tokenizer import KronosTokenizer
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+# Buffers fixed by the config; a checkpoint may omit them, and must match when it has them.
+DERIVED_BUFFERS = ("rotary.inv_freq", "bsq.basis", "bsq.group_basis")
+
+
+def save_checkpoint(model: KronosTokenizer | Kronos, directory: str | Path) -> None:
+    """Write config.json + model.safetensors into `directory`, replacing it atomically."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        (tmp / CONFIG_FILE).write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
+        state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        old = directory.with_name(f".{directory.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if directory.exists():
+            os.replace(directory, old)
+        os.replace(tmp, directory)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _read_config(directory: Path) -> dict:
+    path = directory / CONFIG_FILE
+    if not path.is_file() or not (directory / WEIGHTS_FILE).is_file():
+        raise FileNotFoundError(f"{directory} needs {CONFIG_FILE} and {WEIGHTS_FILE}")
+    return {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("_")}
+
+
+def load_weights(model: nn.Module, path: str | Path) -> None:
+    """Load safetensors weights with strict key matching (derived buffers may be absent)."""
+    state = load_file(str(path))
+    expected = model.state_dict()
+    missing = sorted(k for k in expected if k not in state and not k.endswith(DERIVED_BUFFERS))
+    unexpected = sorted(k for k in state if k not in expected)
+    if missing or unexpected:
+        raise ValueError(f"{path}: missing keys {missing[:10]}, unexpected keys {unexpected[:10]}"
+                         f" ({len(missing)} missing, {len(unexpected)} unexpected)")
+    for key in state:
+        if key.endswith(DERIVED_BUFFERS) and not torch.equal(
+            state[key].to(expected[key].dtype), expected[key]
+        ):
+            raise ValueError(f"{path}: buffer {key} does not match the config")
+    model.load_state_dict(state, strict=False)
+
+
+def load_tokenizer(directory: str | Path) -> KronosTokenizer:
+    """Load a KronosTokenizer folder (e.g. Kronos-Tokenizer-base) in eval mode."""
+    directory = Path(directory)
+    model = KronosTokenizer(TokenizerConfig.from_dict(_read_config(directory)))
+    load_weights(model, directory / WEIGHTS_FILE)
+    return model.eval()
+
+
+def load_predictor(directory: str | Path) -> Kronos:
+    """Load a Kronos predictor folder (e.g. Kronos-small, Kronos-base) in eval mode."""
+    directory = Path(directory)
+    model = Kronos(PredictorConfig.from_dict(_read_config(directory)))
+    load_weights(model, directory / WEIGHTS_FILE)
+    return model.eval()
+
+
+def load_checkpoint(directory: str | Path) -> tuple[KronosTokenizer, Kronos]:
+    """Load `directory/tokenizer` and `directory/predictor`; their bit widths must agree."""
+    directory = Path(directory)
+    tokenizer = load_tokenizer(directory / "tokenizer")
+    predictor = load_predictor(directory / "predictor")
+    t, p = tokenizer.config, predictor.config
+    if (t.s1_bits, t.s2_bits) != (p.s1_bits, p.s2_bits):
+        raise ValueError(f"tokenizer bits {(t.s1_bits, t.s2_bits)} != predictor bits "
+                         f"{(p.s1_bits, p.s2_bits)} in {directory}")
+    return tokenizer, predictor

@@ -1,0 +1,88 @@
+"""The Kronos forecaster: contexts -> sampled close paths -> point forecast."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cryptocast.forecast.aggregation import aggregate, parse_aggregation
+from cryptocast.forecast.base import Context, Forecast
+
+from .checkpoint import load_checkpoint
+from .inputs import CLOSE, candle_features, denormalise, normalise, time_stamps
+from .predictor import Kronos
+from .sampling import SamplingConfig, generate
+from .tokenizer import KronosTokenizer
+
+
+class KronosForecaster:
+    """Forecasts the close with Kronos; keeps the sample paths (close prices) for CRPS.
+
+    max_context: the predictor/decoder window (512 for the official models); context_length:
+    the most candles read (defaults to max_context); the reference aggregate is the mean.
+    """
+
+    def __init__(self, tokenizer: KronosTokenizer, predictor: Kronos, name: str = "kronos",
+                 seed: int = 0, sample_count: int = 1, temperature: float = 1.0,
+                 top_p: float = 0.9, top_k: int = 0, clip: float = 5.0, max_context: int = 512,
+                 context_length: int | None = None, aggregate: str = "mean") -> None:
+        if max_context < 1:
+            raise ValueError(f"max_context must be >= 1, got {max_context}")
+        if context_length is not None and context_length < 1:
+            raise ValueError(f"context_length must be >= 1, got {context_length}")
+        if not clip > 0:
+            raise ValueError(f"clip must be > 0, got {clip}")
+        parse_aggregation(aggregate)
+        self.name = name
+        self.tokenizer, self.predictor = tokenizer.eval(), predictor.eval()
+        self.sampling = SamplingConfig(temperature, int(top_k), float(top_p), int(sample_count))
+        self.clip, self.max_context, self.aggregate = float(clip), int(max_context), aggregate
+        self.context_length = min(context_length or max_context, max_context)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def predict(self, contexts: Sequence[Context]) -> Forecast:
+        """Sample paths per context; contexts of equal length are forecast in one batch."""
+        if not contexts:
+            raise ValueError("predict needs at least one context")
+        horizon = contexts[0].horizon
+        if horizon < 1 or any(c.horizon != horizon for c in contexts):
+            raise ValueError("all contexts must share one horizon >= 1")
+        # The whole horizon must fit the predictor window, as generate() requires.
+        keep = min(self.context_length, self.max_context - horizon + 1)
+        if keep < 1:
+            raise ValueError(f"horizon {horizon} does not fit max_context {self.max_context}")
+        groups: dict[int, list[int]] = defaultdict(list)
+        for i, ctx in enumerate(contexts):
+            if len(ctx.timestamps) < 2:
+                raise ValueError(f"context {i} has {len(ctx.timestamps)} candles; need >= 2")
+            groups[min(len(ctx.timestamps), keep)].append(i)
+        samples = np.empty((len(contexts), self.sampling.sample_count, horizon))
+        for length, idx in groups.items():
+            samples[idx] = self._sample_close([contexts[i] for i in idx], length)
+        return Forecast(point=aggregate(samples, self.aggregate, axis=1), samples=samples)
+
+    def _sample_close(self, contexts: list[Context], length: int) -> np.ndarray:
+        feats = np.stack([candle_features(c.ohlcv[-length:, :4], c.ohlcv[-length:, 4])
+                          for c in contexts])
+        x, mean, std = normalise(feats, self.clip)
+        stamp = np.stack([time_stamps(c.timestamps[-length:]) for c in contexts])
+        future = np.stack([time_stamps(c.future_timestamps) for c in contexts])
+        out = generate(
+            self.tokenizer, self.predictor, torch.from_numpy(x).float(),
+            torch.from_numpy(stamp), torch.from_numpy(future), self.sampling, self.max_context,
+            self.generator,
+        ).double().numpy()  # [B, S, H, F]
+        close = out[..., CLOSE]
+        return denormalise(close, mean[:, :, None, CLOSE], std[:, :, None, CLOSE])
+
+
+def build_forecaster(checkpoint_dir: str | Path, name: str, seed: int = 0,
+                     **knobs: object) -> KronosForecaster:
+    """Load `checkpoint_dir/{tokenizer,predictor}` and build a forecaster with the knobs
+    (sample_count, temperature, top_p, top_k, clip, max_context, context_length, aggregate)."""
+    tokenizer, predictor = load_checkpoint(checkpoint_dir)
+    return KronosForecaster(tokenizer, predictor, name=name, seed=seed, **knobs)  # type: ignore[arg-type]

@@ -1,0 +1,54 @@
+"""Kronos input handling: six features, per-window normalisation, calendar stamps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+FEATURES = ("open", "high", "low", "close", "volume", "amount")
+CLOSE = FEATURES.index("close")
+NORM_EPS = 1e-5
+
+
+def candle_features(prices: np.ndarray, volume: np.ndarray | None = None,
+                    amount: np.ndarray | None = None) -> np.ndarray:
+    """prices [T, 4] (OHLC) -> features [T, 6].
+
+    amount = volume x mean(OHLC) when absent; volume and amount are zero when volume is absent.
+    """
+    prices = np.asarray(prices, dtype=np.float64)
+    if prices.ndim != 2 or prices.shape[1] != 4:
+        raise ValueError(f"prices must be [T, 4] (open, high, low, close), got {prices.shape}")
+    if volume is None:
+        volume = amount = np.zeros(len(prices))
+    elif amount is None:
+        amount = np.asarray(volume, dtype=np.float64) * prices.mean(axis=1)
+    out = np.column_stack([prices, volume, amount]).astype(np.float64)
+    if not np.isfinite(out).all():
+        raise ValueError("candle features contain NaN or infinite values")
+    return out
+
+
+def normalise(x: np.ndarray, clip: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-column (x - mean) / (std + 1e-5) over the window, clipped to [-clip, clip].
+
+    x [..., T, F] -> (normalised, mean [..., 1, F], std [..., 1, F]).
+    """
+    if not clip > 0:
+        raise ValueError(f"clip must be > 0, got {clip}")
+    mean = x.mean(axis=-2, keepdims=True)
+    std = x.std(axis=-2, keepdims=True)
+    return np.clip((x - mean) / (std + NORM_EPS), -clip, clip), mean, std
+
+
+def denormalise(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Inverse of `normalise` (without the clipping)."""
+    return y * (std + NORM_EPS) + mean
+
+
+def time_stamps(timestamps: np.ndarray) -> np.ndarray:
+    """datetime64 [T] -> int64 [T, 5]: minute, hour, weekday (Mon=0), day, month."""
+    idx = pd.DatetimeIndex(np.asarray(timestamps, dtype="datetime64[ns]"))
+    return np.column_stack(
+        [idx.minute, idx.hour, idx.weekday, idx.day, idx.month]
+    ).astype(np.int64)

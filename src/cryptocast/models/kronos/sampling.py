@@ -1,0 +1,96 @@
+"""Token sampling and the shared-context autoregressive generation loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .predictor import Kronos
+from .tokenizer import KronosTokenizer
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Sampling knobs: top-k (when > 0) takes precedence over top-p, as in the reference."""
+
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 0.9
+    sample_count: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.sample_count < 1:
+            raise ValueError(f"sample_count must be >= 1, got {self.sample_count}")
+
+
+def filtered_probs(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
+    """Softmax of logits / T after top-k or nucleus (top-p) filtering, along the last axis."""
+    logits = logits / cfg.temperature
+    if cfg.top_k > 0:
+        k = min(cfg.top_k, logits.shape[-1])
+        kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    elif cfg.top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        # Drop tokens once the mass before them already exceeds top_p (the first always stays).
+        drop_sorted = torch.zeros_like(cumulative, dtype=torch.bool)
+        drop_sorted[..., 1:] = cumulative[..., :-1] > cfg.top_p
+        drop = drop_sorted.scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits.softmax(-1)
+
+
+def draw(probs: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:
+    """n independent draws per row of probs [..., V] -> ids [..., n]."""
+    flat = probs.reshape(-1, probs.shape[-1])
+    ids = torch.multinomial(flat, n, replacement=True, generator=generator)
+    return ids.reshape(*probs.shape[:-1], n)
+
+
+@torch.no_grad()
+def generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, stamp: torch.Tensor,
+             future_stamp: torch.Tensor, cfg: SamplingConfig, max_context: int,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+    """Sample paths for normalised inputs x [B, T, d_in] -> decoded outputs [B, S, H, d_in].
+
+    The context is tokenised and run through the predictor once per series; only the sampled
+    continuations are per path (shared-prefix attention), and each new step reuses the K/V
+    cache. Requires T + H - 1 <= max_context (the whole horizon fits the predictor window).
+    """
+    horizon, t = future_stamp.shape[1], x.shape[1]
+    if t + horizon - 1 > max_context:
+        raise ValueError(f"context {t} + horizon {horizon} - 1 exceeds max_context {max_context}")
+    s1_ctx, s2_ctx = tokenizer.encode(x)
+    hidden, kv = model.context(s1_ctx, s2_ctx, stamp)
+    mem_prefix = model.dep_layer.cross_attn.memory_kv(hidden)
+    last = hidden[:, -1:, :]
+    s1 = draw(filtered_probs(model.head.proj_s1(last[:, 0]), cfg), cfg.sample_count, generator)
+    past, mem_suffix, s1_steps, s2_steps = None, None, [], []
+    for i in range(horizon):
+        if i > 0:
+            h_new, past = model.step(s1_steps[-1][..., None], s2_steps[-1][..., None],
+                                     future_stamp[:, i - 1], kv, past)
+            last = h_new[:, :, 0]
+            s1 = draw(filtered_probs(model.head.proj_s1(last), cfg), 1, generator)[..., 0]
+            k, v = model.dep_layer.cross_attn.memory_kv(h_new)
+            k, v = k.transpose(1, 2), v.transpose(1, 2)  # [B, h, S, 1, hd]
+            mem_suffix = (k, v) if mem_suffix is None else (
+                torch.cat((mem_suffix[0], k), 3), torch.cat((mem_suffix[1], v), 3))
+        logits2 = model.s2_logits(s1, mem_prefix, mem_suffix, last)
+        s2 = draw(filtered_probs(logits2, cfg), 1, generator)[..., 0]
+        s1_steps.append(s1)
+        s2_steps.append(s2)
+    # The reference decodes the final window of max_context tokens; the context part of it is
+    # shared by every path, so its decoder K/V are computed once.
+    start = max(0, t + horizon - max_context)
+    dec_prefix = tokenizer.decoder_prefix(s1_ctx[:, start:], s2_ctx[:, start:])
+    return tokenizer.decode_suffix(torch.stack(s1_steps, -1), torch.stack(s2_steps, -1),
+                                   dec_prefix)

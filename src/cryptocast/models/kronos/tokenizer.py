@@ -1,0 +1,150 @@
+"""KronosTokenizer: causal transformer autoencoder with Binary Spherical Quantization."""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import TokenizerConfig
+from .layers import KV, TransformerBlock, run_blocks, run_blocks_suffix
+
+
+def bits_to_ids(bits: torch.Tensor) -> torch.Tensor:
+    """Token id = sum of 2^i over the non-negative coordinates i (bit 0 first)."""
+    weights = 2 ** torch.arange(bits.shape[-1], device=bits.device, dtype=torch.long)
+    return ((bits >= 0).long() * weights).sum(-1)
+
+
+def ids_to_bits(ids: torch.Tensor, n_bits: int) -> torch.Tensor:
+    """Inverse of bits_to_ids: ids [...] -> +1/-1 floats [..., n_bits]."""
+    mask = 2 ** torch.arange(n_bits, device=ids.device, dtype=torch.long)
+    return ((ids.long().unsqueeze(-1) & mask) != 0).float() * 2 - 1
+
+
+def _entropy(p: torch.Tensor) -> torch.Tensor:
+    return -(p * torch.log(p + 1e-8)).sum(-1)
+
+
+class BinarySphericalQuantizer(nn.Module):
+    """Sign quantisation on the unit sphere with the BSQ commitment and entropy losses.
+
+    The entropy of the full 2^D codebook is approximated per group of `group_size` bits
+    (soft assignment to the 2^group_size sub-codes); the per-sample entropy is analytical.
+    """
+
+    def __init__(self, dim: int, beta: float, gamma0: float, gamma: float, zeta: float,
+                 group_size: int) -> None:
+        super().__init__()
+        self.dim, self.group_size = dim, group_size
+        self.beta, self.gamma0, self.gamma, self.zeta = beta, gamma0, gamma, zeta
+        # Persistent buffers of the official module (they appear in its state dict).
+        self.register_buffer("basis", 2 ** torch.arange(dim - 1, -1, -1))
+        self.register_buffer("group_basis", 2 ** torch.arange(group_size - 1, -1, -1))
+        codes = torch.tensor(list(itertools.product((-1.0, 1.0), repeat=group_size)))
+        self.register_buffer("group_codebook", codes, persistent=False)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """z (unit-normalised) -> (quantised z with straight-through gradient, BSQ loss)."""
+        scale = self.dim**-0.5
+        zq = (z + (torch.where(z > 0, 1.0, -1.0).to(z.dtype) - z).detach()) * scale
+        commit = self.beta * ((zq.detach() - z) ** 2).sum(-1).mean()
+        p = torch.sigmoid(-4 * z * scale)
+        per_sample = _entropy(torch.stack((p, 1 - p), dim=-1)).sum(-1).mean()
+        groups = z.unflatten(-1, (self.dim // self.group_size, self.group_size))
+        logits = 2 * torch.einsum("...gc,dc->...gd", groups, self.group_codebook * scale)
+        avg_prob = logits.softmax(-1).flatten(0, -3).mean(0)
+        codebook = _entropy(avg_prob).sum()
+        return zq, commit + self.zeta * (self.gamma0 * per_sample - self.gamma * codebook)
+
+
+class BSQuantizer(nn.Module):
+    """Splits the BSQ code into the coarse s1 bits and the fine s2 bits."""
+
+    def __init__(self, s1_bits: int, s2_bits: int, beta: float, gamma0: float, gamma: float,
+                 zeta: float, group_size: int) -> None:
+        super().__init__()
+        self.s1_bits, self.s2_bits = s1_bits, s2_bits
+        self.bsq = BinarySphericalQuantizer(s1_bits + s2_bits, beta, gamma0, gamma, zeta,
+                                            group_size)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.bsq(F.normalize(z, dim=-1))
+
+
+class KronosTokenizer(nn.Module):
+    """Encoder -> BSQ (s1, s2 tokens) -> decoder reconstructing the d_in features."""
+
+    def __init__(self, config: TokenizerConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        block = [c.d_model, c.n_heads, c.ff_dim, c.ffn_dropout_p, c.attn_dropout_p,
+                 c.resid_dropout_p]
+        self.embed = nn.Linear(c.d_in, c.d_model)
+        self.head = nn.Linear(c.d_model, c.d_in)
+        # The official model builds n_layers - 1 blocks on each side.
+        self.encoder = nn.ModuleList(TransformerBlock(*block) for _ in range(c.n_enc_layers - 1))
+        self.decoder = nn.ModuleList(TransformerBlock(*block) for _ in range(c.n_dec_layers - 1))
+        bits = c.s1_bits + c.s2_bits
+        self.quant_embed = nn.Linear(c.d_model, bits)
+        self.post_quant_embed_pre = nn.Linear(c.s1_bits, c.d_model)
+        self.post_quant_embed = nn.Linear(bits, c.d_model)
+        self.tokenizer = BSQuantizer(c.s1_bits, c.s2_bits, c.beta, c.gamma0, c.gamma, c.zeta,
+                                     c.group_size)
+
+    def _latent(self, x: torch.Tensor) -> torch.Tensor:
+        z, _ = run_blocks(self.encoder, self.embed(x))
+        return self.quant_embed(z)
+
+    def _decode(self, z: torch.Tensor) -> torch.Tensor:
+        z, _ = run_blocks(self.decoder, z)
+        return self.head(z)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x [N, L, d_in] -> (reconstruction from s1 alone, from s1+s2, BSQ loss)."""
+        quantized, bsq_loss = self.tokenizer(self._latent(x))
+        s1 = self.config.s1_bits
+        recon_s1 = self._decode(self.post_quant_embed_pre(quantized[..., :s1]))
+        recon = self._decode(self.post_quant_embed(quantized))
+        return recon_s1, recon, bsq_loss
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [N, L, d_in] -> (s1 ids, s2 ids), each [N, L]."""
+        bits = self._latent(x)
+        s1 = self.config.s1_bits
+        return bits_to_ids(bits[..., :s1]), bits_to_ids(bits[..., s1:])
+
+    def _embed_ids(self, s1_ids: torch.Tensor, s2_ids: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        bits = torch.cat((ids_to_bits(s1_ids, c.s1_bits), ids_to_bits(s2_ids, c.s2_bits)), -1)
+        return self.post_quant_embed(bits * (c.s1_bits + c.s2_bits) ** -0.5)
+
+    def decode(self, s1_ids: torch.Tensor, s2_ids: torch.Tensor) -> torch.Tensor:
+        """Token ids [N, L] -> reconstruction [N, L, d_in] from s1+s2."""
+        return self._decode(self._embed_ids(s1_ids, s2_ids))
+
+    def decode_s1(self, s1_ids: torch.Tensor) -> torch.Tensor:
+        """Token ids [N, L] -> reconstruction [N, L, d_in] from the coarse s1 tokens alone."""
+        c = self.config
+        bits = ids_to_bits(s1_ids, c.s1_bits) * (c.s1_bits + c.s2_bits) ** -0.5
+        return self._decode(self.post_quant_embed_pre(bits))
+
+    def decoder_prefix(self, s1_ids: torch.Tensor, s2_ids: torch.Tensor) -> list[KV]:
+        """Decoder keys/values of shared context tokens [B, T] (computed once per series)."""
+        _, cache = run_blocks(self.decoder, self._embed_ids(s1_ids, s2_ids))
+        return cache
+
+    def decode_suffix(self, s1_ids: torch.Tensor, s2_ids: torch.Tensor,
+                      prefix: list[KV]) -> torch.Tensor:
+        """Per-path tokens [B, S, n] after the cached context -> reconstruction [B, S, n, d_in].
+
+        Exact: the decoder is causal, so these outputs equal decoding context + path in full.
+        """
+        z = self._embed_ids(s1_ids, s2_ids)
+        if not self.decoder:
+            return self.head(z)
+        z, _ = run_blocks_suffix(self.decoder, z, prefix, None)
+        return self.head(z)

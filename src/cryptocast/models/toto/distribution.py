@@ -1,0 +1,111 @@
+"""Mixture of Student-t output head, its log-likelihood and a seeded sampler."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class StudentTMixture:
+    """Per-position mixture parameters, each [..., k]: logits (mixture), df, loc, scale."""
+
+    logits: torch.Tensor
+    df: torch.Tensor
+    loc: torch.Tensor
+    scale: torch.Tensor
+
+    def map(self, fn) -> StudentTMixture:
+        """Apply `fn` to every parameter tensor (slicing, reshaping)."""
+        return StudentTMixture(fn(self.logits), fn(self.df), fn(self.loc), fn(self.scale))
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log density of x [...] under the mixture."""
+        z = (x.unsqueeze(-1) - self.loc) / self.scale
+        df = self.df
+        comp = (
+            torch.lgamma((df + 1) / 2)
+            - torch.lgamma(df / 2)
+            - 0.5 * torch.log(df * math.pi)
+            - torch.log(self.scale)
+            - (df + 1) / 2 * torch.log1p(z * z / df)
+        )
+        return torch.logsumexp(F.log_softmax(self.logits, dim=-1) + comp, dim=-1)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """Mixture mean (df > 2 always, so every component mean exists)."""
+        return (F.softmax(self.logits, dim=-1) * self.loc).sum(-1)
+
+    def sample(self, num_samples: int, generator: torch.Generator) -> torch.Tensor:
+        """Draw [..., num_samples] independent values per position, reproducibly from `generator`.
+
+        Component by categorical draw, then loc + scale * N(0,1) / sqrt(Gamma(df/2, 1) * 2 / df).
+        """
+        probs = F.softmax(self.logits.double(), dim=-1)
+        flat = probs.reshape(-1, probs.shape[-1])
+        comp = torch.multinomial(flat, num_samples, replacement=True, generator=generator)
+        comp = comp.view(*probs.shape[:-1], num_samples)
+
+        def pick(t: torch.Tensor) -> torch.Tensor:
+            return torch.gather(t, -1, comp)
+
+        df, loc, scale = pick(self.df), pick(self.loc), pick(self.scale)
+        normal = torch.randn(df.shape, generator=generator, dtype=df.dtype, device=df.device)
+        # torch's gamma sampler only draws from the global RNG: fork it and seed it from the
+        # generator, so results depend only on the generator and global state is untouched.
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            gamma = torch._standard_gamma(df / 2)
+        return loc + scale * normal * torch.sqrt(df / (2 * gamma).clamp_min(1e-30))
+
+
+class MixtureOfStudentTsOutput(nn.Module):
+    """Linear heads embed -> k: df = 2 + softplus, scale = softplus, weights = softmax(logits)."""
+
+    def __init__(self, embed_dim: int, k_components: int) -> None:
+        super().__init__()
+        self.df = nn.Linear(embed_dim, k_components)
+        self.loc_proj = nn.Linear(embed_dim, k_components)
+        self.scale_proj = nn.Linear(embed_dim, k_components)
+        self.mixture_weights = nn.Linear(embed_dim, k_components)
+
+    def forward(self, h: torch.Tensor) -> StudentTMixture:
+        eps = torch.finfo(h.dtype).eps
+        return StudentTMixture(
+            logits=self.mixture_weights(h),
+            df=2.0 + F.softplus(self.df(h)).clamp_min(eps),
+            loc=self.loc_proj(h),
+            scale=F.softplus(self.scale_proj(h)).clamp_min(eps),
+        )
+
+
+def nll_loss(
+    mixture: StudentTMixture, target: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean negative log-likelihood over positions where `mask` is true (all if None)."""
+    nll = -mixture.log_prob(target)
+    if mask is None:
+        return nll.mean()
+    mask = mask.to(nll.dtype)
+    return (nll * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def combined_loss(
+    mixture: StudentTMixture,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    lambda_nll: float = 0.575,
+    delta: float = 0.1,
+) -> torch.Tensor:
+    """The reference training loss: lambda * NLL + (1 - lambda) * Cauchy loss on the mean,
+    log1p(0.5 * ((mean - target) / delta)^2), averaged over masked positions."""
+    robust = torch.log1p(0.5 * ((mixture.mean - target) / delta) ** 2)
+    per_pos = lambda_nll * -mixture.log_prob(target) + (1 - lambda_nll) * robust
+    mask = mask.to(per_pos.dtype)
+    return (per_pos * mask).sum() / mask.sum().clamp_min(1.0)

@@ -1,0 +1,196 @@
+"""Transformer pieces of Toto: RMSNorm, xPos rotary embedding, time/space attention, SwiGLU."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class RMSNorm(nn.Module):
+    """x / sqrt(mean(x^2) + eps) * scale (parameter named `scale`, as in the reference)."""
+
+    def __init__(self, dim: int, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.eps = eps
+        self.scale = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x / torch.sqrt(torch.mean(x * x, dim=-1, keepdim=True) + self.eps) * self.scale
+
+
+class SwiGLU(nn.Module):
+    """silu(gate) * value, with the gate in the FIRST half of the input (xFormers order)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, value = x.chunk(2, dim=-1)
+        return F.silu(gate) * value
+
+
+def _rotate_pairs(x: torch.Tensor) -> torch.Tensor:
+    """Interleaved rotate-half: (x0, x1, x2, x3, ...) -> (-x1, x0, -x3, x2, ...)."""
+    pairs = x.unflatten(-1, (-1, 2))
+    return torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+
+
+class RotaryXPos(nn.Module):
+    """Rotary embedding with xPos scaling, as `rotary_embedding_torch` + Toto's override compute it.
+
+    Angles use interleaved pairs (theta 10000); the xPos scale base per pair is
+    (2i + 0.4 d) / (1.4 d) raised to (pos - floor(max_pos / 2)) / 512, laid out as [s, s]
+    (concatenated, not interleaved). Queries are multiplied by the scale, keys divided.
+    Holds no persistent state (the official checkpoint's `rotary_emb.freqs` is not loaded).
+    """
+
+    def __init__(self, head_dim: int, theta: float = 10000.0, scale_base: float = 512.0) -> None:
+        super().__init__()
+        half = torch.arange(0, head_dim, 2).float()
+        self.register_buffer("freqs", 1.0 / theta ** (half / head_dim), persistent=False)
+        self.register_buffer("xpos", (half + 0.4 * head_dim) / (1.4 * head_dim), persistent=False)
+        self.scale_base = scale_base
+
+    def forward(
+        self, q: torch.Tensor, k: torch.Tensor, offset: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rotate q, k of shape [..., seq, head_dim] at positions offset .. offset+seq-1."""
+        pos = torch.arange(q.shape[-2], device=q.device, dtype=torch.float32) + offset
+        angles = (pos[:, None] * self.freqs[None, :]).repeat_interleave(2, dim=-1)
+        power = (pos - torch.div(pos.max(), 2, rounding_mode="floor")) / self.scale_base
+        scale = self.xpos[None, :] ** power[:, None]
+        scale = torch.cat((scale, scale), dim=-1).to(q.dtype)
+        cos, sin = angles.cos().to(q.dtype), angles.sin().to(q.dtype)
+        rq = (q * cos + _rotate_pairs(q) * sin) * scale
+        rk = (k * cos + _rotate_pairs(k) * sin) / scale
+        return rq, rk
+
+
+class KVCache:
+    """Keys/values of the time-wise layers, [batch*variate, heads, seq, head_dim] per layer."""
+
+    def __init__(self) -> None:
+        self.store: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def seq_len(self, layer_idx: int) -> int:
+        return self.store[layer_idx][0].shape[-2] if layer_idx in self.store else 0
+
+    def extend(
+        self, layer_idx: int, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if layer_idx in self.store:
+            old_k, old_v = self.store[layer_idx]
+            k, v = torch.cat((old_k, k), dim=-2), torch.cat((old_v, v), dim=-2)
+        self.store[layer_idx] = (k, v)
+        return k, v
+
+    def repeat_interleave(self, repeats: int) -> KVCache:
+        """A copy where every batch row is repeated `repeats` times (row b -> b*repeats + j)."""
+        out = KVCache()
+        out.store = {
+            i: (k.repeat_interleave(repeats, dim=0), v.repeat_interleave(repeats, dim=0))
+            for i, (k, v) in self.store.items()
+        }
+        return out
+
+
+class Attention(nn.Module):
+    """Multi-head attention over time (causal, rotary) or over variates (bidirectional)."""
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float, timewise: bool) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = embed_dim // num_heads
+        self.dropout = dropout
+        self.timewise = timewise
+        self.wQKV = nn.Linear(embed_dim, 3 * embed_dim)  # noqa: N815 - official name
+        self.wO = nn.Linear(embed_dim, embed_dim)  # noqa: N815 - official name
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        layer_idx: int,
+        rotary: RotaryXPos,
+        kv_cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        """x: [batch, variate, seq, embed] -> same shape."""
+        b, v, s, d = x.shape
+        seqs = x.reshape(b * v, s, d) if self.timewise else x.transpose(1, 2).reshape(b * s, v, d)
+        n, length = seqs.shape[0], seqs.shape[1]
+        # The fused projection is laid out as (qkv, head_dim, heads): heads vary fastest.
+        qkv = self.wQKV(seqs).view(n, length, 3, self.head_dim, self.num_heads)
+        q, k, val = qkv.permute(2, 0, 4, 1, 3).unbind(0)  # each [n, heads, length, head_dim]
+        dropout = self.dropout if self.training else 0.0
+        causal = False
+        if self.timewise:
+            offset = kv_cache.seq_len(layer_idx) if kv_cache is not None else 0
+            q, k = rotary(q, k, offset)
+            if kv_cache is not None:
+                k, val = kv_cache.extend(layer_idx, k, val)
+            causal = offset == 0
+        out = F.scaled_dot_product_attention(q, k, val, dropout_p=dropout, is_causal=causal)
+        out = out.transpose(1, 2).reshape(n, length, d)
+        if self.timewise:
+            out = out.view(b, v, s, d)
+        else:
+            out = out.view(b, s, v, d).transpose(1, 2)
+        return self.wO(out)
+
+
+class TransformerLayer(nn.Module):
+    """Pre-norm block: x + attn(norm1(x)), then + mlp(norm2(.)) with a SwiGLU MLP."""
+
+    def __init__(
+        self, embed_dim: int, num_heads: int, mlp_hidden_dim: int, dropout: float, timewise: bool
+    ) -> None:
+        super().__init__()
+        self.timewise = timewise
+        self.norm1 = RMSNorm(embed_dim)
+        self.norm2 = RMSNorm(embed_dim)
+        self.attention = Attention(embed_dim, num_heads, dropout, timewise)
+        self.mlp = nn.Sequential(
+            nn.Linear(embed_dim, 2 * mlp_hidden_dim),
+            SwiGLU(),
+            nn.Linear(mlp_hidden_dim, embed_dim),
+            nn.Dropout(dropout),
+        )
+
+    def forward(
+        self, x: torch.Tensor, layer_idx: int, rotary: RotaryXPos, kv_cache: KVCache | None
+    ) -> torch.Tensor:
+        x = x + self.attention(self.norm1(x), layer_idx, rotary, kv_cache)
+        return x + self.mlp(self.norm2(x))
+
+
+def layer_kinds(num_layers: int, spacewise_every_n_layers: int, spacewise_first: bool) -> list[bool]:
+    """True for a time-wise layer, False for a space-wise one, in stack order."""
+    if spacewise_every_n_layers == -1:
+        return [True] * num_layers
+    block = [True] * (spacewise_every_n_layers - 1)
+    block = [False, *block] if spacewise_first else [*block, False]
+    return block * (num_layers // spacewise_every_n_layers)
+
+
+class Transformer(nn.Module):
+    """Stack of time-wise and space-wise layers sharing one rotary embedding."""
+
+    def __init__(
+        self,
+        num_layers: int,
+        embed_dim: int,
+        num_heads: int,
+        mlp_hidden_dim: int,
+        dropout: float,
+        spacewise_every_n_layers: int,
+        spacewise_first: bool,
+    ) -> None:
+        super().__init__()
+        self.rotary_emb = RotaryXPos(embed_dim // num_heads)
+        kinds = layer_kinds(num_layers, spacewise_every_n_layers, spacewise_first)
+        self.layers = nn.ModuleList(
+            TransformerLayer(embed_dim, num_heads, mlp_hidden_dim, dropout, timewise)
+            for timewise in kinds
+        )
+
+    def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None) -> torch.Tensor:
+        for idx, layer in enumerate(self.layers):
+            x = layer(x, idx, self.rotary_emb, kv_cache)
+        return x

@@ -1,0 +1,62 @@
+"""Pieces every training loop shares: seeding, resumable state, loss curves."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cryptocast.io import write_atomic
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch, and ask torch for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+class ResumableState:
+    """Training state saved atomically in `state_dir`, valid only for the same run config.
+
+    `fingerprint` holds everything that defines the run (configs, seed, data cut); a saved state
+    whose fingerprint differs is ignored, so a changed config never resumes a stale run.
+    """
+
+    def __init__(self, state_dir: str | Path, fingerprint: dict[str, Any]) -> None:
+        self.path = Path(state_dir) / "state.pt"
+        self.fingerprint = json.loads(json.dumps(fingerprint, sort_keys=True, default=str))
+
+    def load(self) -> dict[str, Any] | None:
+        if not self.path.exists():
+            return None
+        state = torch.load(self.path, map_location="cpu", weights_only=False)
+        if state.get("fingerprint") != self.fingerprint:
+            return None
+        return state
+
+    def save(self, state: dict[str, Any]) -> None:
+        payload = {"fingerprint": self.fingerprint, **state}
+        write_atomic(self.path, lambda tmp: torch.save(payload, tmp))
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def write_curve(path: str | Path, rows: list[dict[str, Any]]) -> None:
+    """Write loss-curve rows as CSV (a DVC plot), atomically; the header comes from rows[0]."""
+    if not rows:
+        raise ValueError(f"write_curve({path}): no rows to write")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    text = buffer.getvalue()
+    write_atomic(path, lambda tmp: Path(tmp).write_text(text))

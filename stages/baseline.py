@@ -1,0 +1,25 @@
+"""DVC stage `baseline@SYMBOL`: the plan's current configs and the naive candidates."""
+
+import sys
+
+from cryptocast.config import EvalConfig, load_params
+from cryptocast.evaluation.evaluate import evaluate_symbol, metrics_for_dvc
+from cryptocast.io import write_atomic, write_json
+
+if __name__ == "__main__":
+    symbol = sys.argv[1]
+    params = load_params()
+    spec = params["baseline"][symbol]
+    metrics, forecasts = evaluate_symbol(
+        "data/prepared",
+        "models",
+        symbol,
+        spec["candidates"],
+        spec["reference"],
+        EvalConfig.from_params(params),
+        seed=params["seed"],
+    )
+    write_json(f"metrics/baseline/{symbol}.json", metrics_for_dvc(metrics))
+    write_atomic(
+        f"forecasts/baseline/{symbol}.parquet", lambda tmp: forecasts.to_parquet(tmp, index=False)
+    )

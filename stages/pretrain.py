@@ -1,0 +1,20 @@
+"""DVC stage `pretrain@FAMILY`: a base checkpoint trained on the broad corpus,
+or an official checkpoint imported when params name one."""
+
+import sys
+
+from cryptocast.config import load_params
+from cryptocast.io import write_json
+from cryptocast.training import pretrain_family
+
+if __name__ == "__main__":
+    family = sys.argv[1]
+    metrics = pretrain_family(
+        family,
+        load_params(),
+        prepared_dir="data/prepared",
+        out_dir=f"models/{family}",
+        plots_dir=f"plots/pretrain/{family}",
+        state_dir=f"build/state/pretrain/{family}",
+    )
+    write_json(f"metrics/pretrain/{family}.json", metrics)
