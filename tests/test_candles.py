@@ -119,6 +119,15 @@ def test_extra_column_ignored_by_policy_is_logged(tmp_path, caplog):
     assert "ignored extra column(s) 'trades'" in caplog.text
 
 
+def test_empty_line_inside_the_data(tmp_path):
+    fails(write(tmp_path, [GOOD[0], "", GOOD[1]]), "row 2 (timestamp ?): empty line")
+
+
+def test_trailing_empty_lines_are_not_data(tmp_path):
+    df, report = read_candles(write(tmp_path, [*GOOD, "", ""]), "1h", STRICT)
+    assert len(df) == 4 and report.repairs == []
+
+
 def test_malformed_csv_row(tmp_path):
     fails(write(tmp_path, [GOOD[0], GOOD[1] + ",1,2"]), "malformed CSV")
 

@@ -14,10 +14,10 @@ from cryptocast.data.candles import (
     INTERVALS,
     RepairPolicy,
     discover,
-    fetch_candles,
     read_candles,
     write_candles_csv,
 )
+from cryptocast.data.fetch import fetch_candles
 
 PARAMS = click.option(
     "--params",

@@ -158,6 +158,8 @@ def _load_csv(path: Path, policy: RepairPolicy, repairs: list[str]) -> pd.DataFr
     raw = raw.iloc[: len(raw) - tail]  # trailing empty lines are not data
     if raw.empty:
         raise CandleError(f"{path}: no data rows (header only)")
+    if blank[: len(raw)].any():
+        raise _row_error(str(path), int(np.argmax(blank)) + 1, "?", "empty line")
     return raw
 
 

@@ -48,7 +48,7 @@ def _to_ms(ts: pd.Timestamp) -> int:
     ts = pd.Timestamp(ts)
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
-    return int(ts.as_unit("ms").value)
+    return int(ts.value // 1_000_000)  # .value is always nanoseconds
 
 
 def parse_ohlcv(rows: list[list[float]]) -> pd.DataFrame:

@@ -1,1 +1,42 @@
-"""Pretraining and fine-tuning of the model families."""
+"""Pretraining of the model families on the broad corpus (fine-tuning comes later)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from cryptocast.config import symbols_from_params
+from cryptocast.data.corpus import load_training_corpus
+
+FAMILIES = ("toto", "kronos")
+
+
+def pretrain_family(
+    family: str,
+    params: dict[str, Any],
+    prepared_dir: str | Path,
+    out_dir: str | Path,
+    plots_dir: str | Path,
+    state_dir: str | Path,
+) -> dict[str, Any]:
+    """Train `family`'s base checkpoint into `out_dir`, or import the official one that
+    `models.<family>` names. Returns the summary metrics."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family {family!r}; expected one of {FAMILIES}")
+    module = importlib.import_module(f"cryptocast.training.{family}")
+    model_params = params["models"][family]
+    Path(plots_dir).mkdir(parents=True, exist_ok=True)
+    imported = module.import_official(model_params, Path(out_dir))
+    if imported is not None:
+        return imported
+    corpus = load_training_corpus(prepared_dir, symbols_from_params(params))
+    return module.pretrain(
+        corpus,
+        model_params,
+        params["pretrain"][family],
+        out_dir=Path(out_dir),
+        plots_dir=Path(plots_dir),
+        state_dir=Path(state_dir),
+        seed=int(params["seed"]),
+    )

@@ -130,11 +130,11 @@ class Kronos(nn.Module):
 
     def step(self, s1_ids: torch.Tensor, s2_ids: torch.Tensor, stamp: torch.Tensor,
              prefix: list[KV], past: list[KV] | None) -> tuple[torch.Tensor, list[KV]]:
-        """Per-path new tokens [B, S, 1] (stamp [B, 1, 5]) after the cached context.
+        """Per-path new tokens [B, S, 1] (stamp [B, 5]) after the cached context.
 
         Returns normed hidden states [B, S, 1, d] and the updated per-path K/V.
         """
-        x = self._inputs(s1_ids, s2_ids, stamp[:, None])
+        x = self._inputs(s1_ids, s2_ids, stamp[:, None, None])
         x, new = run_blocks_suffix(self.transformer, x, prefix, past)
         return self.norm(x), new
 

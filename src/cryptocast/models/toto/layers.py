@@ -128,10 +128,7 @@ class Attention(nn.Module):
             causal = offset == 0
         out = F.scaled_dot_product_attention(q, k, val, dropout_p=dropout, is_causal=causal)
         out = out.transpose(1, 2).reshape(n, length, d)
-        if self.timewise:
-            out = out.view(b, v, s, d)
-        else:
-            out = out.view(b, s, v, d).transpose(1, 2)
+        out = out.view(b, v, s, d) if self.timewise else out.view(b, s, v, d).transpose(1, 2)
         return self.wO(out)
 
 
@@ -160,7 +157,9 @@ class TransformerLayer(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-def layer_kinds(num_layers: int, spacewise_every_n_layers: int, spacewise_first: bool) -> list[bool]:
+def layer_kinds(
+    num_layers: int, spacewise_every_n_layers: int, spacewise_first: bool
+) -> list[bool]:
     """True for a time-wise layer, False for a space-wise one, in stack order."""
     if spacewise_every_n_layers == -1:
         return [True] * num_layers

@@ -1,0 +1,53 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_candles
+
+from cryptocast.config import EvalConfig
+from cryptocast.data.splits import compute_splits
+from cryptocast.evaluation.evaluate import evaluate_candidates, metrics_for_dvc
+from cryptocast.forecast.naive import NaiveForecaster, NaiveGaussianForecaster
+
+
+@pytest.fixture
+def setup():
+    candles = make_candles(200)
+    splits = compute_splits({"X": candles}, "1d", pd.Timedelta(days=1), 30, 20)
+    cfg = EvalConfig(val_steps=30, test_steps=20, n_boot=50, batch_size=16)
+    candidates = {"naive": NaiveForecaster(), "gauss": NaiveGaussianForecaster(window=10)}
+    return candles, splits, cfg, candidates
+
+
+def test_every_split_and_candidate_is_scored(setup):
+    candles, splits, cfg, candidates = setup
+    metrics, forecasts = evaluate_candidates(candles, splits, candidates, "naive", cfg)
+    assert set(metrics) == {"validation", "test"}
+    assert metrics["validation"]["naive"]["n"] == 30 and metrics["test"]["gauss"]["n"] == 20
+    naive = metrics["test"]["naive"]
+    assert naive["skill_vs_naive"] == 0.0 and naive["dm_pvalue_vs_naive"] == 1.0
+    assert naive["crps"] is None and metrics["test"]["gauss"]["crps"] > 0
+    close = candles["close"].to_numpy()
+    expected_mae = np.mean(np.abs(close[-20:] / close[-21:-1] - 1))
+    assert naive["pct_return_mae"] == pytest.approx(expected_mae)
+    test_rows = forecasts[(forecasts.split == "test") & (forecasts.candidate == "naive")]
+    assert test_rows["timestamp"].min() == splits.test_start
+    assert len(forecasts) == 2 * (30 + 20)
+
+
+def test_metrics_for_dvc_are_flat_scalars(setup):
+    candles, splits, cfg, candidates = setup
+    metrics, _ = evaluate_candidates(candles, splits, candidates, "gauss", cfg)
+    flat = metrics_for_dvc(metrics)
+    row = flat["test"]["naive"]
+    assert "mae_diff_vs_naive_ci95_lo" in row and "mae_diff_vs_naive_ci95" not in row
+    assert row["mae_diff_vs_reference_ci95_lo"] <= row["mae_diff_vs_reference_ci95_hi"]
+    assert all(not isinstance(v, list | dict) for v in row.values())
+    json.dumps(flat, allow_nan=False)
+
+
+def test_unknown_reference_is_an_error(setup):
+    candles, splits, cfg, candidates = setup
+    with pytest.raises(ValueError, match="reference candidate 'toto'"):
+        evaluate_candidates(candles, splits, candidates, "toto", cfg)
