@@ -128,5 +128,48 @@ def evaluate(params_path, symbol, stage, names, specs) -> None:
         click.echo(f"{split} (reference: {reference})")
         click.echo(table.to_string(float_format="{:.4g}".format))
 
+
+@main.command()
+@PARAMS
+@click.option("--symbol", required=True, help="A prepared symbol, e.g. BTCUSDT.")
+@click.option(
+    "--candidate",
+    default="naive",
+    show_default=True,
+    help="Candidate name in baseline.<symbol>.candidates.",
+)
+def forecast(params_path, symbol, candidate) -> None:
+    """Forecast the close of the next candle after the last prepared one."""
+    import numpy as np
+
+    from cryptocast.data.prepared import load_series, read_splits
+    from cryptocast.evaluation.backtest import make_context
+    from cryptocast.forecast.base import OHLCV
+    from cryptocast.forecast.registry import build_forecaster
+
+    params = load_params(params_path)
+    candidates = params["baseline"][symbol]["candidates"]
+    if candidate not in candidates:
+        raise click.BadParameter(f"not in {sorted(candidates)}", param_hint="--candidate")
+    interval = read_splits("data/prepared").interval
+    candles = load_series("data/prepared", interval, symbol)
+    model = build_forecaster(candidate, candidates[candidate], "models", params.get("seed", 0))
+    context = make_context(
+        candles["timestamp"].to_numpy(dtype="datetime64[ns]"),
+        candles[list(OHLCV)].to_numpy(dtype=np.float64),
+        len(candles),
+        model.context_length,
+        1,
+        INTERVALS[interval],
+    )
+    result = model.predict([context])
+    last, predicted = context.close[-1], result.point[0, 0]
+    when = pd.Timestamp(context.future_timestamps[0])
+    click.echo(
+        f"{symbol} {interval} candle {when}: close {predicted:.6g} "
+        f"(last {last:.6g}, return {predicted / last - 1:+.3%}) by {candidate}"
+    )
+
+
 if __name__ == "__main__":
     main()

@@ -12,7 +12,7 @@ open/close outside [low, high]), gaps. Every repair is logged and listed in the 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +26,9 @@ log = logging.getLogger(__name__)
 COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 VALUE_COLUMNS = COLUMNS[1:]
 PRICE_COLUMNS = ("open", "high", "low", "close")
-INTERVALS: dict[str, pd.Timedelta] = {
-    "1m": pd.Timedelta(minutes=1),
-    "3m": pd.Timedelta(minutes=3),
-    "5m": pd.Timedelta(minutes=5),
-    "15m": pd.Timedelta(minutes=15),
-    "30m": pd.Timedelta(minutes=30),
-    "1h": pd.Timedelta(hours=1),
-    "2h": pd.Timedelta(hours=2),
-    "4h": pd.Timedelta(hours=4),
-    "6h": pd.Timedelta(hours=6),
-    "8h": pd.Timedelta(hours=8),
-    "12h": pd.Timedelta(hours=12),
-    "1d": pd.Timedelta(days=1),
-}
+_MINUTES = {"1m": 1, "3m": 3, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240,
+            "6h": 360, "8h": 480, "12h": 720, "1d": 1440}
+INTERVALS: dict[str, pd.Timedelta] = {k: pd.Timedelta(minutes=m) for k, m in _MINUTES.items()}
 _EPOCH_MS = r"\d{12,14}"  # 13 digits for 2001-2286; 10-digit epoch seconds are rejected
 
 
@@ -105,17 +94,9 @@ class CandleReport:
     source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "symbol": self.symbol,
-            "interval": self.interval,
-            "rows": self.rows,
-            "start": self.start.isoformat(sep=" "),
-            "end": self.end.isoformat(sep=" "),
-            "gaps": self.gaps,
-            "missing_candles": self.missing_candles,
-            "repairs": list(self.repairs),
-            "source": self.source,
-        }
+        d = asdict(self)
+        d["start"], d["end"] = self.start.isoformat(sep=" "), self.end.isoformat(sep=" ")
+        return d
 
 
 def interval_delta(interval: str) -> pd.Timedelta:
@@ -154,8 +135,8 @@ def _load_csv(path: Path, policy: RepairPolicy, repairs: list[str]) -> pd.DataFr
         repairs.append(f"ignored extra column(s) {', '.join(map(repr, extra))}")
     raw = raw[list(COLUMNS)]
     blank = raw.isna().all(axis=1).to_numpy()
-    tail = len(raw) - (np.flatnonzero(~blank).max() + 1 if (~blank).any() else 0)
-    raw = raw.iloc[: len(raw) - tail]  # trailing empty lines are not data
+    filled = np.flatnonzero(~blank)
+    raw = raw.iloc[: filled[-1] + 1 if len(filled) else 0]  # trailing empty lines are not data
     if raw.empty:
         raise CandleError(f"{path}: no data rows (header only)")
     if blank[: len(raw)].any():

@@ -1,0 +1,78 @@
+"""Kronos training windows: per-window normalised features and calendar stamps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .inputs import candle_features, normalise, time_stamps
+
+
+def _arrays(candles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    prices = candles[["open", "high", "low", "close"]].to_numpy(np.float64)
+    feats = candle_features(prices, candles["volume"].to_numpy(np.float64))
+    return feats, time_stamps(candles["timestamp"].to_numpy())
+
+
+class WindowSampler:
+    """Random windows of `window` candles from every series long enough, chosen uniformly
+    over all start positions (so longer series give more windows)."""
+
+    def __init__(self, frames: Sequence, window: int, clip: float) -> None:
+        if window < 2:
+            raise ValueError(f"window must be >= 2, got {window}")
+        self.window, self.clip = window, clip
+        self.series = [_arrays(f.candles) for f in frames if len(f.candles) >= window]
+        if not self.series:
+            raise ValueError(f"no training series has at least window={window} candles")
+        counts = np.array([len(f) - window + 1 for f, _ in self.series], dtype=np.float64)
+        self.weights = counts / counts.sum()
+
+    def sample(self, rng: np.random.Generator, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x [batch, window, 6] float32, stamp [batch, window, 5] int64)."""
+        which = rng.choice(len(self.series), size=batch, p=self.weights)
+        xs, stamps = [], []
+        for i in which:
+            feats, stamp = self.series[i]
+            start = int(rng.integers(0, len(feats) - self.window + 1))
+            xs.append(feats[start:start + self.window])
+            stamps.append(stamp[start:start + self.window])
+        x, _, _ = normalise(np.stack(xs), self.clip)
+        return torch.from_numpy(x).float(), torch.from_numpy(np.stack(stamps))
+
+
+@dataclass(frozen=True)
+class ValidationWindows:
+    """Windows ending at each validation target candle of one symbol.
+
+    x: normalised [N, L, 6]; stamp [N, L, 5]; mean/std [N, 1, 6] to map back; close: the
+    actual target closes [N]; prev_close: the closes one candle earlier [N].
+    """
+
+    symbol: str
+    x: torch.Tensor
+    stamp: torch.Tensor
+    mean: np.ndarray
+    std: np.ndarray
+    close: np.ndarray
+    prev_close: np.ndarray
+
+
+def validation_windows(frame, val_start: pd.Timestamp, window: int,
+                       clip: float) -> ValidationWindows:
+    """Windows of min(window, history) candles ending at each target (timestamp >= val_start)."""
+    feats, stamp = _arrays(frame.candles)
+    targets = np.flatnonzero(frame.candles["timestamp"].to_numpy() >= np.datetime64(val_start))
+    if len(targets) == 0 or targets[0] < 1:
+        raise ValueError(f"validation series {frame.symbol}: no targets with history")
+    length = min(window, int(targets[0]) + 1)
+    idx = targets[:, None] + np.arange(1 - length, 1)[None, :]
+    x, mean, std = normalise(feats[idx], clip)
+    close = feats[targets, 3]
+    return ValidationWindows(frame.symbol, torch.from_numpy(x).float(),
+                             torch.from_numpy(stamp[idx]), mean, std, close,
+                             feats[targets - 1, 3])

@@ -1,0 +1,150 @@
+"""Sample forecasts of the close from a Toto model.
+
+The next patch's predictive distribution depends only on the context, so for every horizon
+within the first patch one batched forward pass gives it exactly and all samples are drawn from
+it at once. Later patches need per-sample trajectories: each chunk of `samples_per_batch`
+trajectories continues from a KV cache of the context, one forward pass per patch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cryptocast.forecast.aggregation import aggregate, parse_aggregation
+from cryptocast.forecast.base import Context, Forecast
+from cryptocast.models.toto.checkpoint import load_checkpoint
+from cryptocast.models.toto.layers import KVCache
+from cryptocast.models.toto.model import Toto, TotoOutput
+
+
+@dataclass(frozen=True)
+class ForecasterKnobs:
+    """Forecaster settings (params.yaml candidate keys)."""
+
+    num_samples: int = 256
+    samples_per_batch: int = 256
+    context_length: int = 512
+    prediction_length: int | None = None  # if set, every context's horizon must equal it
+    aggregate: str = "median"
+
+    def __post_init__(self) -> None:
+        for name in ("num_samples", "samples_per_batch", "context_length"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"Toto forecaster: {name} must be a positive int, got {value!r}")
+        if self.prediction_length is not None and self.prediction_length <= 0:
+            raise ValueError(
+                f"Toto forecaster: prediction_length must be positive, got {self.prediction_length}"
+            )
+        parse_aggregation(self.aggregate)
+
+    @classmethod
+    def from_knobs(cls, knobs: dict) -> ForecasterKnobs:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(knobs) - known)
+        if unknown:
+            raise ValueError(f"Toto forecaster: unknown knobs {unknown}; known: {sorted(known)}")
+        return cls(**knobs)
+
+
+class TotoForecaster:
+    """Forecaster protocol implementation: samples [B, S, H] and aggregated points [B, H]."""
+
+    def __init__(self, model: Toto, name: str = "toto", seed: int = 0, **knobs) -> None:
+        self.model = model.eval()
+        self.name = name
+        self.knobs = ForecasterKnobs.from_knobs(knobs)
+        self.context_length = self.knobs.context_length
+        self.patch_size = model.config.patch_size
+        self.generator = torch.Generator().manual_seed(seed)
+        self.dtype = next(model.parameters()).dtype
+
+    def predict(self, contexts: Sequence[Context]) -> Forecast:
+        """Forecast the close for every context (all with the same horizon)."""
+        if not contexts:
+            raise ValueError("Toto forecaster: contexts must not be empty")
+        horizons = {c.horizon for c in contexts}
+        if len(horizons) != 1:
+            raise ValueError(f"Toto forecaster: contexts must share one horizon, got {horizons}")
+        horizon = horizons.pop()
+        if self.knobs.prediction_length is not None and horizon != self.knobs.prediction_length:
+            raise ValueError(
+                f"Toto forecaster: context horizon {horizon} != prediction_length "
+                f"{self.knobs.prediction_length}"
+            )
+        samples = self.sample([c.close for c in contexts], horizon)
+        return Forecast(point=aggregate(samples, self.knobs.aggregate, axis=1), samples=samples)
+
+    def sample(self, series: Sequence[np.ndarray], horizon: int) -> np.ndarray:
+        """[len(series), num_samples, horizon] samples; each series uses its last
+        `context_length` values. Series of the same padded length share one forward pass."""
+        if horizon <= 0:
+            raise ValueError(f"Toto forecaster: horizon must be positive, got {horizon}")
+        cut = [np.asarray(s, dtype=np.float64)[-self.context_length :] for s in series]
+        groups: dict[int, list[int]] = {}
+        for i, values in enumerate(cut):
+            if len(values) == 0 or not np.isfinite(values).all():
+                raise ValueError(f"Toto forecaster: series {i} is empty or not finite")
+            padded = math.ceil(len(values) / self.patch_size) * self.patch_size
+            groups.setdefault(padded, []).append(i)
+        out = np.empty((len(cut), self.knobs.num_samples, horizon))
+        for length, rows in groups.items():
+            x = torch.zeros(len(rows), 1, length, dtype=self.dtype)
+            mask = torch.zeros(len(rows), 1, length, dtype=torch.bool)
+            for j, i in enumerate(rows):
+                x[j, 0, length - len(cut[i]) :] = torch.from_numpy(cut[i])
+                mask[j, 0, length - len(cut[i]) :] = True
+            with torch.inference_mode():
+                out[rows] = self._sample_group(x, mask, horizon).numpy()
+        return out
+
+    def _draw(self, output: TotoOutput, steps: int, num: int) -> torch.Tensor:
+        """[batch, num, steps] values of the first `steps` steps of the predicted patch."""
+        mixture = output.distribution.map(lambda t: t[:, 0, :steps])
+        draws = mixture.sample(num, self.generator).double()  # [batch, steps, num]
+        loc = output.loc[:, 0, :steps, None].double()
+        scale = output.scale[:, 0, :steps, None].double()
+        return (draws * scale + loc).transpose(1, 2)
+
+    def _sample_group(self, x: torch.Tensor, mask: torch.Tensor, horizon: int) -> torch.Tensor:
+        p, n_samples = self.patch_size, self.knobs.num_samples
+        n_patches = math.ceil(horizon / p)
+        length = x.shape[-1]
+        cache = KVCache() if n_patches > 1 else None
+        first = self.model(
+            x, mask, kv_cache=cache, scaling_prefix_length=length, last_patch_only=True
+        )
+        draws = self._draw(first, min(horizon, p), n_samples)
+        if n_patches == 1:
+            return draws
+        chunks = []
+        for start in range(0, n_samples, self.knobs.samples_per_batch):
+            part = draws[:, start : start + self.knobs.samples_per_batch]
+            rows, count = part.shape[0], part.shape[1]
+            chunk_cache = cache.repeat_interleave(count)
+            xs = torch.cat((x.repeat_interleave(count, 0), part.reshape(-1, 1, p).to(x.dtype)), -1)
+            ones = torch.ones(rows * count, 1, p, dtype=torch.bool)
+            ms = torch.cat((mask.repeat_interleave(count, 0), ones), -1)
+            for _ in range(n_patches - 1):
+                out = self.model(
+                    xs, ms, kv_cache=chunk_cache, scaling_prefix_length=length,
+                    last_patch_only=True,
+                )
+                step = self._draw(out, p, 1).reshape(-1, 1, p)
+                xs = torch.cat((xs, step.to(x.dtype)), -1)
+                ms = torch.cat((ms, ones), -1)
+            # keep the float64 first patch; later patches come back through the float inputs
+            later = xs[:, 0, length + p :].double().view(rows, count, -1)
+            chunks.append(torch.cat((part, later), -1)[..., :horizon])
+        return torch.cat(chunks, dim=1)
+
+
+def build_forecaster(checkpoint_dir: str | Path, name: str, seed: int, **knobs) -> TotoForecaster:
+    """Load the checkpoint in `checkpoint_dir` and wrap it as a forecaster with `knobs`."""
+    return TotoForecaster(load_checkpoint(checkpoint_dir), name=name, seed=seed, **knobs)
