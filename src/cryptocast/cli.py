@@ -67,7 +67,7 @@ def data_check(params_path, source_dir, intervals, symbols) -> None:
 @click.option("--symbol", required=True, help="Symbol as in the CSV names, e.g. BTCUSDT.")
 @click.option("--interval", default="1d", show_default=True, type=click.Choice(sorted(INTERVALS)))
 @click.option("--since", required=True, help="First candle (UTC), e.g. 2024-01-01.")
-@click.option("--until", default=None, help="Last candle (UTC); default: now.")
+@click.option("--until", default=None, help="Candles opening before this time (UTC); default: now.")
 @click.option(
     "--out-dir",
     required=True,
@@ -80,7 +80,7 @@ def data_fetch(exchange, symbol, interval, since, until, out_dir) -> None:
         exchange, symbol, interval, pd.Timestamp(since), pd.Timestamp(until) if until else None
     )
     path = Path(out_dir) / interval / f"{symbol}.csv"
-    write_candles_csv(frame, path)
+    write_candles_csv(frame, path, interval)
     click.echo(f"wrote {len(frame)} candles to {path}")
 
 

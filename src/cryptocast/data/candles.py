@@ -1,17 +1,15 @@
-"""OHLCV candle CSVs: read, validate, repair by an explicit policy, write.
+"""OHLCV candle CSVs: read, write, and the shared types (RepairPolicy, CandleReport, CandleError).
 
 Layout: ``<source_dir>/<interval>/<SYMBOL>.csv`` with columns timestamp,open,high,low,close,volume;
 timestamp is the UTC candle open time, "YYYY-MM-DD" (1d) or "YYYY-MM-DD HH:MM:SS", or integer
 epoch milliseconds. Errors read "<file>: row <n> (timestamp <ts>): <problem>", where row n is the
-1-based data row (the header is not counted, so row n is line n + 1 of the file). Checks run in
-this order: columns, timestamps parse, numbers parse, alignment to the interval, duplicate
-timestamps, order, invalid values (NaN, non-positive prices, negative volume, high < low,
-open/close outside [low, high]), gaps. Every repair is logged and listed in the CandleReport.
+1-based data row (the header is not counted, so row n is line n + 1 of the file). Reading checks
+columns, then that timestamps and numbers parse; the value checks and repairs that follow are in
+cryptocast.data.validate.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -21,13 +19,23 @@ import pandas as pd
 
 from cryptocast.io import write_atomic
 
-log = logging.getLogger(__name__)
-
 COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 VALUE_COLUMNS = COLUMNS[1:]
 PRICE_COLUMNS = ("open", "high", "low", "close")
-_MINUTES = {"1m": 1, "3m": 3, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240,
-            "6h": 360, "8h": 480, "12h": 720, "1d": 1440}
+_MINUTES = {
+    "1m": 1,
+    "3m": 3,
+    "5m": 5,
+    "15m": 15,
+    "30m": 30,
+    "1h": 60,
+    "2h": 120,
+    "4h": 240,
+    "6h": 360,
+    "8h": 480,
+    "12h": 720,
+    "1d": 1440,
+}
 INTERVALS: dict[str, pd.Timedelta] = {k: pd.Timedelta(minutes=m) for k, m in _MINUTES.items()}
 _EPOCH_MS = r"\d{12,14}"  # 13 digits for 2001-2286; 10-digit epoch seconds are rejected
 
@@ -36,7 +44,7 @@ class CandleError(ValueError):
     """Bad candle data or data source; the message names the file (and row) and the problem."""
 
 
-def _row_error(source: str, row: int, ts: Any, problem: str) -> CandleError:
+def row_error(source: str, row: int, ts: Any, problem: str) -> CandleError:
     return CandleError(f"{source}: row {row} (timestamp {ts}): {problem}")
 
 
@@ -140,7 +148,7 @@ def _load_csv(path: Path, policy: RepairPolicy, repairs: list[str]) -> pd.DataFr
     if raw.empty:
         raise CandleError(f"{path}: no data rows (header only)")
     if blank[: len(raw)].any():
-        raise _row_error(str(path), int(np.argmax(blank)) + 1, "?", "empty line")
+        raise row_error(str(path), int(np.argmax(blank)) + 1, "?", "empty line")
     return raw
 
 
@@ -163,7 +171,7 @@ def _parse_timestamps(raw: pd.Series, source: str) -> pd.Series:
             else f"unparsable timestamp {value!r}; expected YYYY-MM-DD, "
             "YYYY-MM-DD HH:MM:SS or epoch milliseconds"
         )
-        raise _row_error(source, i + 1, "?" if pd.isna(value) else value, problem)
+        raise row_error(source, i + 1, "?" if pd.isna(value) else value, problem)
     return ts.astype("datetime64[ns]")
 
 
@@ -176,8 +184,10 @@ def _parse_numbers(raw: pd.DataFrame, timestamps: pd.Series, source: str) -> pd.
             bad = (parsed.isna() & values.notna()).to_numpy()
             if bad.any():
                 i = int(np.argmax(bad))
-                raise _row_error(
-                    source, i + 1, timestamps.iloc[i],
+                raise row_error(
+                    source,
+                    i + 1,
+                    timestamps.iloc[i],
                     f"unparsable number {values.iloc[i]!r} in column '{col}'",
                 )
             values = parsed
@@ -192,6 +202,8 @@ def read_candles(
 
     Candles: timestamp (datetime64[ns], UTC-naive open time), open, high, low, close, volume
     (float64), sorted, RangeIndex. Raises CandleError naming file, row and problem."""
+    from cryptocast.data.validate import validate_candles  # validate imports this module's types
+
     path = Path(path)
     interval_delta(interval)
     repairs: list[str] = []
@@ -201,210 +213,6 @@ def read_candles(
     return validate_candles(
         frame, interval, policy, source=str(path), symbol=symbol or path.stem, repairs=repairs
     )
-
-
-# ---------------------------------------------------------------- validation
-
-
-def validate_candles(
-    frame: pd.DataFrame,
-    interval: str,
-    policy: RepairPolicy,
-    source: str = "<frame>",
-    symbol: str = "",
-    repairs: list[str] | None = None,
-) -> tuple[pd.DataFrame, CandleReport]:
-    """Validate parsed candles (rows numbered from 1 in the given order) and apply `policy`."""
-    step = interval_delta(interval)
-    repairs = list(repairs or [])
-    frame = frame[list(COLUMNS)].reset_index(drop=True)
-    frame.insert(0, "_row", np.arange(1, len(frame) + 1))
-    _check_alignment(frame, interval, step, source)
-    frame = _check_duplicates(frame, policy, source, repairs)
-    frame = _check_order(frame, policy, source, repairs)
-    frame = _check_values(frame, policy, source, repairs)
-    frame, gaps, missing = _check_gaps(frame, interval, step, policy, source, repairs)
-    for message in repairs:
-        log.warning("%s: %s", source, message)
-    out = frame.drop(columns="_row").reset_index(drop=True)
-    report = CandleReport(
-        symbol=symbol, interval=interval, rows=len(out),
-        start=out["timestamp"].iloc[0], end=out["timestamp"].iloc[-1],
-        gaps=gaps, missing_candles=missing, repairs=repairs, source=source,
-    )
-    return out, report
-
-
-def _first(frame: pd.DataFrame, mask: np.ndarray) -> tuple[int, pd.Timestamp]:
-    i = int(np.argmax(mask))
-    return int(frame["_row"].iloc[i]), frame["timestamp"].iloc[i]
-
-
-def _rows_preview(rows: np.ndarray, limit: int = 5) -> str:
-    shown = ", ".join(str(r) for r in rows[:limit])
-    return shown + (f", ... ({len(rows)} in total)" if len(rows) > limit else "")
-
-
-def _check_alignment(frame: pd.DataFrame, interval: str, step: pd.Timedelta, source: str) -> None:
-    ns = frame["timestamp"].to_numpy().astype("int64")
-    bad = ns % step.value != 0
-    if bad.any():
-        row, ts = _first(frame, bad)
-        raise _row_error(
-            source, row, ts,
-            f"timestamp not aligned to the {interval} interval "
-            f"({int(bad.sum())} misaligned row(s) in total)",
-        )
-
-
-def _check_duplicates(
-    frame: pd.DataFrame, policy: RepairPolicy, source: str, repairs: list[str]
-) -> pd.DataFrame:
-    later = frame["timestamp"].duplicated(keep="first").to_numpy()
-    if not later.any():
-        return frame
-    row, ts = _first(frame, later)
-    first_row = int(frame.loc[frame["timestamp"] == ts, "_row"].iloc[0])
-    if policy.duplicates == "error":
-        raise _row_error(
-            source, row, ts,
-            f"duplicate timestamp, same as row {first_row} "
-            f"({int(later.sum())} duplicate row(s) in total)",
-        )
-    dups = frame[frame["timestamp"].duplicated(keep=False)]
-    varied = dups.groupby("timestamp")[list(VALUE_COLUMNS)].nunique().gt(1)
-    differing = int(varied.any(axis=1).sum())
-    keep = "first" if policy.duplicates == "keep_first" else "last"
-    repairs.append(
-        f"dropped {int(later.sum())} row(s) with a duplicate timestamp, kept the {keep} of each "
-        f"(first: rows {first_row} and {row}; {differing} group(s) with differing values)"
-    )
-    return frame[~frame["timestamp"].duplicated(keep=keep).to_numpy()]
-
-
-def _check_order(
-    frame: pd.DataFrame, policy: RepairPolicy, source: str, repairs: list[str]
-) -> pd.DataFrame:
-    ns = frame["timestamp"].to_numpy()
-    back = np.zeros(len(frame), dtype=bool)
-    back[1:] = ns[1:] < ns[:-1]
-    if not back.any():
-        return frame
-    row, ts = _first(frame, back)
-    i = int(np.argmax(back))
-    prev_row, prev_ts = int(frame["_row"].iloc[i - 1]), frame["timestamp"].iloc[i - 1]
-    if policy.unsorted == "error":
-        raise _row_error(
-            source, row, ts,
-            f"timestamps not in ascending order: earlier than row {prev_row} ({prev_ts}) "
-            f"({int(back.sum())} out-of-order row(s) in total)",
-        )
-    repairs.append(
-        f"sorted rows by timestamp ({int(back.sum())} out of order, first at row {row})"
-    )
-    return frame.sort_values("timestamp", kind="stable")
-
-
-def _value_masks(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    v = {c: frame[c].to_numpy() for c in VALUE_COLUMNS}
-    with np.errstate(invalid="ignore"):
-        masks = {f"nonfinite_{c}": ~np.isfinite(v[c]) for c in VALUE_COLUMNS}
-        masks.update({f"nonpositive_{c}": v[c] <= 0 for c in PRICE_COLUMNS})
-        masks["negative_volume"] = v["volume"] < 0
-        masks["high_lt_low"] = v["high"] < v["low"]
-        for c in ("open", "close"):
-            masks[f"outside_{c}"] = (v[c] < v["low"]) | (v[c] > v["high"])
-    return masks
-
-
-def _row_problems(r: pd.Series, masks: dict[str, bool]) -> list[str]:
-    problems = []
-    for c in VALUE_COLUMNS:
-        if masks[f"nonfinite_{c}"]:
-            problems.append(
-                f"missing value (NaN) in column '{c}'" if np.isnan(r[c])
-                else f"non-finite value {r[c]} in column '{c}'"
-            )
-    problems += [
-        f"non-positive price in column '{c}': {r[c]}"
-        for c in PRICE_COLUMNS if masks[f"nonpositive_{c}"]
-    ]
-    if masks["negative_volume"]:
-        problems.append(f"negative volume: {r['volume']}")
-    if masks["high_lt_low"]:  # then open/close are necessarily "outside" too: not repeated
-        return [*problems, f"high {r['high']} < low {r['low']}"]
-    return problems + [
-        f"{c} {r[c]} outside [low {r['low']}, high {r['high']}]"
-        for c in ("open", "close") if masks[f"outside_{c}"]
-    ]
-
-
-def _check_values(
-    frame: pd.DataFrame, policy: RepairPolicy, source: str, repairs: list[str]
-) -> pd.DataFrame:
-    masks = _value_masks(frame)
-    bad = np.logical_or.reduce(list(masks.values()))
-    if not bad.any():
-        return frame
-    bad_rows = np.sort(frame["_row"].to_numpy()[bad])
-    if policy.invalid_rows == "error":
-        i = int(np.flatnonzero(bad)[np.argmin(frame["_row"].to_numpy()[bad])])
-        problems = _row_problems(frame.iloc[i], {k: bool(m[i]) for k, m in masks.items()})
-        raise _row_error(
-            source, int(frame["_row"].iloc[i]), frame["timestamp"].iloc[i],
-            "; ".join(problems) + f" ({len(bad_rows)} invalid row(s) in total)",
-        )
-    if bad.all():
-        raise CandleError(f"{source}: every row is invalid (first: row {bad_rows[0]})")
-    repairs.append(f"dropped {len(bad_rows)} invalid row(s): rows {_rows_preview(bad_rows)}")
-    return frame[~bad]
-
-
-def _check_gaps(
-    frame: pd.DataFrame, interval: str, step: pd.Timedelta,
-    policy: RepairPolicy, source: str, repairs: list[str],
-) -> tuple[pd.DataFrame, int, int]:
-    ns = frame["timestamp"].to_numpy().astype("int64")
-    sizes = np.diff(ns) // step.value - 1  # candles missing after each row
-    at = np.flatnonzero(sizes > 0)
-    if len(at) == 0:
-        return frame, 0, 0
-    gaps, missing = len(at), int(sizes[at].sum())
-    i = int(at[0])
-    first = (
-        f"gap of {int(sizes[i])} missing {interval} candle(s) before row "
-        f"{int(frame['_row'].iloc[i + 1])} ({frame['timestamp'].iloc[i + 1]})"
-    )
-    total = f"{gaps} gap(s), {missing} missing candle(s) in total"
-    if policy.gaps == "error":
-        raise _row_error(
-            source, int(frame["_row"].iloc[i]), frame["timestamp"].iloc[i], f"{first}; {total}"
-        )
-    longest = int(at[np.argmax(sizes[at])])
-    detail = (
-        f"{total}; first after {frame['timestamp'].iloc[i]}, longest {int(sizes[longest])} "
-        f"candle(s) after {frame['timestamp'].iloc[longest]}"
-    )
-    if policy.gaps == "drop":
-        repairs.append(f"left gaps unfilled (gaps: drop): {detail}")
-        return frame, gaps, missing
-    repairs.append(
-        f"forward-filled gaps with the previous close and volume 0 (gaps: forward_fill): {detail}"
-    )
-    return _forward_fill(frame, step), gaps, missing
-
-
-def _forward_fill(frame: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:
-    ts = frame["timestamp"]
-    full = pd.date_range(ts.iloc[0], ts.iloc[-1], freq=step)
-    out = frame.set_index("timestamp").reindex(full)
-    prev_close = out["close"].ffill()
-    for c in PRICE_COLUMNS:
-        out[c] = out[c].fillna(prev_close)
-    out["volume"] = out["volume"].fillna(0.0)
-    out["_row"] = out["_row"].fillna(0).astype("int64")
-    out.index.name = "timestamp"
-    return out.reset_index()[["_row", *COLUMNS]]
 
 
 # ---------------------------------------------------------------- discovery and writing

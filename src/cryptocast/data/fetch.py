@@ -7,13 +7,8 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from cryptocast.data.candles import (
-    COLUMNS,
-    CandleError,
-    RepairPolicy,
-    interval_delta,
-    validate_candles,
-)
+from cryptocast.data.candles import COLUMNS, CandleError, RepairPolicy, interval_delta
+from cryptocast.data.validate import validate_candles
 
 # Longest first, so that e.g. "FDUSD" wins over "USD".
 QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "DAI", "USD", "EUR", "BTC", "ETH", "BNB")
@@ -22,7 +17,7 @@ FETCH_POLICY = RepairPolicy(gaps="drop", duplicates="keep_last", unsorted="sort"
 
 
 def market_symbol(symbol: str) -> str:
-    """"BTCUSDT" -> "BTC/USDT" (ccxt's unified market symbol); "BTC/USDT" is kept as is."""
+    """ "BTCUSDT" -> "BTC/USDT" (ccxt's unified market symbol); "BTC/USDT" is kept as is."""
     if "/" in symbol:
         return symbol
     for quote in QUOTES:
@@ -89,8 +84,12 @@ def fetch_candles(
     market = market_symbol(symbol)
     rows: list[list[float]] = []
     cursor = since_ms
-    with tqdm(total=(until_ms - since_ms) // step_ms, unit="candle", disable=None,
-              desc=f"{exchange_id} {market} {interval}") as bar:
+    with tqdm(
+        total=(until_ms - since_ms) // step_ms,
+        unit="candle",
+        disable=None,
+        desc=f"{exchange_id} {market} {interval}",
+    ) as bar:
         while cursor < until_ms:
             page = exchange.fetch_ohlcv(market, timeframe=interval, since=cursor, limit=limit)
             last = max((int(r[0]) for r in page), default=None)

@@ -1,0 +1,238 @@
+"""pretrain@kronos: the tokenizer first (reconstruction), then the predictor (token CE)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from cryptocast.models.kronos import (
+    Kronos,
+    KronosTokenizer,
+    PredictorConfig,
+    TokenizerConfig,
+    save_checkpoint,
+)
+from cryptocast.models.kronos.inputs import CLOSE, denormalise
+from cryptocast.models.kronos.windows import ValidationWindows, WindowSampler, validation_windows
+from cryptocast.training.common import ResumableState, seed_everything, write_curve
+
+
+@dataclass(frozen=True)
+class PhaseParams:
+    """Optimisation of one phase: AdamW, linear warm-up then cosine decay to 10%."""
+
+    steps: int = 1000
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: int = 50
+    eval_every: int = 250
+
+    def lr_at(self, step: int) -> float:
+        if step < self.warmup:
+            return self.lr * (step + 1) / self.warmup
+        progress = (step - self.warmup) / max(1, self.steps - self.warmup)
+        return self.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+@dataclass(frozen=True)
+class PretrainParams:
+    """params.yaml `pretrain.kronos`."""
+
+    window: int = 128
+    batch_size: int = 32
+    clip: float = 5.0
+    eval_window: int = 288
+    checkpoint_every: int = 100
+    tokenizer: PhaseParams = field(default_factory=PhaseParams)
+    predictor: PhaseParams = field(default_factory=PhaseParams)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PretrainParams:
+        data = dict(data)
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"pretrain.kronos: unknown keys {unknown}")
+        for phase in ("tokenizer", "predictor"):
+            extra = sorted(set(data.get(phase, {})) - set(PhaseParams.__dataclass_fields__))
+            if extra:
+                raise ValueError(f"pretrain.kronos.{phase}: unknown keys {extra}")
+            data[phase] = PhaseParams(**data.get(phase, {}))
+        params = cls(**data)
+        for phase in (params.tokenizer, params.predictor):
+            if phase.steps < 1 or phase.eval_every < 1:
+                raise ValueError("pretrain.kronos: steps and eval_every must be >= 1")
+        return params
+
+
+def tokenizer_loss(model: KronosTokenizer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reconstruction MSE from s1 and from s1+s2 plus the BSQ loss; also the s1+s2 MSE."""
+    recon_s1, recon, bsq = model(x)
+    mse = F.mse_loss(recon, x)
+    return F.mse_loss(recon_s1, x) + mse + bsq, mse
+
+
+def predictor_loss(model: Kronos, s1: torch.Tensor, s2: torch.Tensor,
+                   stamp: torch.Tensor) -> torch.Tensor:
+    """Mean of the s1 and s2 next-token cross-entropies (s2 teacher-forced on the true s1)."""
+    logits1, logits2 = model(s1[:, :-1], s2[:, :-1], stamp[:, :-1], s1[:, 1:])
+    ce1 = F.cross_entropy(logits1.flatten(0, 1), s1[:, 1:].flatten())
+    ce2 = F.cross_entropy(logits2.flatten(0, 1), s2[:, 1:].flatten())
+    return (ce1 + ce2) / 2
+
+
+@torch.no_grad()
+def tokenizer_close_errors(model: KronosTokenizer, windows: list[ValidationWindows]
+                           ) -> dict[str, float]:
+    """Round trip of each window's last close: median |reconstructed / actual - 1| from s1+s2
+    and s1 alone, the normalised MSE, and the naive pct_return_mae of the same targets."""
+    model.eval()
+    full, coarse, mse, naive = [], [], [], []
+    for w in windows:
+        s1, s2 = model.encode(w.x)
+        recon, recon_s1 = model.decode(s1, s2), model.decode_s1(s1)
+        mse.append(((recon - w.x) ** 2).mean(dim=(1, 2)).numpy())
+        for out, recon_out in ((full, recon), (coarse, recon_s1)):
+            close = denormalise(recon_out[:, -1, CLOSE].double().numpy(), w.mean[:, 0, CLOSE],
+                                w.std[:, 0, CLOSE])
+            out.append(np.abs(close / w.close - 1))
+        naive.append(np.abs(w.close / w.prev_close - 1))
+    return {
+        "close_err_median_s1s2": float(np.median(np.concatenate(full))),
+        "close_err_median_s1": float(np.median(np.concatenate(coarse))),
+        "recon_mse": float(np.mean(np.concatenate(mse))),
+        "naive_pct_return_mae": float(np.mean([n.mean() for n in naive])),
+    }
+
+
+@torch.no_grad()
+def predictor_val_ce(model: Kronos, tokenizer: KronosTokenizer,
+                     windows: list[ValidationWindows]) -> float:
+    """Token cross-entropy on the validation windows (weighted by window count)."""
+    model.eval()
+    total, count = 0.0, 0
+    for w in windows:
+        s1, s2 = tokenizer.encode(w.x)
+        total += float(predictor_loss(model, s1, s2, w.stamp)) * len(w.x)
+        count += len(w.x)
+    return total / count
+
+
+def _run_phase(name: str, model: torch.nn.Module, phase: PhaseParams, state: dict[str, Any],
+               store: ResumableState, step_loss, evaluate, checkpoint_every: int,
+               rng: np.random.Generator, clock) -> list[dict[str, float]]:
+    """Generic resumable loop; `state` holds the other phase's results and is saved with it."""
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=phase.lr,
+                            weight_decay=phase.weight_decay)
+    start, rows, running = 0, [], []
+    if state.get("phase") == name:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, rows, running = state["step"], state["rows"], state["running"]
+        torch.set_rng_state(state["torch_rng"])
+        rng.bit_generator.state = state["numpy_rng"]
+    for step in tqdm(range(start, phase.steps), desc=f"kronos {name}", initial=start,
+                     total=phase.steps, mininterval=5):
+        model.train()
+        for group in opt.param_groups:
+            group["lr"] = phase.lr_at(step)
+        loss = step_loss(rng)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        running.append(float(loss))
+        done = step + 1
+        if done % phase.eval_every == 0 or done == phase.steps:
+            rows.append({"step": done, "train_loss": float(np.mean(running)), **evaluate()})
+            running = []
+        if done % checkpoint_every == 0 or done == phase.steps:
+            state.update(phase=name, step=done, rows=rows, running=running,
+                         model=model.state_dict(), optimizer=opt.state_dict(),
+                         torch_rng=torch.get_rng_state(), numpy_rng=rng.bit_generator.state,
+                         elapsed=clock())
+            store.save(state)
+    return rows
+
+
+def pretrain(corpus, model_params: dict, train_params: dict, out_dir: Path, plots_dir: Path,
+             state_dir: Path, seed: int) -> dict[str, float]:
+    """Train the tokenizer, then the predictor on its tokens, from corpus.train; report the
+    tokenizer close round-trip error and the predictor CE on corpus.validation; save
+    out_dir/tokenizer and out_dir/predictor (official layout) and the loss curves."""
+    params = PretrainParams.from_dict(train_params)
+    tok_cfg = TokenizerConfig.from_dict(model_params.get("tokenizer", {}))
+    pred_cfg = PredictorConfig.from_dict(model_params.get("predictor", {}))
+    if (tok_cfg.s1_bits, tok_cfg.s2_bits) != (pred_cfg.s1_bits, pred_cfg.s2_bits):
+        raise ValueError("models.kronos: tokenizer and predictor s1_bits/s2_bits must match")
+    seed_everything(seed)
+    sampler = WindowSampler(corpus.train, params.window, params.clip)
+    val_tok = [validation_windows(f, corpus.val_start, params.eval_window, params.clip)
+               for f in corpus.validation]
+    val_pred = [validation_windows(f, corpus.val_start, params.window, params.clip)
+                for f in corpus.validation]
+    store = ResumableState(state_dir, {
+        "params": asdict(params), "tokenizer": tok_cfg.to_dict(),
+        "predictor": pred_cfg.to_dict(), "seed": seed, "val_start": str(corpus.val_start),
+        "series": [(f.symbol, f.interval, len(f.candles)) for f in corpus.train]})
+    state = store.load() or {}
+    rng = np.random.default_rng(seed)
+    started = time.perf_counter() - state.get("elapsed", 0.0)
+
+    def clock() -> float:
+        return time.perf_counter() - started
+
+    tokenizer = KronosTokenizer(tok_cfg)
+    if state.get("phase") == "predictor":
+        tokenizer.load_state_dict(state["tokenizer"])
+        tok_rows = state["tokenizer_rows"]
+    else:
+        def tok_step(r: np.random.Generator) -> torch.Tensor:
+            return tokenizer_loss(tokenizer, sampler.sample(r, params.batch_size)[0])[0]
+
+        def tok_eval() -> dict[str, float]:
+            return tokenizer_close_errors(tokenizer, val_tok)
+
+        tok_rows = _run_phase("tokenizer", tokenizer, params.tokenizer, state, store, tok_step,
+                              tok_eval, params.checkpoint_every, rng, clock)
+        state = {"tokenizer": tokenizer.state_dict(), "tokenizer_rows": tok_rows,
+                 "tokenizer_s": clock(), "elapsed": clock()}
+    tokenizer.eval().requires_grad_(False)
+    tokenizer_s = state["tokenizer_s"]
+
+    predictor = Kronos(pred_cfg)
+
+    def pred_step(r: np.random.Generator) -> torch.Tensor:
+        x, stamp = sampler.sample(r, params.batch_size)
+        s1, s2 = tokenizer.encode(x)
+        return predictor_loss(predictor, s1, s2, stamp)
+
+    def pred_eval() -> dict[str, float]:
+        return {"val_ce": predictor_val_ce(predictor, tokenizer, val_pred)}
+
+    pred_rows = _run_phase("predictor", predictor, params.predictor, state, store, pred_step,
+                           pred_eval, params.checkpoint_every, rng, clock)
+    total_s = clock()
+    save_checkpoint(tokenizer, Path(out_dir) / "tokenizer")
+    save_checkpoint(predictor.eval(), Path(out_dir) / "predictor")
+    write_curve(Path(plots_dir) / "tokenizer.csv", tok_rows)
+    write_curve(Path(plots_dir) / "predictor.csv", pred_rows)
+    final_tok = tok_rows[-1]
+    return {
+        "tokenizer_close_err_median_s1s2": final_tok["close_err_median_s1s2"],
+        "tokenizer_close_err_median_s1": final_tok["close_err_median_s1"],
+        "tokenizer_recon_mse": final_tok["recon_mse"],
+        "naive_pct_return_mae": final_tok["naive_pct_return_mae"],
+        "predictor_val_ce": pred_rows[-1]["val_ce"],
+        "predictor_train_ce": pred_rows[-1]["train_loss"],
+        "tokenizer_seconds": tokenizer_s,
+        "predictor_seconds": total_s - tokenizer_s,
+        "total_seconds": total_s,
+    }

@@ -1,0 +1,113 @@
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from cryptocast.forecast.aggregation import aggregate
+from cryptocast.forecast.base import Context
+from cryptocast.models.toto import (
+    Toto,
+    TotoConfig,
+    TotoForecaster,
+    build_forecaster,
+    save_checkpoint,
+)
+
+TINY = TotoConfig(
+    patch_size=4, stride=4, embed_dim=16, num_layers=2, num_heads=2, mlp_hidden_dim=24,
+    dropout=0.0, spacewise_every_n_layers=2, output_distribution_kwargs={"k_components": 3},
+)
+
+
+@pytest.fixture(scope="module")
+def model() -> Toto:
+    torch.manual_seed(0)
+    return Toto(TINY).eval()
+
+
+def make_context(n: int, horizon: int, seed: int) -> Context:
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(0.01 * rng.standard_normal(n)))
+    ohlcv = np.column_stack([close, close * 1.01, close * 0.99, close, np.ones(n)])
+    stamps = np.arange(n + horizon).astype("datetime64[D]").astype("datetime64[ns]")
+    return Context(stamps[:n], ohlcv, stamps[n:])
+
+
+def test_predict_shapes_and_aggregation(model):
+    contexts = [make_context(n, 1, i) for i, n in enumerate([30, 13, 40, 30])]
+    fc = TotoForecaster(model, seed=3, num_samples=64, context_length=20, aggregate="median")
+    out = fc.predict(contexts)
+    assert out.samples.shape == (4, 64, 1) and out.point.shape == (4, 1)
+    np.testing.assert_allclose(out.point, aggregate(out.samples, "median", axis=1))
+    assert np.isfinite(out.samples).all()
+
+
+def test_same_seed_same_samples_other_seed_differs(model):
+    contexts = [make_context(24, 1, 0)]
+    a = TotoForecaster(model, seed=1, num_samples=32).predict(contexts).samples
+    b = TotoForecaster(model, seed=1, num_samples=32).predict(contexts).samples
+    c = TotoForecaster(model, seed=2, num_samples=32).predict(contexts).samples
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_first_patch_samples_follow_the_model_distribution(model):
+    ctx = make_context(16, 1, 5)
+    fc = TotoForecaster(model, seed=0, num_samples=20000, samples_per_batch=7)
+    samples = fc.predict([ctx]).samples[0, :, 0]
+    x = torch.tensor(ctx.close, dtype=torch.float32).view(1, 1, -1)
+    with torch.no_grad():
+        out = model(x, torch.ones_like(x, dtype=torch.bool), last_patch_only=True)
+    mix = out.distribution.map(lambda t: t[0, 0, 0])
+    loc, scale = float(out.loc[0, 0, 0]), float(out.scale[0, 0, 0])
+    grid = np.quantile(samples, [0.1, 0.5, 0.9])
+    # empirical CDF at a few points against the mixture CDF by numerical integration
+    z = torch.linspace(-60, 60, 400001, dtype=torch.float64)
+    dens = mix.map(lambda t: t.double()).log_prob(z).exp()
+    cdf = torch.cumsum(dens, 0) * (z[1] - z[0])
+    for q, value in zip([0.1, 0.5, 0.9], grid, strict=True):
+        model_cdf = float(np.interp((value - loc) / scale, z.numpy(), cdf.numpy()))
+        assert model_cdf == pytest.approx(q, abs=0.015)
+
+
+def test_samples_per_batch_does_not_change_first_patch_draws(model):
+    ctx = [make_context(24, 3, 1), make_context(24, 3, 2)]
+    a = TotoForecaster(model, seed=4, num_samples=40, samples_per_batch=40).predict(ctx)
+    b = TotoForecaster(model, seed=4, num_samples=40, samples_per_batch=8).predict(ctx)
+    np.testing.assert_array_equal(a.samples, b.samples)
+
+
+def test_multi_patch_rollout_is_consistent_across_samples_per_batch(model):
+    ctx = [make_context(24, 10, 3)]
+    a = TotoForecaster(model, seed=5, num_samples=600, samples_per_batch=600).predict(ctx)
+    b = TotoForecaster(model, seed=6, num_samples=600, samples_per_batch=64).predict(ctx)
+    assert a.samples.shape == (1, 600, 10)
+    assert np.isfinite(a.samples).all()
+    for step in (0, 5, 9):  # steps in the first, second and third patch
+        assert stats.ks_2samp(a.samples[0, :, step], b.samples[0, :, step]).pvalue > 1e-3
+    # trajectories are distinct per sample beyond the first patch
+    assert len(np.unique(a.samples[0, :, 9])) == 600
+
+
+def test_bad_input_raises_with_parameter_name(model):
+    fc = TotoForecaster(model, seed=0, num_samples=8)
+    with pytest.raises(ValueError, match="horizon"):
+        fc.predict([make_context(10, 1, 0), make_context(10, 2, 0)])
+    with pytest.raises(ValueError, match="unknown knobs"):
+        TotoForecaster(model, seed=0, temperature=1.0)
+    with pytest.raises(ValueError, match="valid forms"):
+        TotoForecaster(model, seed=0, aggregate="mode")
+    with pytest.raises(ValueError, match="num_samples"):
+        TotoForecaster(model, seed=0, num_samples=0)
+    with pytest.raises(ValueError, match="prediction_length"):
+        TotoForecaster(model, seed=0, prediction_length=2).predict([make_context(10, 1, 0)])
+
+
+def test_build_forecaster_from_checkpoint(tmp_path, model):
+    save_checkpoint(model, tmp_path / "toto")
+    fc = build_forecaster(tmp_path / "toto", "toto_test", 7, num_samples=16, context_length=12,
+                          samples_per_batch=4, aggregate="trimmed_mean_5")
+    assert fc.name == "toto_test" and fc.context_length == 12
+    ref = TotoForecaster(model, seed=7, num_samples=16, context_length=12)
+    ctx = [make_context(30, 1, 9)]
+    np.testing.assert_array_equal(fc.predict(ctx).samples, ref.predict(ctx).samples)

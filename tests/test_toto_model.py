@@ -1,0 +1,184 @@
+import json
+import math
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from cryptocast.models.toto import Toto, TotoConfig, load_checkpoint, save_checkpoint
+from cryptocast.models.toto.scaler import causal_patch_scale
+
+TINY = TotoConfig(
+    patch_size=4, stride=4, embed_dim=16, num_layers=2, num_heads=2, mlp_hidden_dim=24,
+    dropout=0.0, spacewise_every_n_layers=2, output_distribution_kwargs={"k_components": 3},
+)
+
+
+def official_state(cfg: TotoConfig, fused_mlp: bool = False) -> dict[str, torch.Tensor]:
+    """A state dict spelled out key by key in the official Toto-Open-Base layout."""
+    d, p, k, h = cfg.embed_dim, cfg.patch_size, cfg.k_components, cfg.mlp_hidden_dim
+    shapes = {
+        "model.patch_embed.projection.weight": (d, p),
+        "model.patch_embed.projection.bias": (d,),
+        "model.unembed.weight": (d * p, d),
+        "model.unembed.bias": (d * p,),
+    }
+    for head in ("df", "loc_proj", "scale_proj", "mixture_weights"):
+        shapes[f"model.output_distribution.{head}.weight"] = (k, d)
+        shapes[f"model.output_distribution.{head}.bias"] = (k,)
+    up, down = ("mlp.0.w12", "mlp.0.w3") if fused_mlp else ("mlp.0", "mlp.2")
+    for i in range(cfg.num_layers):
+        pre = f"model.transformer.layers.{i}"
+        shapes |= {
+            f"{pre}.norm1.scale": (d,), f"{pre}.norm2.scale": (d,),
+            f"{pre}.attention.wQKV.weight": (3 * d, d), f"{pre}.attention.wQKV.bias": (3 * d,),
+            f"{pre}.attention.wO.weight": (d, d), f"{pre}.attention.wO.bias": (d,),
+            f"{pre}.{up}.weight": (2 * h, d), f"{pre}.{up}.bias": (2 * h,),
+            f"{pre}.{down}.weight": (d, h), f"{pre}.{down}.bias": (d,),
+        }
+    gen = torch.Generator().manual_seed(0)
+    return {key: 0.2 * torch.randn(shape, generator=gen) for key, shape in shapes.items()}
+
+
+def write_official(tmp_path, cfg, state, **extra_config):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    config = {**cfg.to_dict(), "use_memory_efficient_attention": True, **extra_config}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    save_file(state, tmp_path / "model.safetensors")
+
+
+@pytest.mark.parametrize("fused_mlp", [False, True])
+def test_official_layout_round_trips(tmp_path, fused_mlp):
+    state = official_state(TINY, fused_mlp)
+    # official checkpoints may carry the recomputed rotary frequencies; they are skipped
+    state["model.transformer.rotary_emb.freqs"] = torch.ones(4)
+    write_official(tmp_path / "official", TINY, state)
+    model = load_checkpoint(tmp_path / "official")
+    plain = {k.replace("mlp.0.w12", "mlp.0").replace("mlp.0.w3", "mlp.2"): v
+             for k, v in state.items() if not k.endswith("rotary_emb.freqs")}
+    assert set(model.state_dict()) == set(plain)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, plain[key], rtol=0, atol=0)
+
+    save_checkpoint(model, tmp_path / "ours")
+    files = sorted(p.name for p in (tmp_path / "ours").iterdir())
+    assert files == ["config.json", "model.safetensors"]
+    saved = load_file(tmp_path / "ours" / "model.safetensors")
+    assert set(saved) == set(plain)
+    config = json.loads((tmp_path / "ours" / "config.json").read_text())
+    assert config["output_distribution_kwargs"] == {"k_components": 3}
+    assert config["scaler_cls"] == "<class 'model.scaler.CausalPatchStdMeanScaler'>"
+    reloaded = load_checkpoint(tmp_path / "ours")
+    x = torch.randn(2, 1, 12).cumsum(-1) + 50
+    mask = torch.ones_like(x, dtype=torch.bool)
+    with torch.no_grad():
+        a, b = model(x, mask), reloaded(x, mask)
+    torch.testing.assert_close(a.distribution.loc, b.distribution.loc, rtol=0, atol=0)
+
+
+def test_save_replaces_an_existing_checkpoint(tmp_path):
+    save_checkpoint(Toto(TINY), tmp_path / "ckpt")
+    second = Toto(TINY)
+    save_checkpoint(second, tmp_path / "ckpt")
+    loaded = load_checkpoint(tmp_path / "ckpt")
+    torch.testing.assert_close(loaded.state_dict()["model.unembed.bias"],
+                               second.state_dict()["model.unembed.bias"])
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]
+
+
+def test_strict_key_matching(tmp_path):
+    state = official_state(TINY)
+    del state["model.unembed.bias"]
+    write_official(tmp_path / "missing", TINY, state)
+    with pytest.raises(ValueError, match=r"missing \['model.unembed.bias'\]"):
+        load_checkpoint(tmp_path / "missing")
+    state = official_state(TINY) | {"model.extra.weight": torch.zeros(1)}
+    write_official(tmp_path / "extra", TINY, state)
+    with pytest.raises(ValueError, match="unexpected"):
+        load_checkpoint(tmp_path / "extra")
+    write_official(tmp_path / "badkey", TINY, official_state(TINY), bogus_key=1)
+    with pytest.raises(ValueError, match="bogus_key"):
+        load_checkpoint(tmp_path / "badkey")
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        load_checkpoint(tmp_path / "nothing")
+
+
+def formula_model() -> Toto:
+    model = Toto(TINY).eval()
+    with torch.no_grad():
+        for i, (_, p) in enumerate(sorted(model.named_parameters())):
+            p.copy_(0.3 * torch.sin(torch.arange(p.numel()) * 0.37 + i).view_as(p))
+    return model
+
+
+def test_matches_reference_numbers():
+    """Values computed with the official toto-ts 0.2.0 code on the same formula weights."""
+    x = (100 + 3 * torch.sin(torch.arange(16) * 0.7)).view(1, 1, 16)
+    with torch.no_grad():
+        out = formula_model()(x, torch.ones_like(x, dtype=torch.bool))
+    mix = out.distribution
+    expected = {
+        "df": (mix.df[0, 0, -1], [2.518687, 2.125243, 2.033472]),
+        "loc": (mix.loc[0, 0, -1], [4.943242, 5.183548, 4.746586]),
+        "scale": (mix.scale[0, 0, -1], [0.147373, 0.037329, 0.013858]),
+        "probs": (torch.softmax(mix.logits[0, 0, -1], -1), [0.034849, 0.145373, 0.819778]),
+        "patch loc": (out.loc[0, 0, ::4], [101.869659, 100.233643, 100.413437, 100.296494]),
+        "patch scale": (out.scale[0, 0, ::4], [1.353865, 2.301732, 2.177015, 2.142289]),
+        "log_prob": (mix.log_prob(torch.zeros(1, 1, 16))[0, 0, [0, 7, 15]],
+                     [-4.111403, -13.473940, -12.424027]),
+    }
+    for name, (actual, want) in expected.items():
+        torch.testing.assert_close(actual, torch.tensor(want), rtol=0, atol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize("stabilize", [False, True])
+def test_changing_a_future_candle_never_changes_an_earlier_forecast(stabilize):
+    cfg = TotoConfig(**{**TINY.to_dict(), "stabilize_with_global": stabilize})
+    model = Toto(cfg).eval()
+    x = torch.randn(2, 1, 24).cumsum(-1) + 20
+    mask = torch.ones_like(x, dtype=torch.bool)
+    for changed in (9, 13, 22):
+        y = x.clone()
+        y[..., changed] += 7.0
+        with torch.no_grad():
+            a, b = model(x, mask), model(y, mask)
+        # output step t belongs to the patch token t // 4, which has seen steps up to its end
+        first_affected = (changed // 4) * 4
+        for field in ("df", "loc", "scale", "logits"):
+            ta, tb = getattr(a.distribution, field), getattr(b.distribution, field)
+            torch.testing.assert_close(ta[..., :first_affected, :], tb[..., :first_affected, :],
+                                       rtol=0, atol=0)
+            assert not torch.equal(ta[..., first_affected:, :], tb[..., first_affected:, :])
+        torch.testing.assert_close(a.loc[..., :first_affected], b.loc[..., :first_affected],
+                                   rtol=0, atol=0)
+
+
+def test_scaler_statistics_on_a_hand_made_series():
+    # one left-padding patch, then 1..8
+    data = torch.cat((torch.zeros(4), torch.arange(1.0, 9.0))).view(1, 1, 12)
+    mask = torch.ones_like(data, dtype=torch.bool)
+    mask[..., :4] = False
+    scaled, loc, scale = causal_patch_scale(data, mask, 4, stabilize_with_global=False)
+    # padding patch: no observations -> mean 0, variance 0, scale sqrt(0.1)
+    # patch 1 (1..4): mean 2.5, sample var 5/3; patch 2 (1..8): mean 4.5, sample var 6
+    expected_loc = [0.0, 2.5, 4.5]
+    expected_scale = [math.sqrt(0.1), math.sqrt(5 / 3 + 0.1), math.sqrt(6 + 0.1)]
+    torch.testing.assert_close(loc[0, 0, ::4], torch.tensor(expected_loc))
+    torch.testing.assert_close(scale[0, 0, ::4], torch.tensor(expected_scale))
+    torch.testing.assert_close(loc[0, 0, 4:8], torch.full((4,), 2.5))
+    torch.testing.assert_close(scaled[0, 0, 11], torch.tensor((8 - 4.5) / math.sqrt(6.1)))
+    # exponent 0 clamps every scale to the global (population) std of 1..8: var 5.25
+    _, _, clamped = causal_patch_scale(data, mask, 4, scale_factor_exponent=0.0)
+    torch.testing.assert_close(clamped[0, 0, ::4], torch.full((3,), math.sqrt(5.25 + 0.1)))
+    # a prefix restricts the global statistics to the first steps (1..4 observed)
+    _, _, prefix = causal_patch_scale(data, mask, 4, scale_factor_exponent=0.0, prefix_length=8)
+    torch.testing.assert_close(prefix[0, 0, ::4], torch.full((3,), math.sqrt(1.25 + 0.1)))
+
+
+def test_config_validation_names_the_parameter():
+    with pytest.raises(ValueError, match="stride"):
+        TotoConfig(patch_size=4, stride=2)
+    with pytest.raises(ValueError, match="spacewise_every_n_layers"):
+        TotoConfig(num_layers=4, spacewise_every_n_layers=3)
+    with pytest.raises(ValueError, match="embed_dim"):
+        TotoConfig(embed_dim=30, num_heads=4)
