@@ -51,6 +51,7 @@ class PretrainParams:
     clip: float = 5.0
     eval_window: int = 288
     checkpoint_every: int = 100
+    threads: int | None = None  # torch CPU threads; 1 is far faster on a contended machine
     tokenizer: PhaseParams = field(default_factory=PhaseParams)
     predictor: PhaseParams = field(default_factory=PhaseParams)
 
@@ -148,7 +149,7 @@ def _run_phase(name: str, model: torch.nn.Module, phase: PhaseParams, state: dic
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        running.append(float(loss))
+        running.append(loss.item())
         done = step + 1
         if done % phase.eval_every == 0 or done == phase.steps:
             rows.append({"step": done, "train_loss": float(np.mean(running)), **evaluate()})
@@ -168,6 +169,18 @@ def pretrain(corpus, model_params: dict, train_params: dict, out_dir: Path, plot
     tokenizer close round-trip error and the predictor CE on corpus.validation; save
     out_dir/tokenizer and out_dir/predictor (official layout) and the loss curves."""
     params = PretrainParams.from_dict(train_params)
+    threads = torch.get_num_threads()
+    if params.threads:
+        torch.set_num_threads(params.threads)
+    try:
+        return _pretrain(corpus, model_params, params, Path(out_dir), Path(plots_dir),
+                         Path(state_dir), seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _pretrain(corpus, model_params: dict, params: PretrainParams, out_dir: Path,
+              plots_dir: Path, state_dir: Path, seed: int) -> dict[str, float]:
     tok_cfg = TokenizerConfig.from_dict(model_params.get("tokenizer", {}))
     pred_cfg = PredictorConfig.from_dict(model_params.get("predictor", {}))
     if (tok_cfg.s1_bits, tok_cfg.s2_bits) != (pred_cfg.s1_bits, pred_cfg.s2_bits):
@@ -179,7 +192,8 @@ def pretrain(corpus, model_params: dict, train_params: dict, out_dir: Path, plot
     val_pred = [validation_windows(f, corpus.val_start, params.window, params.clip)
                 for f in corpus.validation]
     store = ResumableState(state_dir, {
-        "params": asdict(params), "tokenizer": tok_cfg.to_dict(),
+        "params": {k: v for k, v in asdict(params).items() if k != "threads"},
+        "tokenizer": tok_cfg.to_dict(),
         "predictor": pred_cfg.to_dict(), "seed": seed, "val_start": str(corpus.val_start),
         "series": [(f.symbol, f.interval, len(f.candles)) for f in corpus.train]})
     state = store.load() or {}
@@ -220,10 +234,10 @@ def pretrain(corpus, model_params: dict, train_params: dict, out_dir: Path, plot
     pred_rows = _run_phase("predictor", predictor, params.predictor, state, store, pred_step,
                            pred_eval, params.checkpoint_every, rng, clock)
     total_s = clock()
-    save_checkpoint(tokenizer, Path(out_dir) / "tokenizer")
-    save_checkpoint(predictor.eval(), Path(out_dir) / "predictor")
-    write_curve(Path(plots_dir) / "tokenizer.csv", tok_rows)
-    write_curve(Path(plots_dir) / "predictor.csv", pred_rows)
+    save_checkpoint(tokenizer, out_dir / "tokenizer")
+    save_checkpoint(predictor.eval(), out_dir / "predictor")
+    write_curve(plots_dir / "tokenizer.csv", tok_rows)
+    write_curve(plots_dir / "predictor.csv", pred_rows)
     final_tok = tok_rows[-1]
     return {
         "tokenizer_close_err_median_s1s2": final_tok["close_err_median_s1s2"],

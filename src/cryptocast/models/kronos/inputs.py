@@ -50,5 +50,5 @@ def time_stamps(timestamps: np.ndarray) -> np.ndarray:
     """datetime64 [T] -> int64 [T, 5]: minute, hour, weekday (Mon=0), day, month."""
     idx = pd.DatetimeIndex(np.asarray(timestamps, dtype="datetime64[ns]"))
     return np.column_stack(
-        [idx.minute, idx.hour, idx.weekday, idx.day, idx.month]
+        [idx.minute, idx.hour, idx.day_of_week, idx.day, idx.month]
     ).astype(np.int64)

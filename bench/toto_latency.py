@@ -1,0 +1,117 @@
+"""Latency per forecast of our Toto forecaster vs a reference-style sampling loop.
+
+Both use the same weights (models/toto if it holds a checkpoint, else the default config of
+params.yaml with seeded random weights), context 512, 1024 samples, horizon 1. The
+reference-style loop works like toto-ts's forecaster: it repeats the context
+samples_per_batch times and re-runs the whole model for every batch of samples, drawing one
+sample per row. A two-sample Kolmogorov-Smirnov test checks that both give the same predictive
+distribution. Writes bench/results/toto_latency.json.
+
+Usage: .venv/bin/python bench/toto_latency.py [--threads 2] [--repeats 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from scipy import stats
+from tqdm import tqdm
+
+from cryptocast.io import write_json
+from cryptocast.models.toto import Toto, TotoForecaster, load_checkpoint
+from cryptocast.training.toto import model_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_model(checkpoint: Path, seed: int) -> tuple[Toto, str]:
+    if (checkpoint / "model.safetensors").exists():
+        return load_checkpoint(checkpoint), str(checkpoint.relative_to(ROOT))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    torch.manual_seed(seed)
+    return Toto(model_config(params["models"]["toto"])).eval(), "random init (seeded)"
+
+
+@torch.inference_mode()
+def reference_style_samples(
+    model: Toto, series: np.ndarray, num_samples: int, samples_per_batch: int,
+    generator: torch.Generator,
+) -> np.ndarray:
+    """toto-ts's loop for a one-patch horizon: per batch, a full forward over the repeated
+    context, one draw per row at every position, keep the first step after the context."""
+    x = torch.tensor(series, dtype=torch.float32).view(1, 1, -1)
+    x = x.repeat(samples_per_batch, 1, 1)
+    mask = torch.ones_like(x, dtype=torch.bool)
+    p = model.config.patch_size
+    out = []
+    for _ in range(num_samples // samples_per_batch):
+        pred = model(x, mask)
+        draws = pred.distribution.sample(1, generator)[..., 0]  # [batch, 1, time]
+        values = draws * pred.scale + pred.loc
+        out.append(values[:, 0, -p].double())
+    return torch.cat(out).numpy()
+
+
+def median_ms(fn, repeats: int, desc: str) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in tqdm(range(repeats), desc=desc, leave=False):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--reference-repeats", type=int, default=5)
+    parser.add_argument("--context", type=int, default=512)
+    parser.add_argument("--num-samples", type=int, default=1024)
+    parser.add_argument("--samples-per-batch", type=int, default=128)
+    parser.add_argument("--checkpoint", type=Path, default=ROOT / "models" / "toto")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path,
+                        default=ROOT / "bench" / "results" / "toto_latency.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model, source = load_model(args.checkpoint, args.seed)
+    rng = np.random.default_rng(args.seed)
+    series = 30000 * np.exp(np.cumsum(0.02 * rng.standard_normal(args.context)))
+
+    ours = TotoForecaster(model, seed=args.seed, num_samples=args.num_samples,
+                          samples_per_batch=args.samples_per_batch, context_length=args.context)
+    gen = torch.Generator().manual_seed(args.seed + 1)
+    ours_ms = median_ms(lambda: ours.sample([series], 1), args.repeats, "ours")
+    reference_ms = median_ms(
+        lambda: reference_style_samples(model, series, args.num_samples,
+                                        args.samples_per_batch, gen),
+        args.reference_repeats, "reference-style",
+    )
+    a = ours.sample([series], 1)[0, :, 0]
+    b = reference_style_samples(model, series, args.num_samples, args.samples_per_batch, gen)
+    result = {
+        "ours_ms": round(ours_ms, 3),
+        "reference_ms": round(reference_ms, 3),
+        "ratio": round(reference_ms / ours_ms, 1),
+        "ks_pvalue": float(stats.ks_2samp(a, b).pvalue),
+        "config": {
+            "model": model.config.to_dict(), "weights": source, "context_length": args.context,
+            "num_samples": args.num_samples, "samples_per_batch": args.samples_per_batch,
+            "horizon": 1, "threads": args.threads, "repeats": args.repeats,
+            "reference_repeats": args.reference_repeats, "torch": torch.__version__,
+        },
+    }
+    write_json(args.out, result)
+    print({k: v for k, v in result.items() if k != "config"})
+
+
+if __name__ == "__main__":
+    main()

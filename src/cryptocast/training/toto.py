@@ -1,0 +1,233 @@
+"""Pretraining of a small Toto on the broad corpus (every symbol and interval before val_start)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from cryptocast.data.corpus import TrainingCorpus
+from cryptocast.models.toto import (
+    ForecasterKnobs,
+    Toto,
+    TotoConfig,
+    load_checkpoint,
+    save_checkpoint,
+)
+from cryptocast.models.toto.distribution import combined_loss, nll_loss
+from cryptocast.training.common import ResumableState, seed_everything, write_curve
+
+CURVE_FILE = "loss.csv"
+
+
+@dataclass(frozen=True)
+class TotoTrainParams:
+    """params.yaml `pretrain.toto`. Epoch = `steps_per_epoch` optimiser steps."""
+
+    epochs: int = 8
+    steps_per_epoch: int = 250
+    batch_size: int = 32
+    context_length: int = 512  # input candles per training window (a multiple of the patch)
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    lambda_nll: float = 0.575  # reference loss mix: NLL vs robust loss on the mixture mean
+    pad_fraction: float = 0.2  # share of windows with a random left-padded prefix
+    interval_weight_power: float = 0.5  # series drawn with probability ~ windows ** power
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value < 0 or (f.name in ("epochs", "steps_per_epoch", "batch_size") and value == 0):
+                raise ValueError(f"pretrain.toto.{f.name} must be positive, got {value}")
+        if not 0 <= self.pad_fraction <= 1:
+            raise ValueError(
+                f"pretrain.toto.pad_fraction must be in [0, 1], got {self.pad_fraction}"
+            )
+
+
+def _split_params(cls, values: dict, section: str) -> dict:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{section}: unknown keys {unknown}; known: {sorted(known)}")
+    return values
+
+
+def model_config(model_params: dict) -> TotoConfig:
+    """TotoConfig from params.yaml `models.toto`: architecture keys (plus `k_components`);
+    `checkpoint` and the forecaster defaults are skipped, anything else is an error."""
+    arch = {f.name for f in fields(TotoConfig)}
+    other = {"checkpoint", "k_components"} | {f.name for f in fields(ForecasterKnobs)}
+    unknown = sorted(set(model_params) - arch - other)
+    if unknown:
+        raise ValueError(f"models.toto: unknown keys {unknown}; known: {sorted(arch | other)}")
+    values = {k: v for k, v in model_params.items() if k in arch}
+    if "k_components" in model_params:
+        values["output_distribution_kwargs"] = {"k_components": int(model_params["k_components"])}
+    return TotoConfig(**values)
+
+
+class WindowSampler:
+    """Random training windows of `length` closes from all series, left-padded when short."""
+
+    def __init__(self, series: list[np.ndarray], length: int, params: TotoTrainParams) -> None:
+        self.series = [s for s in series if len(s) >= 2]
+        if not self.series:
+            raise ValueError("Toto pretraining: the corpus has no series with 2+ candles")
+        windows = np.array([max(len(s) - length + 1, 1) for s in self.series], dtype=np.float64)
+        weights = windows ** params.interval_weight_power
+        self.probs = weights / weights.sum()
+        self.length = length
+        self.pad_fraction = params.pad_fraction
+
+    def sample(self, batch: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        x = np.zeros((batch, 1, self.length), dtype=np.float32)
+        mask = np.zeros((batch, 1, self.length), dtype=bool)
+        picks = rng.choice(len(self.series), size=batch, p=self.probs)
+        for row, i in enumerate(picks):
+            s = self.series[i]
+            end = int(rng.integers(min(self.length, len(s)), len(s) + 1))
+            window = s[max(0, end - self.length) : end]
+            if rng.random() < self.pad_fraction:
+                window = window[int(rng.integers(0, len(window) - 1)) :]
+            x[row, 0, self.length - len(window) :] = window
+            mask[row, 0, self.length - len(window) :] = True
+        return torch.from_numpy(x), torch.from_numpy(mask)
+
+
+def validation_windows(
+    corpus: TrainingCorpus, context_length: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One window per validation target candle: the `context_length` closes before it
+    (left-padded) and the target close."""
+    xs, masks, targets = [], [], []
+    for frame in corpus.validation:
+        close = frame.candles["close"].to_numpy(np.float64)
+        first = int((frame.candles["timestamp"] < corpus.val_start).sum())
+        for t in range(max(first, 1), len(close)):
+            ctx = close[max(0, t - context_length) : t]
+            x = np.zeros(context_length, dtype=np.float32)
+            m = np.zeros(context_length, dtype=bool)
+            x[context_length - len(ctx) :], m[context_length - len(ctx) :] = ctx, True
+            xs.append(x)
+            masks.append(m)
+            targets.append(close[t])
+    if not xs:
+        raise ValueError("Toto pretraining: no validation targets at or after val_start")
+    return (torch.from_numpy(np.stack(xs))[:, None], torch.from_numpy(np.stack(masks))[:, None],
+            torch.tensor(targets, dtype=torch.float64))
+
+
+@torch.no_grad()
+def validation_nll(model: Toto, windows: tuple[torch.Tensor, ...], batch: int = 256) -> float:
+    """Mean NLL of the next close in the model's scaled units (one step ahead)."""
+    model.eval()
+    x, mask, target = windows
+    total = 0.0
+    for start in range(0, len(x), batch):
+        out = model(x[start : start + batch], mask[start : start + batch], last_patch_only=True)
+        mixture = out.distribution.map(lambda t: t[:, 0, 0].double())
+        scaled = (target[start : start + batch] - out.loc[:, 0, 0]) / out.scale[:, 0, 0]
+        total += float(nll_loss(mixture, scaled)) * len(scaled)
+    return total / len(x)
+
+
+def _lr_factor(step: int, params: TotoTrainParams, total: int) -> float:
+    if step < params.warmup_steps:
+        return (step + 1) / params.warmup_steps
+    progress = (step - params.warmup_steps) / max(1, total - params.warmup_steps)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def _train_step(model, optimizer, x, mask, params: TotoTrainParams, patch: int) -> float:
+    out = model(x[..., :-patch], mask[..., :-patch])
+    target = (x[..., patch:] - out.loc) / out.scale
+    loss = combined_loss(out.distribution, target, mask[..., patch:], params.lambda_nll)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
+    optimizer.step()
+    return float(loss.detach())
+
+
+def _run_epoch(model, optimizer, sampler, rng, params, epoch: int, global_step: int) -> float:
+    model.train()
+    total_steps = params.epochs * params.steps_per_epoch
+    losses = []
+    bar = tqdm(range(params.steps_per_epoch), desc=f"toto epoch {epoch + 1}/{params.epochs}",
+               leave=False, mininterval=2.0)
+    for i in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = params.lr * _lr_factor(global_step + i, params, total_steps)
+        x, mask = sampler.sample(params.batch_size, rng)
+        losses.append(_train_step(model, optimizer, x, mask, params, model.config.patch_size))
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", refresh=False)
+    return float(np.mean(losses))
+
+
+def _fingerprint(config: TotoConfig, params: TotoTrainParams, corpus: TrainingCorpus,
+                 seed: int) -> dict:
+    series = sorted(f"{s.symbol}@{s.interval}:{len(s.candles)}" for s in corpus.train)
+    return {"model": config.to_dict(), "train": asdict(params), "seed": seed,
+            "val_start": str(corpus.val_start), "series": series}
+
+
+def pretrain(corpus: TrainingCorpus, model_params: dict, train_params: dict, out_dir: Path,
+             plots_dir: Path, state_dir: Path, seed: int) -> dict[str, float]:
+    """Train on corpus.train, track validation NLL per epoch, write the checkpoint to out_dir.
+
+    Resumes from `state_dir` after an interrupt (same config, data and seed only); the curve
+    (epoch, train_loss, val_nll) goes to `plots_dir`/loss.csv.
+    """
+    params = TotoTrainParams(**_split_params(TotoTrainParams, train_params, "pretrain.toto"))
+    config = model_config(model_params)
+    patch = config.patch_size
+    if params.context_length % patch:
+        raise ValueError(f"pretrain.toto.context_length ({params.context_length}) must be a "
+                         f"multiple of models.toto.patch_size ({patch})")
+    seed_everything(seed)
+    model = Toto(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=params.lr,
+                                  weight_decay=params.weight_decay)
+    rng = np.random.default_rng(seed)
+    state = ResumableState(state_dir, _fingerprint(config, params, corpus, seed))
+    saved = state.load()
+    rows: list[dict] = []
+    start_epoch, elapsed = 0, 0.0
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        rng.bit_generator.state = saved["numpy_rng"]
+        torch.set_rng_state(saved["torch_rng"])
+        rows, start_epoch, elapsed = saved["rows"], saved["epoch"], saved["elapsed_s"]
+    sampler = WindowSampler([s.candles["close"].to_numpy(np.float32) for s in corpus.train],
+                            params.context_length + patch, params)
+    windows = validation_windows(corpus, params.context_length)
+    for epoch in range(start_epoch, params.epochs):
+        t0 = time.perf_counter()
+        train_loss = _run_epoch(model, optimizer, sampler, rng, params, epoch,
+                                epoch * params.steps_per_epoch)
+        val = validation_nll(model, windows)
+        elapsed += time.perf_counter() - t0
+        rows.append({"epoch": epoch + 1, "train_loss": round(train_loss, 6),
+                     "val_nll": round(val, 6)})
+        tqdm.write(f"toto epoch {epoch + 1}: train_loss {train_loss:.4f} val_nll {val:.4f}")
+        write_curve(Path(plots_dir) / CURVE_FILE, rows)
+        state.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                    "rows": rows, "epoch": epoch + 1, "elapsed_s": elapsed})
+    model.eval()
+    save_checkpoint(model, out_dir)
+    load_checkpoint(out_dir)  # the written folder must load back strictly
+    state.clear()
+    return {"val_nll": rows[-1]["val_nll"], "train_loss": rows[-1]["train_loss"],
+            "best_val_nll": min(r["val_nll"] for r in rows), "epochs": len(rows),
+            "train_seconds": round(elapsed, 1),
+            "parameters": sum(p.numel() for p in model.parameters())}

@@ -1,0 +1,97 @@
+"""pretrain@kronos on a tiny synthetic corpus: outputs, metrics, curves, exact resume."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cryptocast.data.corpus import SeriesFrame, TrainingCorpus
+from cryptocast.models.kronos import load_checkpoint
+from cryptocast.training import kronos as training
+
+MODEL = {
+    "tokenizer_checkpoint": None,
+    "checkpoint": None,
+    "tokenizer": dict(d_model=16, n_heads=2, ff_dim=32, n_enc_layers=2, n_dec_layers=2,
+                      s1_bits=3, s2_bits=3, group_size=3),
+    "predictor": dict(s1_bits=3, s2_bits=3, n_layers=1, d_model=16, n_heads=2, ff_dim=32),
+}
+TRAIN = dict(window=16, batch_size=4, eval_window=20, checkpoint_every=2, threads=1,
+             tokenizer=dict(steps=4, eval_every=2, warmup=1),
+             predictor=dict(steps=4, eval_every=2, warmup=1))
+
+
+def frame(symbol: str, interval: str, n: int, seed: int) -> SeriesFrame:
+    rng = np.random.default_rng(seed)
+    close = 50 * np.exp(np.cumsum(rng.normal(0, 0.03, n)))
+    freq = {"1d": "1D", "1h": "1h"}[interval]
+    candles = pd.DataFrame({
+        "timestamp": pd.date_range("2023-01-01", periods=n, freq=freq),
+        "open": close * 0.99, "high": close * 1.03, "low": close * 0.96, "close": close,
+        "volume": rng.uniform(1, 5, n)})
+    return SeriesFrame(symbol, interval, candles)
+
+
+@pytest.fixture(scope="module")
+def corpus() -> TrainingCorpus:
+    val_start = pd.Timestamp("2023-03-01")
+    val = [frame("AAA", "1d", 80, 1), frame("BBB", "1d", 80, 2)]
+    train = [SeriesFrame(f.symbol, f.interval, f.candles[f.candles.timestamp < val_start])
+             for f in val] + [frame("CCC", "1h", 300, 3)]
+    return TrainingCorpus(train, val, val_start, pd.Timestamp("2023-03-15"))
+
+
+def run(corpus, tmp_path, name: str) -> dict:
+    return training.pretrain(corpus, MODEL, TRAIN, tmp_path / name / "out",
+                             tmp_path / name / "plots", tmp_path / name / "state", seed=7)
+
+
+def test_pretrain_outputs_metrics_and_curves(corpus, tmp_path):
+    metrics = run(corpus, tmp_path, "a")
+    for key in ("tokenizer_close_err_median_s1s2", "tokenizer_close_err_median_s1",
+                "naive_pct_return_mae", "predictor_val_ce", "total_seconds"):
+        assert math.isfinite(metrics[key])
+    assert 0 < metrics["predictor_val_ce"] < 10
+    tok, pred = load_checkpoint(tmp_path / "a" / "out")
+    assert tok.config.s1_bits == pred.config.s1_bits == 3
+    with open(tmp_path / "a" / "plots" / "tokenizer.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["step"] for r in rows] == ["2", "4"]
+    assert {"train_loss", "close_err_median_s1s2", "close_err_median_s1"} <= set(rows[0])
+    with open(tmp_path / "a" / "plots" / "predictor.csv") as fh:
+        assert list(csv.DictReader(fh))[-1].keys() >= {"step", "train_loss", "val_ce"}
+
+
+def test_resume_after_interrupt_matches_uninterrupted(corpus, tmp_path, monkeypatch):
+    full = run(corpus, tmp_path, "full")
+    original = training.predictor_loss
+    calls = {"n": 0}
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:  # step 3 of the predictor: after the step-2 eval and checkpoint
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(training, "predictor_loss", failing)
+    with pytest.raises(KeyboardInterrupt):
+        run(corpus, tmp_path, "resumed")
+    monkeypatch.setattr(training, "predictor_loss", original)
+    resumed = run(corpus, tmp_path, "resumed")
+    assert resumed["predictor_val_ce"] == pytest.approx(full["predictor_val_ce"], rel=1e-6)
+    a = load_checkpoint(tmp_path / "full" / "out")[1].state_dict()
+    b = load_checkpoint(tmp_path / "resumed" / "out")[1].state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_params_validation(corpus, tmp_path):
+    with pytest.raises(ValueError, match="unknown keys"):
+        training.PretrainParams.from_dict({"windw": 3})
+    with pytest.raises(ValueError, match="s1_bits"):
+        bad = {**MODEL, "predictor": {**MODEL["predictor"], "s1_bits": 4}}
+        training.pretrain(corpus, bad, TRAIN, tmp_path / "o", tmp_path / "p", tmp_path / "s", 0)
