@@ -69,8 +69,11 @@ def _timed(fn, repeats: int) -> tuple[float, list]:
 @click.option("--prepared", default="data/prepared", type=click.Path(path_type=Path))
 @click.option("--repeats", default=20, help="forecasts timed for our predictor")
 @click.option("--reference-repeats", default=3, help="forecasts timed for the reference loop")
+@click.option("--threads", default=1, help="torch CPU threads (1 is robust on shared cores)")
 @click.option("--out", default="bench/results/kronos_latency.json", type=click.Path())
-def main(checkpoint: Path, prepared: Path, repeats: int, reference_repeats: int, out: str):
+def main(checkpoint: Path, prepared: Path, repeats: int, reference_repeats: int, threads: int,
+         out: str):
+    torch.set_num_threads(threads)
     tok, pred, source = _models(checkpoint)
     ctx = _uni_context(prepared, UNI["context_length"])
     forecaster = KronosForecaster(tok, pred, name="uni_kronos", seed=0, **UNI)

@@ -32,7 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def load_model(checkpoint: Path, seed: int) -> tuple[Toto, str]:
     if (checkpoint / "model.safetensors").exists():
-        return load_checkpoint(checkpoint), str(checkpoint.relative_to(ROOT))
+        where = checkpoint.resolve()
+        return load_checkpoint(checkpoint), str(
+            where.relative_to(ROOT) if where.is_relative_to(ROOT) else where
+        )
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     torch.manual_seed(seed)
     return Toto(model_config(params["models"]["toto"])).eval(), "random init (seeded)"

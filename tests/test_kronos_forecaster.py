@@ -116,3 +116,26 @@ def test_same_distribution_as_reference_loop():
         a, b = ours[0, :, step, 3].numpy(), ref[0, :, step, 3].numpy()
         assert len(np.unique(a)) > 3
         assert same_distribution_pvalue(a, b) > 1e-3
+
+
+def test_same_distribution_pvalue_merges_float_noise():
+    a = np.array([0.12345] * 50 + [0.2] * 50)
+    b = a.copy()
+    b[:50] -= 1e-7  # same atom, other side of a rounding boundary
+    assert same_distribution_pvalue(a, b) == pytest.approx(1.0)
+    assert same_distribution_pvalue(np.zeros(100), np.ones(100)) < 1e-10
+
+
+def test_anchor_shifts_by_the_last_close_reconstruction_error(ckpt):
+    knobs = dict(sample_count=8, clip=1.6, max_context=30)
+    ctx = context(29, horizon=2)  # 29 + 2 - 1 fits max_context 30 exactly
+    plain = build_forecaster(ckpt, name="k", seed=4, **knobs)
+    anchored = build_forecaster(ckpt, name="k", seed=4, anchor=True, **knobs)
+    a, b = plain.predict([ctx]).samples, anchored.predict([ctx]).samples
+    feats = candle_features(ctx.ohlcv[:, :4], ctx.ohlcv[:, 4])
+    x, mean, std = normalise(feats[None], 1.6)
+    tok = plain.tokenizer
+    s1, s2 = tok.encode(torch.from_numpy(x).float())
+    recon = tok.decode(s1[:, 1:], s2[:, 1:])[0, -1, 3].item()  # decoder window drops one
+    shift = ctx.close[-1] - denormalise(recon, mean[0, 0, 3], std[0, 0, 3])
+    assert np.allclose(b - a, shift, atol=1e-4 * ctx.close[-1])

@@ -16,6 +16,8 @@ from cryptocast.models.kronos import (
     SamplingConfig,
     TokenizerConfig,
     generate,
+    import_checkpoint,
+    load_checkpoint,
     load_predictor,
     load_tokenizer,
     save_checkpoint,
@@ -220,3 +222,16 @@ def test_load_official_layout_strict_keys(tmp_path):
     cfg.write_text(json.dumps({**TOK.to_dict(), "bogus": 1}))
     with pytest.raises(ValueError, match="bogus"):
         load_tokenizer(tmp_path / "tok")
+
+
+def test_import_checkpoint_validates_and_copies(tmp_path):
+    tok, model = models()
+    save_checkpoint(tok, tmp_path / "Kronos-Tokenizer")
+    save_checkpoint(model, tmp_path / "Kronos-small")
+    import_checkpoint(tmp_path / "Kronos-Tokenizer", tmp_path / "Kronos-small", tmp_path / "out")
+    tok2, model2 = load_checkpoint(tmp_path / "out")
+    assert torch.equal(tok2.state_dict()["head.weight"], tok.state_dict()["head.weight"])
+    other = Kronos(PredictorConfig(**{**PRED.to_dict(), "s1_bits": 4}))
+    save_checkpoint(other, tmp_path / "bad")
+    with pytest.raises(ValueError, match="bits"):
+        import_checkpoint(tmp_path / "Kronos-Tokenizer", tmp_path / "bad", tmp_path / "out2")

@@ -21,7 +21,7 @@ MODEL = {
                       s1_bits=3, s2_bits=3, group_size=3),
     "predictor": dict(s1_bits=3, s2_bits=3, n_layers=1, d_model=16, n_heads=2, ff_dim=32),
 }
-TRAIN = dict(window=16, batch_size=4, eval_window=20, checkpoint_every=2, threads=1,
+TRAIN = dict(window=16, min_window=8, batch_size=4, eval_window=20, checkpoint_every=2, threads=1,
              tokenizer=dict(steps=4, eval_every=2, warmup=1),
              predictor=dict(steps=4, eval_every=2, warmup=1))
 

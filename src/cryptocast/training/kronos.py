@@ -46,8 +46,9 @@ class PhaseParams:
 class PretrainParams:
     """params.yaml `pretrain.kronos`."""
 
-    window: int = 128
-    batch_size: int = 32
+    window: int = 288
+    min_window: int = 64  # each batch draws its window length uniformly in [min_window, window]
+    batch_size: int = 16
     clip: float = 5.0
     eval_window: int = 288
     checkpoint_every: int = 100
@@ -67,6 +68,8 @@ class PretrainParams:
                 raise ValueError(f"pretrain.kronos.{phase}: unknown keys {extra}")
             data[phase] = PhaseParams(**data.get(phase, {}))
         params = cls(**data)
+        if not 2 <= params.min_window <= params.window:
+            raise ValueError("pretrain.kronos: need 2 <= min_window <= window")
         for phase in (params.tokenizer, params.predictor):
             if phase.steps < 1 or phase.eval_every < 1:
                 raise ValueError("pretrain.kronos: steps and eval_every must be >= 1")
@@ -187,6 +190,11 @@ def _pretrain(corpus, model_params: dict, params: PretrainParams, out_dir: Path,
         raise ValueError("models.kronos: tokenizer and predictor s1_bits/s2_bits must match")
     seed_everything(seed)
     sampler = WindowSampler(corpus.train, params.window, params.clip)
+
+    def batch(r: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        length = int(r.integers(params.min_window, params.window + 1))
+        return sampler.sample(r, params.batch_size, length)
+
     val_tok = [validation_windows(f, corpus.val_start, params.eval_window, params.clip)
                for f in corpus.validation]
     val_pred = [validation_windows(f, corpus.val_start, params.window, params.clip)
@@ -209,7 +217,7 @@ def _pretrain(corpus, model_params: dict, params: PretrainParams, out_dir: Path,
         tok_rows = state["tokenizer_rows"]
     else:
         def tok_step(r: np.random.Generator) -> torch.Tensor:
-            return tokenizer_loss(tokenizer, sampler.sample(r, params.batch_size)[0])[0]
+            return tokenizer_loss(tokenizer, batch(r)[0])[0]
 
         def tok_eval() -> dict[str, float]:
             return tokenizer_close_errors(tokenizer, val_tok)
@@ -224,7 +232,7 @@ def _pretrain(corpus, model_params: dict, params: PretrainParams, out_dir: Path,
     predictor = Kronos(pred_cfg)
 
     def pred_step(r: np.random.Generator) -> torch.Tensor:
-        x, stamp = sampler.sample(r, params.batch_size)
+        x, stamp = batch(r)
         s1, s2 = tokenizer.encode(x)
         return predictor_loss(predictor, s1, s2, stamp)
 

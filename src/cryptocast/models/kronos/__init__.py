@@ -1,6 +1,12 @@
 """Kronos: tokenizer + autoregressive predictor over (s1, s2) candle tokens."""
 
-from .checkpoint import load_checkpoint, load_predictor, load_tokenizer, save_checkpoint
+from .checkpoint import (
+    import_checkpoint,
+    load_checkpoint,
+    load_predictor,
+    load_tokenizer,
+    save_checkpoint,
+)
 from .config import PredictorConfig, TokenizerConfig
 from .forecaster import KronosForecaster, build_forecaster
 from .predictor import Kronos
@@ -16,6 +22,7 @@ __all__ = [
     "TokenizerConfig",
     "build_forecaster",
     "generate",
+    "import_checkpoint",
     "load_checkpoint",
     "load_predictor",
     "load_tokenizer",

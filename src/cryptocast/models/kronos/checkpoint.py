@@ -91,3 +91,17 @@ def load_checkpoint(directory: str | Path) -> tuple[KronosTokenizer, Kronos]:
         raise ValueError(f"tokenizer bits {(t.s1_bits, t.s2_bits)} != predictor bits "
                          f"{(p.s1_bits, p.s2_bits)} in {directory}")
     return tokenizer, predictor
+
+
+def import_checkpoint(tokenizer_dir: str | Path, predictor_dir: str | Path,
+                      out_dir: str | Path) -> tuple[KronosTokenizer, Kronos]:
+    """Validate official folders (strict keys, matching bits) and copy them, re-saved in the
+    same layout, to out_dir/tokenizer and out_dir/predictor."""
+    tokenizer, predictor = load_tokenizer(tokenizer_dir), load_predictor(predictor_dir)
+    t, p = tokenizer.config, predictor.config
+    if (t.s1_bits, t.s2_bits) != (p.s1_bits, p.s2_bits):
+        raise ValueError(f"tokenizer_checkpoint bits {(t.s1_bits, t.s2_bits)} != checkpoint "
+                         f"bits {(p.s1_bits, p.s2_bits)}")
+    save_checkpoint(tokenizer, Path(out_dir) / "tokenizer")
+    save_checkpoint(predictor, Path(out_dir) / "predictor")
+    return tokenizer, predictor

@@ -24,12 +24,17 @@ class KronosForecaster:
 
     max_context: the predictor/decoder window (512 for the official models); context_length:
     the most candles read (defaults to max_context); the reference aggregate is the mean.
+    anchor: False maps decoded closes back with the window mean/std (the reference); True
+    adds the decoded change from the tokenizer's own reconstruction of the last context close
+    to the actual last close, so the tokenizer's reconstruction error (and clipping) of the
+    current level cancels out of the forecast.
     """
 
     def __init__(self, tokenizer: KronosTokenizer, predictor: Kronos, name: str = "kronos",
                  seed: int = 0, sample_count: int = 1, temperature: float = 1.0,
                  top_p: float = 0.9, top_k: int = 0, clip: float = 5.0, max_context: int = 512,
-                 context_length: int | None = None, aggregate: str = "mean") -> None:
+                 context_length: int | None = None, aggregate: str = "mean",
+                 anchor: bool = False) -> None:
         if max_context < 1:
             raise ValueError(f"max_context must be >= 1, got {max_context}")
         if context_length is not None and context_length < 1:
@@ -41,6 +46,7 @@ class KronosForecaster:
         self.tokenizer, self.predictor = tokenizer.eval(), predictor.eval()
         self.sampling = SamplingConfig(temperature, int(top_k), float(top_p), int(sample_count))
         self.clip, self.max_context, self.aggregate = float(clip), int(max_context), aggregate
+        self.anchor = bool(anchor)
         self.context_length = min(context_length or max_context, max_context)
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -71,18 +77,31 @@ class KronosForecaster:
         x, mean, std = normalise(feats, self.clip)
         stamp = np.stack([time_stamps(c.timestamps[-length:]) for c in contexts])
         future = np.stack([time_stamps(c.future_timestamps) for c in contexts])
+        xt = torch.from_numpy(x).float()
         out = generate(
-            self.tokenizer, self.predictor, torch.from_numpy(x).float(),
-            torch.from_numpy(stamp), torch.from_numpy(future), self.sampling, self.max_context,
-            self.generator,
+            self.tokenizer, self.predictor, xt, torch.from_numpy(stamp),
+            torch.from_numpy(future), self.sampling, self.max_context, self.generator,
         ).double().numpy()  # [B, S, H, F]
-        close = out[..., CLOSE]
-        return denormalise(close, mean[:, :, None, CLOSE], std[:, :, None, CLOSE])
+        mean, std = mean[:, :, None, CLOSE], std[:, :, None, CLOSE]
+        close = denormalise(out[..., CLOSE], mean, std)
+        if not self.anchor:
+            return close
+        last = denormalise(self._last_close_recon(xt, len(future[0])), mean[:, 0, 0], std[:, 0, 0])
+        return close + (feats[:, -1, CLOSE] - last)[:, None, None]
+
+    @torch.no_grad()
+    def _last_close_recon(self, x: torch.Tensor, horizon: int) -> np.ndarray:
+        """Normalised close of the last context candle as the tokenizer reconstructs it, in the
+        decoder window the forecast is decoded in."""
+        start = max(0, x.shape[1] + horizon - self.max_context)
+        s1, s2 = self.tokenizer.encode(x)
+        return self.tokenizer.decode(s1[:, start:], s2[:, start:])[:, -1, CLOSE].double().numpy()
 
 
 def build_forecaster(checkpoint_dir: str | Path, name: str, seed: int = 0,
                      **knobs: object) -> KronosForecaster:
     """Load `checkpoint_dir/{tokenizer,predictor}` and build a forecaster with the knobs
-    (sample_count, temperature, top_p, top_k, clip, max_context, context_length, aggregate)."""
+    (sample_count, temperature, top_p, top_k, clip, max_context, context_length, aggregate,
+    anchor)."""
     tokenizer, predictor = load_checkpoint(checkpoint_dir)
     return KronosForecaster(tokenizer, predictor, name=name, seed=seed, **knobs)  # type: ignore[arg-type]

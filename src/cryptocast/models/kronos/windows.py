@@ -32,15 +32,19 @@ class WindowSampler:
         counts = np.array([len(f) - window + 1 for f, _ in self.series], dtype=np.float64)
         self.weights = counts / counts.sum()
 
-    def sample(self, rng: np.random.Generator, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x [batch, window, 6] float32, stamp [batch, window, 5] int64)."""
+    def sample(self, rng: np.random.Generator, batch: int,
+               length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x [batch, length, 6] float32, stamp [batch, length, 5] int64); length <= window."""
+        length = self.window if length is None else length
+        if not 2 <= length <= self.window:
+            raise ValueError(f"length must be in [2, {self.window}], got {length}")
         which = rng.choice(len(self.series), size=batch, p=self.weights)
         xs, stamps = [], []
         for i in which:
             feats, stamp = self.series[i]
-            start = int(rng.integers(0, len(feats) - self.window + 1))
-            xs.append(feats[start:start + self.window])
-            stamps.append(stamp[start:start + self.window])
+            start = int(rng.integers(0, len(feats) - length + 1))
+            xs.append(feats[start:start + length])
+            stamps.append(stamp[start:start + length])
         x, _, _ = normalise(np.stack(xs), self.clip)
         return torch.from_numpy(x).float(), torch.from_numpy(np.stack(stamps))
 

@@ -98,7 +98,7 @@ class TotoForecaster:
             x = torch.zeros(len(rows), 1, length, dtype=self.dtype)
             mask = torch.zeros(len(rows), 1, length, dtype=torch.bool)
             for j, i in enumerate(rows):
-                x[j, 0, length - len(cut[i]) :] = torch.from_numpy(cut[i])
+                x[j, 0, length - len(cut[i]) :] = torch.tensor(cut[i], dtype=self.dtype)
                 mask[j, 0, length - len(cut[i]) :] = True
             with torch.inference_mode():
                 out[rows] = self._sample_group(x, mask, horizon).numpy()
