@@ -231,3 +231,13 @@ def pretrain(corpus: TrainingCorpus, model_params: dict, train_params: dict, out
             "best_val_nll": min(r["val_nll"] for r in rows), "epochs": len(rows),
             "train_seconds": round(elapsed, 1),
             "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def import_official(model_params: dict, out_dir: Path) -> dict[str, float] | None:
+    """Copy the official folder named by models.toto.checkpoint into out_dir (strict keys).
+    Returns None when no checkpoint is set (pretrain instead)."""
+    if not model_params.get("checkpoint"):
+        return None
+    model = load_checkpoint(Path(model_params["checkpoint"]))
+    save_checkpoint(model, Path(out_dir))
+    return {"imported": 1.0, "parameters": float(sum(p.numel() for p in model.parameters()))}
