@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from cryptocast.data.corpus import SeriesFrame, TrainingCorpus
-from cryptocast.models.kronos import load_checkpoint
+from cryptocast.models.kronos import Kronos, KronosTokenizer, load_checkpoint, save_checkpoint
+from cryptocast.models.kronos.config import PredictorConfig, TokenizerConfig
 from cryptocast.training import kronos as training
 
 MODEL = {
@@ -95,3 +96,16 @@ def test_params_validation(corpus, tmp_path):
     with pytest.raises(ValueError, match="s1_bits"):
         bad = {**MODEL, "predictor": {**MODEL["predictor"], "s1_bits": 4}}
         training.pretrain(corpus, bad, TRAIN, tmp_path / "o", tmp_path / "p", tmp_path / "s", 0)
+
+
+def test_import_official(tmp_path):
+    assert training.import_official(MODEL, tmp_path / "out") is None
+    save_checkpoint(KronosTokenizer(TokenizerConfig(**MODEL["tokenizer"])), tmp_path / "tok")
+    save_checkpoint(Kronos(PredictorConfig(**MODEL["predictor"])), tmp_path / "pred")
+    params = {**MODEL, "tokenizer_checkpoint": str(tmp_path / "tok"),
+              "checkpoint": str(tmp_path / "pred")}
+    metrics = training.import_official(params, tmp_path / "out")
+    assert metrics["imported"] == 1.0 and metrics["predictor_parameters"] > 0
+    assert load_checkpoint(tmp_path / "out")[1].config.d_model == 16
+    with pytest.raises(ValueError, match="both"):
+        training.import_official({**MODEL, "checkpoint": "x"}, tmp_path / "o2")
