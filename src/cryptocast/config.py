@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+
+T = TypeVar("T")
 
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "UNIUSDT")
 
@@ -21,12 +24,13 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     return params
 
 
-def _from_mapping(cls: type, section: str, values: dict[str, Any] | None) -> Any:
+def from_mapping(cls: type[T], values: Mapping[str, Any] | None, section: str) -> T:
+    """`cls(**values)` for a dataclass; an unknown key is an error naming `section`."""
     values = dict(values or {})
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"params {section}: unknown key(s) {unknown}; known: {sorted(known)}")
+        raise ValueError(f"{section}: unknown keys {unknown}; known: {sorted(known)}")
     return cls(**values)
 
 
@@ -38,7 +42,7 @@ class DataConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> DataConfig:
-        return _from_mapping(cls, "data", params.get("data"))
+        return from_mapping(cls, params.get("data"), "params data")
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ class EvalConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> EvalConfig:
-        return _from_mapping(cls, "eval", params.get("eval"))
+        return from_mapping(cls, params.get("eval"), "params eval")
 
 
 def symbols_from_params(params: dict[str, Any]) -> list[str]:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from cryptocast.config import from_mapping
 from cryptocast.data.corpus import TrainingCorpus
 from cryptocast.models.toto import (
     ForecasterKnobs,
@@ -50,14 +51,6 @@ class TotoTrainParams:
             raise ValueError(
                 f"pretrain.toto.pad_fraction must be in [0, 1], got {self.pad_fraction}"
             )
-
-
-def _split_params(cls, values: dict, section: str) -> dict:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"{section}: unknown keys {unknown}; known: {sorted(known)}")
-    return values
 
 
 def model_config(model_params: dict) -> TotoConfig:
@@ -186,7 +179,7 @@ def pretrain(corpus: TrainingCorpus, model_params: dict, train_params: dict, out
     Resumes from `state_dir` after an interrupt (same config, data and seed only); the curve
     (epoch, train_loss, val_nll) goes to `plots_dir`/loss.csv.
     """
-    params = TotoTrainParams(**_split_params(TotoTrainParams, train_params, "pretrain.toto"))
+    params = from_mapping(TotoTrainParams, train_params, "pretrain.toto")
     config = model_config(model_params)
     patch = config.patch_size
     if params.context_length % patch:
