@@ -1,0 +1,24 @@
+import pytest
+
+from cryptocast.config import EvalConfig, load_params, merge_params, symbols_from_params
+
+
+def test_unknown_and_invalid_params_name_the_key():
+    with pytest.raises(ValueError, match=r"params eval: unknown keys \['horizn'\]"):
+        EvalConfig.from_params({"eval": {"horizn": 2}})
+    with pytest.raises(ValueError, match="eval.val_steps must be >= 1"):
+        EvalConfig.from_params({"eval": {"val_steps": 0}})
+    with pytest.raises(ValueError, match="params symbols"):
+        symbols_from_params({"symbols": []})
+
+
+def test_merge_params_overrides_recursively():
+    base = {"eval": {"val_steps": 120, "test_steps": 120}, "symbols": ["A", "B"]}
+    merged = merge_params(base, {"eval": {"val_steps": 30}, "symbols": ["C"]})
+    assert merged == {"eval": {"val_steps": 30, "test_steps": 120}, "symbols": ["C"]}
+    assert base["eval"]["val_steps"] == 120
+
+
+def test_missing_params_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        load_params(tmp_path / "nope.yaml")
