@@ -1,20 +1,22 @@
-"""DVC stage `pretrain@FAMILY`: a base checkpoint trained on the broad corpus,
-or an official checkpoint imported when params name one."""
+"""DVC stage `pretrain@FAMILY`: a base checkpoint trained on the broad corpus, or an official
+checkpoint imported when params name one; then its validation CRPS beside naive-Gaussian."""
 
 import sys
 
 from cryptocast.config import load_params
 from cryptocast.io import write_json
-from cryptocast.training import pretrain_family
+from cryptocast.training import pretrain_family, validation_report
 
 if __name__ == "__main__":
     family = sys.argv[1]
+    params = load_params()
     metrics = pretrain_family(
         family,
-        load_params(),
+        params,
         prepared_dir="data/prepared",
         out_dir=f"models/{family}",
         plots_dir=f"plots/pretrain/{family}",
         state_dir=f"build/state/pretrain/{family}",
     )
+    metrics["validation"] = validation_report(family, params, "data/prepared", "models")
     write_json(f"metrics/pretrain/{family}.json", metrics)

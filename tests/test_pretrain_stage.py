@@ -2,13 +2,23 @@
 
 import pytest
 import torch
+from conftest import make_candles
 
+from cryptocast.config import DataConfig, EvalConfig
+from cryptocast.data.prepare import prepare
 from cryptocast.models.toto import Toto, TotoConfig, load_checkpoint, save_checkpoint
-from cryptocast.training import pretrain_family
+from cryptocast.training import pretrain_family, validation_report
 
 TINY = TotoConfig(
-    patch_size=4, stride=4, embed_dim=16, num_layers=2, num_heads=2, mlp_hidden_dim=24,
-    dropout=0.0, spacewise_every_n_layers=2, output_distribution_kwargs={"k_components": 3},
+    patch_size=4,
+    stride=4,
+    embed_dim=16,
+    num_layers=2,
+    num_heads=2,
+    mlp_hidden_dim=24,
+    dropout=0.0,
+    spacewise_every_n_layers=2,
+    output_distribution_kwargs={"k_components": 3},
 )
 
 
@@ -30,3 +40,31 @@ def test_official_toto_checkpoint_is_imported_not_trained(tmp_path):
 def test_unknown_family_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="unknown model family 'chronos'"):
         pretrain_family("chronos", {}, tmp_path, tmp_path, tmp_path, tmp_path)
+
+
+def test_validation_report_scores_the_default_forecaster_beside_naive_gaussian(tmp_path):
+    source = tmp_path / "ohlcv" / "1d"
+    source.mkdir(parents=True)
+    frame = make_candles(120)
+    frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%d")).to_csv(
+        source / "AAAUSDT.csv", index=False
+    )
+    prepare(
+        DataConfig(source_dir=str(tmp_path / "ohlcv"), intervals=["1d"]),
+        EvalConfig(val_steps=10, test_steps=5),
+        ["AAAUSDT"],
+        tmp_path / "prepared",
+        tmp_path / "report.json",
+    )
+    torch.manual_seed(0)
+    save_checkpoint(Toto(TINY), tmp_path / "models" / "toto")
+    params = {
+        "seed": 0,
+        "symbols": ["AAAUSDT"],
+        "eval": {"val_steps": 10, "test_steps": 5, "n_boot": 20},
+        "models": {"toto": {"checkpoint": None, "num_samples": 16, "context_length": 32}},
+    }
+    report = validation_report("toto", params, tmp_path / "prepared", tmp_path / "models")
+    scores = report["AAAUSDT"]
+    assert scores["crps"] > 0 and scores["naive_gaussian_crps"] > 0
+    assert scores["crps_ratio"] == pytest.approx(scores["crps"] / scores["naive_gaussian_crps"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ def evaluate_candidates(
     reference: str,
     cfg: EvalConfig,
     seed: int = 0,
+    split_names: Sequence[str] = SPLITS,
 ) -> tuple[dict[str, dict[str, dict[str, Any]]], pd.DataFrame]:
     """Metrics per split and candidate (`reference` is the DM/bootstrap comparison),
     and the point forecasts of every candidate as a long frame."""
@@ -52,7 +53,7 @@ def evaluate_candidates(
     periods_per_year = YEAR / INTERVALS[splits.interval]
     metrics: dict[str, dict[str, dict[str, Any]]] = {}
     rows = []
-    for split in SPLITS:
+    for split in split_names:
         results = {
             name: backtest_split(candles, splits, split, forecaster, cfg)
             for name, forecaster in candidates.items()
@@ -95,6 +96,7 @@ def evaluate_symbol(
     reference: str,
     cfg: EvalConfig,
     seed: int = 0,
+    split_names: Sequence[str] = SPLITS,
 ) -> tuple[dict[str, dict[str, dict[str, Any]]], pd.DataFrame]:
     """Build the candidates from their specs and evaluate them on `symbol`'s splits."""
     splits = read_splits(prepared_dir)
@@ -108,7 +110,7 @@ def evaluate_symbol(
         name: build_forecaster(name, spec, models_dir, seed)
         for name, spec in candidate_specs.items()
     }
-    return evaluate_candidates(candles, splits, candidates, reference, cfg, seed)
+    return evaluate_candidates(candles, splits, candidates, reference, cfg, seed, split_names)
 
 
 def metrics_for_dvc(metrics: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:

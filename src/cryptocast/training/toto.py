@@ -234,3 +234,8 @@ def import_official(model_params: dict, out_dir: Path) -> dict[str, float] | Non
     model = load_checkpoint(Path(model_params["checkpoint"]))
     save_checkpoint(model, Path(out_dir))
     return {"imported": 1.0, "parameters": float(sum(p.numel() for p in model.parameters()))}
+
+
+def default_knobs(model_params: dict) -> dict:
+    """The forecaster knobs of `models.toto` (the family's default candidate)."""
+    return {f.name: model_params[f.name] for f in fields(ForecasterKnobs) if f.name in model_params}
