@@ -98,6 +98,32 @@ def test_params_validation(corpus, tmp_path):
         training.pretrain(corpus, bad, TRAIN, tmp_path / "o", tmp_path / "p", tmp_path / "s", 0)
 
 
+def test_interval_weights_set_each_interval_share(corpus):
+    from cryptocast.models.kronos.windows import WindowSampler
+    sampler = WindowSampler(corpus.train, 16, 5.0)
+    intervals = [f.interval for f in corpus.train]
+    training.weight_intervals(sampler, intervals, {"1d": 3.0, "1h": 1.0})
+    is_daily = np.array(intervals) == "1d"
+    assert sampler.weights[is_daily].sum() == pytest.approx(0.75)
+    # within an interval, still proportional to the number of start positions
+    counts = np.array([len(f.candles) - 15 for f in corpus.train], dtype=float)
+    assert sampler.weights[0] / sampler.weights[1] == pytest.approx(counts[0] / counts[1])
+    training.weight_intervals(sampler, intervals, {"1d": 1.0, "1h": 0.0})
+    x, _ = sampler.sample(np.random.default_rng(0), 8)
+    assert sampler.weights[~is_daily].sum() == 0 and x.shape == (8, 16, 6)
+    with pytest.raises(ValueError, match="no weight for intervals"):
+        training.weight_intervals(sampler, intervals, {"1d": 1.0})
+    with pytest.raises(ValueError, match="interval_weights"):
+        training.PretrainParams.from_dict({"interval_weights": {"1d": -1.0}})
+
+
+def test_pretrain_with_interval_weights(corpus, tmp_path):
+    train = {**TRAIN, "interval_weights": {"1d": 1.0, "1h": 1.0}}
+    metrics = training.pretrain(corpus, MODEL, train, tmp_path / "o", tmp_path / "p",
+                                tmp_path / "s", seed=7)
+    assert math.isfinite(metrics["tokenizer_close_err_median_s1s2"])
+
+
 def test_import_official(tmp_path):
     assert training.import_official(MODEL, tmp_path / "out") is None
     save_checkpoint(KronosTokenizer(TokenizerConfig(**MODEL["tokenizer"])), tmp_path / "tok")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -15,6 +16,7 @@ from tqdm import tqdm
 
 from cryptocast.models.kronos import (
     Kronos,
+    KronosForecaster,
     KronosTokenizer,
     PredictorConfig,
     TokenizerConfig,
@@ -54,6 +56,8 @@ class PretrainParams:
     eval_window: int = 288
     checkpoint_every: int = 100
     threads: int | None = None  # torch CPU threads; 1 is far faster on a contended machine
+    # total sampling mass per candle interval (None: uniform over all window start positions)
+    interval_weights: dict[str, float] | None = None
     tokenizer: PhaseParams = field(default_factory=PhaseParams)
     predictor: PhaseParams = field(default_factory=PhaseParams)
 
@@ -69,12 +73,35 @@ class PretrainParams:
                 raise ValueError(f"pretrain.kronos.{phase}: unknown keys {extra}")
             data[phase] = PhaseParams(**data.get(phase, {}))
         params = cls(**data)
+        weights = params.interval_weights
+        if weights is not None and (not weights or min(weights.values()) < 0
+                                    or sum(weights.values()) <= 0):
+            raise ValueError("pretrain.kronos.interval_weights: need non-negative weights with "
+                             "a positive sum")
         if not 2 <= params.min_window <= params.window:
             raise ValueError("pretrain.kronos: need 2 <= min_window <= window")
         for phase in (params.tokenizer, params.predictor):
             if phase.steps < 1 or phase.eval_every < 1:
                 raise ValueError("pretrain.kronos: steps and eval_every must be >= 1")
         return params
+
+
+def weight_intervals(sampler: WindowSampler, intervals: list[str],
+                     weights: dict[str, float]) -> None:
+    """Rescale the sampler's window probabilities so each interval gets its share of
+    `weights` (within an interval, still uniform over start positions); `intervals` names the
+    interval of each sampler series."""
+    missing = sorted(set(intervals) - set(weights))
+    if missing:
+        raise ValueError(f"pretrain.kronos.interval_weights: no weight for intervals {missing}")
+    names = np.array(intervals)
+    probs = sampler.weights.copy()
+    for name in set(intervals):
+        mask = names == name
+        probs[mask] *= weights[name] / probs[mask].sum()
+    if probs.sum() <= 0:
+        raise ValueError("pretrain.kronos.interval_weights: every training interval has weight 0")
+    sampler.weights = probs / probs.sum()
 
 
 def tokenizer_loss(model: KronosTokenizer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -208,6 +235,9 @@ def _pretrain(corpus, model_params: dict, params: PretrainParams, out_dir: Path,
         raise ValueError("models.kronos: tokenizer and predictor s1_bits/s2_bits must match")
     seed_everything(seed)
     sampler = WindowSampler(corpus.train, params.window, params.clip)
+    if params.interval_weights is not None:
+        weight_intervals(sampler, [f.interval for f in corpus.train
+                                   if len(f.candles) >= params.window], params.interval_weights)
 
     def batch(r: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         length = int(r.integers(params.min_window, params.window + 1))
@@ -279,3 +309,11 @@ def _pretrain(corpus, model_params: dict, params: PretrainParams, out_dir: Path,
         "predictor_seconds": total_s - tokenizer_s,
         "total_seconds": total_s,
     }
+
+
+def default_knobs(model_params: dict) -> dict:
+    """The forecaster knobs of `models.kronos` (the family's default candidate)."""
+    knobs = set(inspect.signature(KronosForecaster).parameters) - {
+        "tokenizer", "predictor", "name", "seed"
+    }
+    return {key: value for key, value in model_params.items() if key in knobs}
