@@ -17,17 +17,13 @@ import math
 import numpy as np
 
 from cryptocast.evaluation.stats import bootstrap_mae_diff, check_horizon, diebold_mariano
-from cryptocast.evaluation.strategy import buy_and_hold, long_flat_strategy
+from cryptocast.evaluation.strategy import buy_and_hold, finite_vector, long_flat_strategy
 
 PINBALL_LEVELS = (0.1, 0.5, 0.9)
 
 
 def _prices(name: str, x) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+    arr = finite_vector(name, x)
     if np.any(arr <= 0):
         raise ValueError(f"{name} must be positive prices, got min {arr.min()}")
     return arr

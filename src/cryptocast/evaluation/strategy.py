@@ -30,7 +30,8 @@ class StrategyResult:
     positions: np.ndarray
 
 
-def _returns_array(name: str, x) -> np.ndarray:
+def finite_vector(name: str, x) -> np.ndarray:
+    """`x` as a finite 1-D float array; errors name the argument."""
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
@@ -86,8 +87,8 @@ def long_flat_strategy(
 
     Every change of position costs the fee (entering and leaving); the book starts flat.
     """
-    pred = _returns_array("predicted_return", predicted_return)
-    actual = _returns_array("actual_return", actual_return)
+    pred = finite_vector("predicted_return", predicted_return)
+    actual = finite_vector("actual_return", actual_return)
     if pred.shape != actual.shape:
         raise ValueError(
             f"predicted_return and actual_return must have the same length, "
@@ -102,6 +103,6 @@ def buy_and_hold(
     actual_return, *, fee_bps: float = 10.0, periods_per_year: float = 365.0
 ) -> StrategyResult:
     """Always long: the fee is paid once, on entry in the first period."""
-    actual = _returns_array("actual_return", actual_return)
+    actual = finite_vector("actual_return", actual_return)
     fee = _check_fee(fee_bps, periods_per_year)
     return run_positions(np.ones_like(actual), actual, fee, periods_per_year)
