@@ -3,23 +3,12 @@
 import pytest
 import torch
 from conftest import make_candles
+from test_toto_model import TINY
 
 from cryptocast.config import DataConfig, EvalConfig
 from cryptocast.data.prepare import prepare
-from cryptocast.models.toto import Toto, TotoConfig, load_checkpoint, save_checkpoint
+from cryptocast.models.toto import Toto, load_checkpoint, save_checkpoint
 from cryptocast.training import pretrain_family, validation_report
-
-TINY = TotoConfig(
-    patch_size=4,
-    stride=4,
-    embed_dim=16,
-    num_layers=2,
-    num_heads=2,
-    mlp_hidden_dim=24,
-    dropout=0.0,
-    spacewise_every_n_layers=2,
-    output_distribution_kwargs={"k_components": 3},
-)
 
 
 def test_official_toto_checkpoint_is_imported_not_trained(tmp_path):

@@ -236,8 +236,7 @@ def _pretrain(corpus, model_params: dict, params: PretrainParams, out_dir: Path,
     seed_everything(seed)
     sampler = WindowSampler(corpus.train, params.window, params.clip)
     if params.interval_weights is not None:
-        weight_intervals(sampler, [f.interval for f in corpus.train
-                                   if len(f.candles) >= params.window], params.interval_weights)
+        weight_intervals(sampler, sampler.intervals, params.interval_weights)
 
     def batch(r: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         length = int(r.integers(params.min_window, params.window + 1))

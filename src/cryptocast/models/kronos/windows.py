@@ -26,7 +26,9 @@ class WindowSampler:
         if window < 2:
             raise ValueError(f"window must be >= 2, got {window}")
         self.window, self.clip = window, clip
-        self.series = [_arrays(f.candles) for f in frames if len(f.candles) >= window]
+        kept = [f for f in frames if len(f.candles) >= window]
+        self.series = [_arrays(f.candles) for f in kept]
+        self.intervals = [f.interval for f in kept]  # of each kept series, for interval weights
         if not self.series:
             raise ValueError(f"no training series has at least window={window} candles")
         counts = np.array([len(f) - window + 1 for f, _ in self.series], dtype=np.float64)
