@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 
 from cryptocast.data.corpus import SeriesFrame, TrainingCorpus
 from cryptocast.models.kronos import Kronos, KronosTokenizer, load_checkpoint, save_checkpoint
@@ -135,3 +136,30 @@ def test_import_official(tmp_path):
     assert load_checkpoint(tmp_path / "out")[1].config.d_model == 16
     with pytest.raises(ValueError, match="both"):
         training.import_official({**MODEL, "checkpoint": "x"}, tmp_path / "o2")
+
+
+def test_close_code_bits_are_the_grid_cell_bit_0_first():
+    from cryptocast.models.kronos.tokenizer import bits_to_ids
+    close = torch.tensor([-1.0, -0.25, 0.3, 1.0, -7.0, 0.7])
+    bits = training.close_code_bits(close, n_bits=2, clip=1.0)  # cells of width 0.5 on [-1, 1]
+    expected = [[0, 0], [1, 0], [0, 1], [1, 1], [0, 0], [1, 1]]
+    assert bits.tolist() == expected
+    assert bits_to_ids(2 * bits - 1).tolist() == [0, 1, 2, 3, 0, 3]  # token id == cell index
+
+
+def test_tokenizer_loss_adds_the_weighted_close_code_bce():
+    torch.manual_seed(0)
+    tok = KronosTokenizer(TokenizerConfig(**MODEL["tokenizer"]))
+    x = torch.randn(2, 5, 6)
+    plain, mse = training.tokenizer_loss(tok, x)
+    recon_s1, recon, bsq = tok(x)
+    reference = F.mse_loss(recon_s1, x) + F.mse_loss(recon, x) + bsq
+    assert plain.item() == pytest.approx(reference.item(), rel=1e-6)
+    assert mse.item() == pytest.approx(F.mse_loss(recon, x).item(), rel=1e-6)
+    weighted, _ = training.tokenizer_loss(tok, x, close_code_weight=0.5, clip=5.0)
+    target = training.close_code_bits(x[..., 3], 3, 5.0)
+    bce = F.binary_cross_entropy_with_logits(
+        training.CODE_LOGIT_SCALE * tok.latent(x)[..., :3], target)
+    assert weighted.item() == pytest.approx(plain.item() + 0.5 * bce.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="close_code_weight"):
+        training.PretrainParams.from_dict({"close_code_weight": -1.0})

@@ -58,6 +58,9 @@ class PretrainParams:
     threads: int | None = None  # torch CPU threads; 1 is far faster on a contended machine
     # total sampling mass per candle interval (None: uniform over all window start positions)
     interval_weights: dict[str, float] | None = None
+    # weight of the auxiliary loss that makes the s1 bits a binary code of the normalised close
+    # (0: the reference training, reconstruction and BSQ losses only)
+    close_code_weight: float = 0.0
     tokenizer: PhaseParams = field(default_factory=PhaseParams)
     predictor: PhaseParams = field(default_factory=PhaseParams)
 
@@ -78,6 +81,8 @@ class PretrainParams:
                                     or sum(weights.values()) <= 0):
             raise ValueError("pretrain.kronos.interval_weights: need non-negative weights with "
                              "a positive sum")
+        if params.close_code_weight < 0:
+            raise ValueError("pretrain.kronos.close_code_weight must be >= 0")
         if not 2 <= params.min_window <= params.window:
             raise ValueError("pretrain.kronos: need 2 <= min_window <= window")
         for phase in (params.tokenizer, params.predictor):
@@ -104,11 +109,32 @@ def weight_intervals(sampler: WindowSampler, intervals: list[str],
     sampler.weights = probs / probs.sum()
 
 
-def tokenizer_loss(model: KronosTokenizer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reconstruction MSE from s1 and from s1+s2 plus the BSQ loss; also the s1+s2 MSE."""
-    recon_s1, recon, bsq = model(x)
+def close_code_bits(close: torch.Tensor, n_bits: int, clip: float) -> torch.Tensor:
+    """Normalised closes [...] -> 0/1 bits [..., n_bits] of their cell on a uniform grid of
+    2^n_bits cells over [-clip, clip], bit i first (so a token id built from these bits is
+    the cell index: ids are ordered by price level)."""
+    cells = ((close + clip) / (2 * clip) * 2**n_bits).floor().long().clamp(0, 2**n_bits - 1)
+    return ((cells.unsqueeze(-1) >> torch.arange(n_bits, device=close.device)) & 1).float()
+
+
+# BCE logits = this x the raw latent, so a confident bit needs no large weights.
+CODE_LOGIT_SCALE = 4.0
+
+
+def tokenizer_loss(model: KronosTokenizer, x: torch.Tensor, close_code_weight: float = 0.0,
+                   clip: float = 5.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reconstruction MSE from s1 and from s1+s2 plus the BSQ loss, plus `close_code_weight` x
+    the BCE of the s1 bits against `close_code_bits` of the close; also the s1+s2 MSE."""
+    latent = model.latent(x)
+    recon_s1, recon, bsq = model.reconstruct(latent)
     mse = F.mse_loss(recon, x)
-    return F.mse_loss(recon_s1, x) + mse + bsq, mse
+    loss = F.mse_loss(recon_s1, x) + mse + bsq
+    if close_code_weight > 0:
+        s1 = model.config.s1_bits
+        target = close_code_bits(x[..., CLOSE], s1, clip)
+        code = F.binary_cross_entropy_with_logits(CODE_LOGIT_SCALE * latent[..., :s1], target)
+        loss = loss + close_code_weight * code
+    return loss, mse
 
 
 def predictor_loss(model: Kronos, s1: torch.Tensor, s2: torch.Tensor,
@@ -264,7 +290,8 @@ def _pretrain(corpus, model_params: dict, params: PretrainParams, out_dir: Path,
         tok_rows = state["tokenizer_rows"]
     else:
         def tok_step(r: np.random.Generator) -> torch.Tensor:
-            return tokenizer_loss(tokenizer, batch(r)[0])[0]
+            return tokenizer_loss(tokenizer, batch(r)[0], params.close_code_weight,
+                                  params.clip)[0]
 
         def tok_eval() -> dict[str, float]:
             return tokenizer_close_errors(tokenizer, val_tok)

@@ -94,7 +94,9 @@ class KronosTokenizer(nn.Module):
         self.tokenizer = BSQuantizer(c.s1_bits, c.s2_bits, c.beta, c.gamma0, c.gamma, c.zeta,
                                      c.group_size)
 
-    def _latent(self, x: torch.Tensor) -> torch.Tensor:
+    def latent(self, x: torch.Tensor) -> torch.Tensor:
+        """x [N, L, d_in] -> pre-quantisation latent [N, L, s1_bits + s2_bits] (its signs are
+        the bits)."""
         z, _ = run_blocks(self.encoder, self.embed(x))
         return self.quant_embed(z)
 
@@ -104,7 +106,12 @@ class KronosTokenizer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x [N, L, d_in] -> (reconstruction from s1 alone, from s1+s2, BSQ loss)."""
-        quantized, bsq_loss = self.tokenizer(self._latent(x))
+        return self.reconstruct(self.latent(x))
+
+    def reconstruct(self, latent: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Quantise a latent and decode it: (from s1 alone, from s1+s2, BSQ loss)."""
+        quantized, bsq_loss = self.tokenizer(latent)
         s1 = self.config.s1_bits
         recon_s1 = self._decode(self.post_quant_embed_pre(quantized[..., :s1]))
         recon = self._decode(self.post_quant_embed(quantized))
@@ -113,7 +120,7 @@ class KronosTokenizer(nn.Module):
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [N, L, d_in] -> (s1 ids, s2 ids), each [N, L]."""
-        bits = self._latent(x)
+        bits = self.latent(x)
         s1 = self.config.s1_bits
         return bits_to_ids(bits[..., :s1]), bits_to_ids(bits[..., s1:])
 
