@@ -163,3 +163,20 @@ def test_tokenizer_loss_adds_the_weighted_close_code_bce():
     assert weighted.item() == pytest.approx(plain.item() + 0.5 * bce.item(), rel=1e-6)
     with pytest.raises(ValueError, match="close_code_weight"):
         training.PretrainParams.from_dict({"close_code_weight": -1.0})
+
+
+def test_close_code_loss_teaches_s1_ids_the_close_cell():
+    torch.manual_seed(0)
+    tok = KronosTokenizer(TokenizerConfig(**MODEL["tokenizer"]))
+    opt = torch.optim.Adam(tok.parameters(), lr=1e-2)
+    for _ in range(300):
+        x = torch.randn(8, 12, 6).clamp(-1, 1)
+        loss, _ = training.tokenizer_loss(tok, x, close_code_weight=5.0, clip=1.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x = torch.randn(16, 12, 6).clamp(-1, 1)
+    cells = ((x[..., 3] + 1) / 2 * 8).floor().clamp(0, 7).long()  # 3 s1 bits: 8 cells
+    s1, _ = tok.encode(x)
+    assert (s1 - cells).abs().le(1).float().mean() > 0.95  # chance: about 0.34
+    assert (s1 == cells).float().mean() > 0.5  # chance: 0.125
