@@ -24,6 +24,7 @@ from cryptocast.models.kronos import (
     save_checkpoint,
 )
 from cryptocast.models.kronos.inputs import CLOSE, denormalise
+from cryptocast.models.kronos.tokenizer import ids_to_bits
 from cryptocast.models.kronos.windows import ValidationWindows, WindowSampler, validation_windows
 from cryptocast.training.common import ResumableState, seed_everything, write_curve
 
@@ -114,7 +115,7 @@ def close_code_bits(close: torch.Tensor, n_bits: int, clip: float) -> torch.Tens
     2^n_bits cells over [-clip, clip], bit i first (so a token id built from these bits is
     the cell index: ids are ordered by price level)."""
     cells = ((close + clip) / (2 * clip) * 2**n_bits).floor().long().clamp(0, 2**n_bits - 1)
-    return ((cells.unsqueeze(-1) >> torch.arange(n_bits, device=close.device)) & 1).float()
+    return (ids_to_bits(cells, n_bits) + 1) / 2
 
 
 # BCE logits = this x the raw latent, so a confident bit needs no large weights.
