@@ -4,12 +4,16 @@ import sys
 
 from cryptocast.config import EvalConfig, load_params
 from cryptocast.evaluation.evaluate import evaluate_symbol, metrics_for_dvc
+from cryptocast.forecast.registry import check_family
 from cryptocast.io import write_atomic, write_json
+from cryptocast.runtime import RuntimeConfig, configure
 
 if __name__ == "__main__":
     symbol = sys.argv[1]
     params = load_params()
+    configure(RuntimeConfig.from_params(params))
     spec = params["baseline"][symbol]
+    check_family(spec["candidates"], spec["family"], f"params baseline.{symbol}")
     metrics, forecasts = evaluate_symbol(
         "data/prepared",
         "models",

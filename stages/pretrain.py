@@ -1,15 +1,17 @@
 """DVC stage `pretrain@FAMILY`: a base checkpoint trained on the broad corpus, or an official
-checkpoint imported when params name one; then its validation CRPS beside naive-Gaussian."""
+checkpoint imported when params name one."""
 
 import sys
 
 from cryptocast.config import load_params
 from cryptocast.io import write_json
-from cryptocast.training import pretrain_family, validation_report
+from cryptocast.runtime import RuntimeConfig, configure
+from cryptocast.training import pretrain_family
 
 if __name__ == "__main__":
     family = sys.argv[1]
     params = load_params()
+    runtime = configure(RuntimeConfig.from_params(params))
     metrics = pretrain_family(
         family,
         params,
@@ -18,5 +20,4 @@ if __name__ == "__main__":
         plots_dir=f"plots/pretrain/{family}",
         state_dir=f"build/state/pretrain/{family}",
     )
-    metrics["validation"] = validation_report(family, params, "data/prepared", "models")
-    write_json(f"metrics/pretrain/{family}.json", metrics)
+    write_json(f"metrics/pretrain/{family}.json", {**metrics, "runtime": runtime})

@@ -60,6 +60,33 @@ def test_invalid_specs_list_valid_forms(spec):
         assert form in str(err.value)
 
 
-def test_trimming_everything_is_an_error():
-    with pytest.raises(ValueError, match="no samples"):
-        aggregate(np.array([1.0, 2.0]), "trimmed_mean_50")
+def test_trimming_always_leaves_samples():
+    assert aggregate(np.array([1.0, 3.0]), "trimmed_mean_49") == pytest.approx(2.0)
+    assert aggregate(np.array([1.0, 3.0]), "lower_trimmed_mean_99") == pytest.approx(3.0)
+    for spec in ("trimmed_mean_50", "winsorized_mean_0.5", "lower_trimmed_mean_100"):
+        with pytest.raises(ValueError, match="out of range"):
+            parse_aggregation(spec)
+
+
+SAMPLES = np.random.default_rng(0).normal(size=1000)
+
+
+@pytest.mark.parametrize(
+    ("spec", "same_as"),
+    [
+        ("quantile_1", np.quantile(SAMPLES, 0.01)),  # an integer is a percent ...
+        ("quantile_1.0", SAMPLES.max()),  # ... a number with a decimal point a fraction
+        ("quantile_0", SAMPLES.min()),
+        ("quantile_100", SAMPLES.max()),
+        ("quantile_0.50", np.median(SAMPLES)),  # the plan's BTC config 2
+        ("quantile_50", np.median(SAMPLES)),
+        ("trimmed_mean_1", np.sort(SAMPLES)[10:990].mean()),  # 1 % per tail
+        ("trimmed_mean_5", np.sort(SAMPLES)[50:950].mean()),  # the plan's default
+        ("trimmed_mean_0.05", np.sort(SAMPLES)[50:950].mean()),
+        ("trimmed_mean_20", np.sort(SAMPLES)[200:800].mean()),  # the plan's ETH baseline
+        ("trimmed_mean_3", np.sort(SAMPLES)[30:970].mean()),  # the plan's 2.2 candidate
+        ("winsorized_mean", np.clip(SAMPLES, *np.sort(SAMPLES)[[50, 949]]).mean()),  # = _5
+    ],
+)
+def test_the_level_rule_and_the_plans_specs(spec, same_as):
+    assert aggregate(SAMPLES, spec) == pytest.approx(same_as)

@@ -22,7 +22,7 @@ def setup():
 
 def test_every_split_and_candidate_is_scored(setup):
     candles, splits, cfg, candidates = setup
-    metrics, forecasts = evaluate_candidates(candles, splits, candidates, "naive", cfg)
+    metrics, forecasts = evaluate_candidates(candles, "X", splits, candidates, "naive", cfg)
     assert set(metrics) == {"validation", "test"}
     assert metrics["validation"]["naive"]["n"] == 30 and metrics["test"]["gauss"]["n"] == 20
     naive = metrics["test"]["naive"]
@@ -34,11 +34,13 @@ def test_every_split_and_candidate_is_scored(setup):
     test_rows = forecasts[(forecasts.split == "test") & (forecasts.candidate == "naive")]
     assert test_rows["timestamp"].min() == splits.test_start
     assert len(forecasts) == 2 * (30 + 20)
+    assert naive["latency_s_single"] >= 0 and naive["latency_s_per_forecast_batched"] >= 0
+    assert naive["threads"] >= 1
 
 
 def test_metrics_for_dvc_are_flat_scalars(setup):
     candles, splits, cfg, candidates = setup
-    metrics, _ = evaluate_candidates(candles, splits, candidates, "gauss", cfg)
+    metrics, _ = evaluate_candidates(candles, "X", splits, candidates, "gauss", cfg)
     flat = metrics_for_dvc(metrics)
     row = flat["test"]["naive"]
     assert "mae_diff_vs_naive_ci95_lo" in row and "mae_diff_vs_naive_ci95" not in row
@@ -50,4 +52,4 @@ def test_metrics_for_dvc_are_flat_scalars(setup):
 def test_unknown_reference_is_an_error(setup):
     candles, splits, cfg, candidates = setup
     with pytest.raises(ValueError, match="reference candidate 'toto'"):
-        evaluate_candidates(candles, splits, candidates, "toto", cfg)
+        evaluate_candidates(candles, "X", splits, candidates, "toto", cfg)

@@ -109,7 +109,7 @@ def test_same_distribution_as_reference_loop():
     x, stamp = torch.randn(1, 12, 6), torch.randint(0, 7, (1, 12, 5))
     future = torch.randint(0, 7, (1, 2, 5))
     cfg = SamplingConfig(temperature=1.5, top_p=0.95, sample_count=1500)
-    ours = generate(tok, model, x, stamp, future, cfg, 64, torch.Generator().manual_seed(0))
+    ours = generate(tok, model, x, stamp, future, cfg, 64, [torch.Generator().manual_seed(0)])
     ref = reference_generate(tok, model, x, stamp, future, cfg, 64,
                              torch.Generator().manual_seed(1))
     for step in range(2):

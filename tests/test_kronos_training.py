@@ -16,14 +16,14 @@ from cryptocast.models.kronos import Kronos, KronosTokenizer, load_checkpoint, s
 from cryptocast.models.kronos.config import PredictorConfig, TokenizerConfig
 from cryptocast.training import kronos as training
 
+TOKENIZER = dict(d_model=16, n_heads=2, ff_dim=32, n_enc_layers=2, n_dec_layers=2, s1_bits=3,
+                 s2_bits=3, group_size=3)
+PREDICTOR = dict(s1_bits=3, s2_bits=3, n_layers=1, d_model=16, n_heads=2, ff_dim=32)
 MODEL = {
-    "tokenizer_checkpoint": None,
-    "checkpoint": None,
-    "tokenizer": dict(d_model=16, n_heads=2, ff_dim=32, n_enc_layers=2, n_dec_layers=2,
-                      s1_bits=3, s2_bits=3, group_size=3),
-    "predictor": dict(s1_bits=3, s2_bits=3, n_layers=1, d_model=16, n_heads=2, ff_dim=32),
+    "checkpoint": {"tokenizer": None, "predictor": None},
+    "architecture": {"tokenizer": TOKENIZER, "predictor": PREDICTOR},
 }
-TRAIN = dict(window=16, min_window=8, batch_size=4, eval_window=20, checkpoint_every=2, threads=1,
+TRAIN = dict(window=16, min_window=8, batch_size=4, eval_window=20, checkpoint_every=2,
              tokenizer=dict(steps=4, eval_every=2, warmup=1),
              predictor=dict(steps=4, eval_every=2, warmup=1))
 
@@ -95,7 +95,8 @@ def test_params_validation(corpus, tmp_path):
     with pytest.raises(ValueError, match="unknown keys"):
         training.PretrainParams.from_dict({"windw": 3})
     with pytest.raises(ValueError, match="s1_bits"):
-        bad = {**MODEL, "predictor": {**MODEL["predictor"], "s1_bits": 4}}
+        bad = {**MODEL, "architecture": {"tokenizer": TOKENIZER,
+                                         "predictor": {**PREDICTOR, "s1_bits": 4}}}
         training.pretrain(corpus, bad, TRAIN, tmp_path / "o", tmp_path / "p", tmp_path / "s", 0)
 
 
@@ -127,15 +128,15 @@ def test_pretrain_with_interval_weights(corpus, tmp_path):
 
 def test_import_official(tmp_path):
     assert training.import_official(MODEL, tmp_path / "out") is None
-    save_checkpoint(KronosTokenizer(TokenizerConfig(**MODEL["tokenizer"])), tmp_path / "tok")
-    save_checkpoint(Kronos(PredictorConfig(**MODEL["predictor"])), tmp_path / "pred")
-    params = {**MODEL, "tokenizer_checkpoint": str(tmp_path / "tok"),
-              "checkpoint": str(tmp_path / "pred")}
+    save_checkpoint(KronosTokenizer(TokenizerConfig(**TOKENIZER)), tmp_path / "tok")
+    save_checkpoint(Kronos(PredictorConfig(**PREDICTOR)), tmp_path / "pred")
+    params = {**MODEL, "checkpoint": {"tokenizer": str(tmp_path / "tok"),
+                                      "predictor": str(tmp_path / "pred")}}
     metrics = training.import_official(params, tmp_path / "out")
     assert metrics["imported"] == 1.0 and metrics["predictor_parameters"] > 0
     assert load_checkpoint(tmp_path / "out")[1].config.d_model == 16
     with pytest.raises(ValueError, match="both"):
-        training.import_official({**MODEL, "checkpoint": "x"}, tmp_path / "o2")
+        training.import_official({**MODEL, "checkpoint": {"predictor": "x"}}, tmp_path / "o2")
 
 
 def test_close_code_bits_are_the_grid_cell_bit_0_first():
@@ -149,7 +150,7 @@ def test_close_code_bits_are_the_grid_cell_bit_0_first():
 
 def test_tokenizer_loss_adds_the_weighted_close_code_bce():
     torch.manual_seed(0)
-    tok = KronosTokenizer(TokenizerConfig(**MODEL["tokenizer"]))
+    tok = KronosTokenizer(TokenizerConfig(**TOKENIZER))
     x = torch.randn(2, 5, 6)
     plain, mse = training.tokenizer_loss(tok, x)
     recon_s1, recon, bsq = tok(x)
@@ -167,7 +168,7 @@ def test_tokenizer_loss_adds_the_weighted_close_code_bce():
 
 def test_close_code_loss_teaches_s1_ids_the_close_cell():
     torch.manual_seed(0)
-    tok = KronosTokenizer(TokenizerConfig(**MODEL["tokenizer"]))
+    tok = KronosTokenizer(TokenizerConfig(**TOKENIZER))
     opt = torch.optim.Adam(tok.parameters(), lr=1e-2)
     for _ in range(300):
         x = torch.randn(8, 12, 6).clamp(-1, 1)

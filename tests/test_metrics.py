@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from cryptocast.evaluation.metrics import (
     crps_from_samples,
@@ -24,11 +25,11 @@ KEYS = {
 
 
 def test_crps_by_hand():
-    # samples [1, 2, 3], y = 2: E|X - y| = 2/3, E|X - X'| = 8/9 -> 2/3 - 4/9 = 2/9,
-    # equal to the integral of (F - 1{x >= 2})^2: 1/9 on [1, 2) + 1/9 on [2, 3)
-    # y = 0: E|X - y| = 2 -> 2 - 4/9 = 14/9
+    # samples [1, 2, 3], y = 2: E|X - y| = 2/3; the 6 ordered pairs of distinct samples have
+    # |x_i - x_j| summing to 2 (1 + 2 + 1) = 8, so E|X - X'| = 8/6 -> 2/3 - 2/3 = 0.
+    # y = 0: E|X - y| = 2 -> 2 - 2/3 = 4/3
     crps = crps_from_samples([[1.0, 2.0, 3.0], [3.0, 1.0, 2.0]], [2.0, 0.0])
-    assert crps == pytest.approx([2 / 9, 14 / 9])
+    assert crps == pytest.approx([0.0, 4 / 3])
 
 
 def test_crps_point_mass_is_absolute_error():
@@ -39,9 +40,24 @@ def test_crps_point_mass_is_absolute_error():
 def test_crps_matches_pairwise_definition():
     rng = np.random.default_rng(0)
     s, y = rng.normal(size=(4, 7)), rng.normal(size=4)
-    pairs = np.abs(s[:, :, None] - s[:, None, :]).mean(axis=(1, 2))
-    expected = np.abs(s - y[:, None]).mean(axis=1) - 0.5 * pairs
+    pair_sums = np.abs(s[:, :, None] - s[:, None, :]).sum(axis=(1, 2))
+    expected = np.abs(s - y[:, None]).mean(axis=1) - 0.5 * pair_sums / (7 * 6)
     assert crps_from_samples(s, y) == pytest.approx(expected)
+
+
+def test_crps_is_unbiased_for_few_samples():
+    # N(0, 1) at y = 0.3: CRPS = y (2 Phi(y) - 1) + 2 phi(y) - 1/sqrt(pi). With 4 samples the
+    # empirical-distribution CRPS is too large by E|X - X'| / (2 S) = (2/sqrt(pi)) / 8 = 0.141;
+    # the fair estimator is unbiased (standard error of this mean: ~0.0015).
+    y = 0.3
+    exact = y * (2 * norm.cdf(y) - 1) + 2 * norm.pdf(y) - 1 / np.sqrt(np.pi)
+    samples = np.random.default_rng(1).normal(size=(100_000, 4))
+    assert crps_from_samples(samples, np.full(100_000, y)).mean() == pytest.approx(exact, abs=0.006)
+
+
+def test_crps_needs_two_samples():
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        crps_from_samples([[1.0]], [1.0])
 
 
 def test_quantiles_coverage_and_pinball_by_hand():
@@ -79,9 +95,10 @@ def test_evaluate_forecasts_by_hand():
     lo, hi = out["mae_diff_vs_naive_ci95"]
     assert lo <= -0.0025 <= hi
     assert 0.0 < out["dm_pvalue_vs_naive"] < 1.0
-    # long in periods 1, 3, 4 (predicted > 0.001): +1 % -fee, exit fee, +2 % -fee, 0 %
-    assert out["strategy_return"] == pytest.approx(1.009 * 0.999 * 1.019 * 1.0 - 1)
-    assert out["buy_hold_return"] == pytest.approx(1.009 * 0.99 * 1.02 * 1.0 - 1)
+    # long in periods 1, 3, 4 (predicted > 2 fees = 0.002): +1 % -fee, exit fee, +2 % -fee,
+    # 0 % and the final close's fee
+    assert out["strategy_return"] == pytest.approx(1.009 * 0.999 * 1.019 * 0.999 - 1)
+    assert out["buy_hold_return"] == pytest.approx(1.009 * 0.99 * 1.02 * 0.999 - 1)
     for key in ("crps", "coverage_80", "pinball_50", "dm_pvalue_vs_reference",
                 "mae_diff_vs_reference_ci95"):  # fmt: skip
         assert out[key] is None

@@ -1,4 +1,5 @@
-"""The pretrain stage's dispatch: official checkpoints are imported instead of trained."""
+"""The pretrain stage's dispatch (official checkpoints are imported instead of trained) and
+the validation report of a family's default forecaster."""
 
 import pytest
 import torch
@@ -7,8 +8,9 @@ from test_toto_model import TINY
 
 from cryptocast.config import DataConfig, EvalConfig
 from cryptocast.data.prepare import prepare
+from cryptocast.evaluation.evaluate import family_validation_report
 from cryptocast.models.toto import Toto, load_checkpoint, save_checkpoint
-from cryptocast.training import pretrain_family, validation_report
+from cryptocast.training import pretrain_family
 
 
 def test_official_toto_checkpoint_is_imported_not_trained(tmp_path):
@@ -47,13 +49,14 @@ def test_validation_report_scores_the_default_forecaster_beside_naive_gaussian(t
     )
     torch.manual_seed(0)
     save_checkpoint(Toto(TINY), tmp_path / "models" / "toto")
-    params = {
-        "seed": 0,
-        "symbols": ["AAAUSDT"],
-        "eval": {"val_steps": 10, "test_steps": 5, "n_boot": 20},
-        "models": {"toto": {"checkpoint": None, "num_samples": 16, "context_length": 32}},
-    }
-    report = validation_report("toto", params, tmp_path / "prepared", tmp_path / "models")
+    report = family_validation_report(
+        "toto",
+        {"num_samples": 16, "context_length": 32},
+        ["AAAUSDT"],
+        tmp_path / "prepared",
+        tmp_path / "models",
+        EvalConfig(val_steps=10, test_steps=5, n_boot=20),
+    )
     scores = report["AAAUSDT"]
     assert scores["crps"] > 0 and scores["naive_gaussian_crps"] > 0
     assert scores["crps_ratio"] == pytest.approx(scores["crps"] / scores["naive_gaussian_crps"])

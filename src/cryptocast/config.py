@@ -54,11 +54,15 @@ class EvalConfig:
     fee_bps: float = 10.0
     batch_size: int = 64
     n_boot: int = 2000
+    latency_repeats: int = 10
 
     def __post_init__(self) -> None:
         for name in ("val_steps", "test_steps", "horizon", "batch_size", "n_boot"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"params eval.{name} must be >= 1, got {getattr(self, name)}")
+        if int(self.latency_repeats) < 0:
+            raise ValueError(f"params eval.latency_repeats must be >= 0, got "
+                             f"{self.latency_repeats}")
         if self.fee_bps < 0:
             raise ValueError(f"params eval.fee_bps must be >= 0, got {self.fee_bps}")
 

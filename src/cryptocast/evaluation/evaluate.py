@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from cryptocast.config import EvalConfig
 from cryptocast.data.candles import INTERVALS
@@ -22,9 +23,14 @@ YEAR = pd.Timedelta(days=365)
 
 
 def backtest_split(
-    candles: pd.DataFrame, splits: Splits, split: str, forecaster: Forecaster, cfg: EvalConfig
+    candles: pd.DataFrame,
+    series: str,
+    splits: Splits,
+    split: str,
+    forecaster: Forecaster,
+    cfg: EvalConfig,
 ) -> BacktestResult:
-    """Rolling-origin forecasts of every target candle of `split`."""
+    """Rolling-origin forecasts of every target candle of `split` of the series `series`."""
     targets = np.flatnonzero(splits.target_mask(candles["timestamp"], split))
     return rolling_origin(
         candles,
@@ -33,12 +39,15 @@ def backtest_split(
         step=INTERVALS[splits.interval],
         horizon=cfg.horizon,
         batch_size=cfg.batch_size,
-        desc=f"{split} {forecaster.name}",
+        series=series,
+        latency_repeats=cfg.latency_repeats,
+        desc=f"{series} {split} {forecaster.name}",
     )
 
 
 def evaluate_candidates(
     candles: pd.DataFrame,
+    series: str,
     splits: Splits,
     candidates: Mapping[str, Forecaster],
     reference: str,
@@ -46,8 +55,8 @@ def evaluate_candidates(
     seed: int = 0,
     split_names: Sequence[str] = SPLITS,
 ) -> tuple[dict[str, dict[str, dict[str, Any]]], pd.DataFrame]:
-    """Metrics per split and candidate (`reference` is the DM/bootstrap comparison),
-    and the point forecasts of every candidate as a long frame."""
+    """Metrics per split and candidate of the series `series` (`reference` is the
+    DM/bootstrap comparison), and the point forecasts of every candidate as a long frame."""
     if reference not in candidates:
         raise ValueError(f"reference candidate {reference!r} is not among {sorted(candidates)}")
     periods_per_year = YEAR / INTERVALS[splits.interval]
@@ -55,7 +64,7 @@ def evaluate_candidates(
     rows = []
     for split in split_names:
         results = {
-            name: backtest_split(candles, splits, split, forecaster, cfg)
+            name: backtest_split(candles, series, splits, split, forecaster, cfg)
             for name, forecaster in candidates.items()
         }
         metrics[split] = {}
@@ -72,7 +81,12 @@ def evaluate_candidates(
                 n_boot=cfg.n_boot,
                 seed=seed,
             )
-            metrics[split][name] = {**scores, "latency_s": result.latency_s}
+            metrics[split][name] = {
+                **scores,
+                "latency_s_per_forecast_batched": result.latency_s_per_forecast_batched,
+                "latency_s_single": result.latency_s_single,
+                "threads": torch.get_num_threads(),
+            }
             rows.append(
                 pd.DataFrame(
                     {
@@ -110,7 +124,9 @@ def evaluate_symbol(
         name: build_forecaster(name, spec, models_dir, seed)
         for name, spec in candidate_specs.items()
     }
-    return evaluate_candidates(candles, splits, candidates, reference, cfg, seed, split_names)
+    return evaluate_candidates(
+        candles, symbol, splits, candidates, reference, cfg, seed, split_names
+    )
 
 
 def metrics_for_dvc(metrics: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
@@ -128,3 +144,35 @@ def metrics_for_dvc(metrics: dict[str, dict[str, dict[str, Any]]]) -> dict[str, 
                     row[key] = value
             flat[split][name] = row
     return flat
+
+
+# The naive-Gaussian benchmark of pipeline.md: zero mean, 30-candle rolling std.
+NAIVE_GAUSSIAN = {"model": "naive_gaussian", "window": 30, "num_samples": 1000}
+
+
+def family_validation_report(
+    family: str,
+    knobs: Mapping[str, Any],
+    symbols: Sequence[str],
+    prepared_dir: str | Path,
+    models_dir: str | Path,
+    cfg: EvalConfig,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Validation-split scores of a family's default forecaster (`knobs`) beside the
+    naive-Gaussian forecast, per symbol: how good is the pretrained checkpoint?"""
+    candidates = {family: {"model": family, **knobs}, "naive_gaussian": NAIVE_GAUSSIAN}
+    report = {}
+    for symbol in symbols:
+        metrics, _ = evaluate_symbol(prepared_dir, models_dir, symbol, candidates,
+                                     "naive_gaussian", cfg, seed, split_names=("validation",))
+        ours, naive = metrics["validation"][family], metrics["validation"]["naive_gaussian"]
+        report[symbol] = {
+            "crps": ours["crps"],
+            "naive_gaussian_crps": naive["crps"],
+            "crps_ratio": ours["crps"] / naive["crps"],
+            "pct_return_mae": ours["pct_return_mae"],
+            "naive_pct_return_mae": naive["pct_return_mae"],
+            "coverage_80": ours["coverage_80"],
+        }
+    return report

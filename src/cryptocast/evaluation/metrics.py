@@ -64,18 +64,22 @@ def mean_absolute_error(pred, actual) -> float:
 
 
 def crps_from_samples(samples, y) -> np.ndarray:
-    """Per-forecast CRPS of the empirical distribution of ``samples`` [n, S] at targets ``y`` [n].
+    """Per-forecast fair (unbiased) CRPS of ``samples`` [n, S] at targets ``y`` [n].
 
-    Energy form E|X - y| - 0.5 E|X - X'| with both expectations over the S samples (exact for
-    the empirical distribution). E|X - X'| uses sorted samples x_(1) <= ... <= x_(S):
-    sum_{i,j} |x_i - x_j| = 2 sum_i (2i - S - 1) x_(i), so the cost is O(S log S) per row.
+    E|X - y| - E|X - X'| / 2 with E|X - X'| estimated over the S(S-1) pairs of distinct
+    samples. (Dividing by S^2 instead gives the CRPS of the empirical distribution, which
+    is biased upwards by E|X - X'| / (2S): it penalises a forecaster for drawing few samples.)
+    Sorted samples x_(1) <= ... <= x_(S) give sum_{i,j} |x_i - x_j| = 2 sum_i (2i - S - 1) x_(i),
+    so the cost is O(S log S) per row. Needs S >= 2.
     """
     s, t = _samples_and_target(samples, y)
     n_samples = s.shape[1]
+    if n_samples < 2:
+        raise ValueError(f"the fair CRPS needs at least 2 samples per forecast, got {n_samples}")
     abs_err = np.mean(np.abs(s - t[:, None]), axis=1)
     weights = 2.0 * np.arange(1, n_samples + 1) - n_samples - 1.0
-    spread = np.sort(s, axis=1) @ weights / n_samples**2  # = 0.5 E|X - X'|
-    return abs_err - spread
+    half_spread = np.sort(s, axis=1) @ weights / (n_samples * (n_samples - 1))
+    return abs_err - half_spread
 
 
 def sample_quantiles(samples, levels) -> np.ndarray:
@@ -129,8 +133,9 @@ def _distribution_metrics(samples, prev: np.ndarray, actual_ret: np.ndarray) -> 
     if s.ndim != 2 or s.shape[0] != prev.size or s.shape[1] < 1:
         raise ValueError(f"samples must be [n={prev.size}, S], got shape {s.shape}")
     sample_ret = simple_return(s, prev)
+    fair = s.shape[1] >= 2  # the unbiased CRPS needs two samples
     out = {
-        "crps": float(np.mean(crps_from_samples(sample_ret, actual_ret))),
+        "crps": float(np.mean(crps_from_samples(sample_ret, actual_ret))) if fair else None,
         "coverage_80": interval_coverage(sample_ret, actual_ret, 0.1, 0.9),
     }
     quantiles = sample_quantiles(sample_ret, PINBALL_LEVELS)

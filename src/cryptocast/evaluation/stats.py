@@ -145,14 +145,14 @@ def bootstrap_mae_diff(
     d = np.abs(a) - np.abs(b)
     n_blocks = -(-n // length)
     offsets = np.arange(length)
-    rng = np.random.default_rng(seed)
+    # every block start is drawn up front, so the chunking (memory only) cannot change them
+    starts = np.random.default_rng(seed).integers(0, n, size=(n_boot, n_blocks))
     means = np.empty(n_boot)
     chunk = max(1, _BOOT_CHUNK_CELLS // (n_blocks * length))
-    for start in range(0, n_boot, chunk):
-        rows = min(chunk, n_boot - start)
-        starts = rng.integers(0, n, size=(rows, n_blocks))
-        idx = ((starts[:, :, None] + offsets) % n).reshape(rows, -1)[:, :n]
-        means[start : start + rows] = d[idx].mean(axis=1)
+    for lo in range(0, n_boot, chunk):
+        rows = starts[lo : lo + chunk]
+        idx = ((rows[:, :, None] + offsets) % n).reshape(len(rows), -1)[:, :n]
+        means[lo : lo + len(rows)] = d[idx].mean(axis=1)
     tail = (1.0 - level) / 2.0
     lo, hi = np.quantile(means, [tail, 1.0 - tail])
     return float(lo), float(hi)

@@ -68,9 +68,13 @@ def max_drawdown(returns: np.ndarray) -> float:
 def run_positions(
     positions: np.ndarray, actual_return: np.ndarray, fee: float, periods_per_year: float
 ) -> StrategyResult:
-    """Score a 0/1 position series: ret_i = pos_i * r_i - fee * |pos_i - pos_{i-1}|, pos_{-1}=0."""
+    """Score a 0/1 position series, starting and ending flat:
+    ret_i = pos_i * r_i - fee * |pos_i - pos_{i-1}| (pos_{-1} = 0), and a position still open
+    after the last period is closed at its end, paying the fee in that period."""
     previous = np.concatenate([[0.0], positions[:-1]])
     net = positions * actual_return - fee * np.abs(positions - previous)
+    if positions.size:
+        net[-1] -= fee * positions[-1]
     return StrategyResult(
         total_return=float(np.prod(1.0 + net) - 1.0),
         sharpe=sharpe_ratio(net, periods_per_year),
@@ -83,9 +87,11 @@ def run_positions(
 def long_flat_strategy(
     predicted_return, actual_return, *, fee_bps: float = 10.0, periods_per_year: float = 365.0
 ) -> StrategyResult:
-    """Long for the period when the predicted return exceeds the fee (fee_bps / 1e4), else flat.
+    """Long for the period when the predicted return exceeds the round-trip cost (twice the
+    one-way fee fee_bps / 1e4: a trade pays to enter and to leave), else flat.
 
-    Every change of position costs the fee (entering and leaving); the book starts flat.
+    Every change of position costs the one-way fee; the book starts flat and a position open
+    at the end is closed (and pays the fee) in the last period.
     """
     pred = finite_vector("predicted_return", predicted_return)
     actual = finite_vector("actual_return", actual_return)
@@ -95,14 +101,14 @@ def long_flat_strategy(
             f"got {pred.size} and {actual.size}"
         )
     fee = _check_fee(fee_bps, periods_per_year)
-    positions = (pred > fee).astype(np.float64)
+    positions = (pred > 2.0 * fee).astype(np.float64)
     return run_positions(positions, actual, fee, periods_per_year)
 
 
 def buy_and_hold(
     actual_return, *, fee_bps: float = 10.0, periods_per_year: float = 365.0
 ) -> StrategyResult:
-    """Always long: the fee is paid once, on entry in the first period."""
+    """Always long: the fee is paid on entry in the first period and on exit in the last."""
     actual = finite_vector("actual_return", actual_return)
     fee = _check_fee(fee_bps, periods_per_year)
     return run_positions(np.ones_like(actual), actual, fee, periods_per_year)

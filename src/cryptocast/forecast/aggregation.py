@@ -2,8 +2,12 @@
 
 A spec names how the samples of one forecast collapse into one number, e.g. `median`,
 `trimmed_mean_5` (drop 5% from each tail, then average) or `mean_quantile_mix_0.5_0.3`.
-Fractions `X`/`Q` may be written as a fraction (`0.05`) or as a percent (`5`): a value above
-1 is read as a percent. `K` is a plain number of standard deviations; `W` is a weight in [0, 1].
+
+The one rule for a level `X`/`Q`: an integer is a percent, a number with a decimal point is a
+fraction. `quantile_1` is the 1% quantile and `quantile_1.0` the maximum; `trimmed_mean_5` and
+`trimmed_mean_0.05` both drop 5% per tail; `quantile_0.50` and `quantile_50` are the median.
+`K` is a plain number of standard deviations; `W` is a weight in [0, 1]. `winsorized_mean`
+alone (the plan's name) is `winsorized_mean_5`.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ VALID_FORMS: tuple[str, ...] = (
     "trimmed_mean_X",
     "lower_trimmed_mean_X",
     "upper_trimmed_mean_X",
+    "winsorized_mean",
     "winsorized_mean_X",
     "quantile_X",
     "mean_minus_std_K",
@@ -52,25 +57,24 @@ def _error(spec: str, why: str) -> ValueError:
     forms = ", ".join(VALID_FORMS)
     return ValueError(
         f"aggregate: invalid spec {spec!r} ({why}); valid forms: {forms} "
-        "(X, Q: fraction or percent, e.g. 0.05 or 5; K: number of std; W: weight in [0, 1])"
+        "(X, Q: an integer is a percent, a number with a decimal point a fraction: 5 = 0.05; "
+        "K: number of std; W: weight in [0, 1])"
     )
 
 
-def _fraction(spec: str, text: str, upper: float) -> float:
-    value = float(text)
-    if value > 1.0:
-        value /= 100.0
-    if not 0.0 <= value <= upper:
-        raise _error(spec, f"fraction {text} out of range [0, {upper}]")
+def _fraction(spec: str, text: str, upper: float, inclusive: bool = True) -> float:
+    """A level: an integer is a percent (`5` = 0.05), a decimal a fraction (`0.05`)."""
+    value = float(text) if "." in text else int(text) / 100.0
+    if not (0.0 <= value <= upper if inclusive else 0.0 <= value < upper):
+        bound = "]" if inclusive else ")"
+        raise _error(spec, f"level {text} = {value:g} out of range [0, {upper:g}{bound}")
     return value
 
 
 def _trimmed(x: np.ndarray, lower: float, upper: float) -> np.ndarray:
     n = x.shape[-1]
     lo = math.floor(n * lower + 1e-9)
-    hi = n - math.floor(n * upper + 1e-9)
-    if hi <= lo:
-        raise ValueError(f"aggregate: trimming leaves no samples out of {n}")
+    hi = n - math.floor(n * upper + 1e-9)  # the grammar keeps lower + upper < 1: hi > lo
     return np.sort(x, axis=-1)[..., lo:hi].mean(axis=-1)
 
 
@@ -103,6 +107,7 @@ def parse_aggregation(spec: str) -> Aggregation:
     fixed = {
         "mean": ("mean", ()),
         "median": ("quantile", (0.5,)),
+        "winsorized_mean": ("winsorized", (0.05,)),
         "p10": ("quantile", (0.1,)),
         "p90": ("quantile", (0.9,)),
     }
@@ -113,11 +118,14 @@ def parse_aggregation(spec: str) -> Aggregation:
     def frac(text: str, upper: float = 1.0) -> float:
         return _fraction(spec, text, upper)
 
+    def tail(text: str, upper: float = 0.5) -> float:  # trimmed share: some samples must stay
+        return _fraction(spec, text, upper, inclusive=False)
+
     patterns: list[tuple[str, Callable[..., Aggregation]]] = [
-        (rf"trimmed_mean_{_NUM}", lambda x: _agg(spec, "trimmed", (frac(x, 0.5),) * 2)),
-        (rf"lower_trimmed_mean_{_NUM}", lambda x: _agg(spec, "trimmed", (frac(x), 0.0))),
-        (rf"upper_trimmed_mean_{_NUM}", lambda x: _agg(spec, "trimmed", (0.0, frac(x)))),
-        (rf"winsorized_mean_{_NUM}", lambda x: _agg(spec, "winsorized", (frac(x, 0.5),))),
+        (rf"trimmed_mean_{_NUM}", lambda x: _agg(spec, "trimmed", (tail(x),) * 2)),
+        (rf"lower_trimmed_mean_{_NUM}", lambda x: _agg(spec, "trimmed", (tail(x, 1.0), 0.0))),
+        (rf"upper_trimmed_mean_{_NUM}", lambda x: _agg(spec, "trimmed", (0.0, tail(x, 1.0)))),
+        (rf"winsorized_mean_{_NUM}", lambda x: _agg(spec, "winsorized", (tail(x),))),
         (rf"quantile_{_NUM}", lambda x: _agg(spec, "quantile", (frac(x),))),
         (rf"mean_minus_std_{_NUM}", lambda k: _agg(spec, "mean_std", (-float(k),))),
         (rf"mean_plus_std_{_NUM}", lambda k: _agg(spec, "mean_std", (float(k),))),

@@ -7,6 +7,7 @@ construction.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -22,12 +23,22 @@ class Context:
     """Candles strictly before the forecast origin, plus the timestamps to forecast.
 
     timestamps: datetime64[ns], shape [T]; ohlcv: float64, shape [T, 5] (columns `OHLCV`);
-    future_timestamps: datetime64[ns], shape [horizon] (known in advance from the interval).
+    future_timestamps: datetime64[ns], shape [horizon] (known in advance from the interval);
+    series: the name of the series (the symbol), part of the forecast's random seed.
     """
 
     timestamps: np.ndarray
     ohlcv: np.ndarray
     future_timestamps: np.ndarray
+    series: str = ""
+
+    def draw_seed(self, seed: int) -> int:
+        """The seed of this forecast's random draws: a function of (seed, series, first
+        forecast timestamp) only, so a window's samples are the same whatever else is
+        evaluated (other windows, splits, batch sizes or candidates)."""
+        stamp = int(np.datetime64(self.future_timestamps[0], "ns").astype(np.int64))
+        entropy = [int(seed), zlib.crc32(self.series.encode()), stamp % 2**64]
+        return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
 
     @property
     def close(self) -> np.ndarray:

@@ -30,3 +30,14 @@ def build_forecaster(
         return family.build_forecaster(Path(models_dir) / model, name=name, seed=seed, **knobs)
     except TypeError as err:
         raise ValueError(f"candidate {name!r} ({model}): {err}") from err
+
+
+def check_family(specs: Mapping[str, Mapping[str, Any]], family: str, section: str) -> None:
+    """Every neural candidate in `specs` uses `family` (a stage depends on that family's code
+    and checkpoint only); errors name `section` and the offending candidate."""
+    if family not in NEURAL_MODELS:
+        raise ValueError(f"{section}.family must be one of {list(NEURAL_MODELS)}, got {family!r}")
+    for name, spec in specs.items():
+        model = spec.get("model")
+        if model in NEURAL_MODELS and model != family:
+            raise ValueError(f"{section}: candidate {name!r} uses {model} but family is {family}")

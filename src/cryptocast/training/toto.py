@@ -14,7 +14,6 @@ from tqdm import tqdm
 from cryptocast.config import from_mapping
 from cryptocast.data.corpus import TrainingCorpus
 from cryptocast.models.toto import (
-    ForecasterKnobs,
     Toto,
     TotoConfig,
     load_checkpoint,
@@ -53,17 +52,17 @@ class TotoTrainParams:
             )
 
 
-def model_config(model_params: dict) -> TotoConfig:
-    """TotoConfig from params.yaml `models.toto`: architecture keys (plus `k_components`);
-    `checkpoint` and the forecaster defaults are skipped, anything else is an error."""
+def model_config(architecture: dict) -> TotoConfig:
+    """TotoConfig from params.yaml `models.toto.architecture` (official keys, plus
+    `k_components` for the Student-t mixture); an unknown key is an error."""
     arch = {f.name for f in fields(TotoConfig)}
-    other = {"checkpoint", "k_components"} | {f.name for f in fields(ForecasterKnobs)}
-    unknown = sorted(set(model_params) - arch - other)
+    unknown = sorted(set(architecture) - arch - {"k_components"})
     if unknown:
-        raise ValueError(f"models.toto: unknown keys {unknown}; known: {sorted(arch | other)}")
-    values = {k: v for k, v in model_params.items() if k in arch}
-    if "k_components" in model_params:
-        values["output_distribution_kwargs"] = {"k_components": int(model_params["k_components"])}
+        raise ValueError(f"models.toto.architecture: unknown keys {unknown}; "
+                         f"known: {sorted(arch | {'k_components'})}")
+    values = {k: v for k, v in architecture.items() if k in arch}
+    if "k_components" in architecture:
+        values["output_distribution_kwargs"] = {"k_components": int(architecture["k_components"])}
     return TotoConfig(**values)
 
 
@@ -180,7 +179,7 @@ def pretrain(corpus: TrainingCorpus, model_params: dict, train_params: dict, out
     (epoch, train_loss, val_nll) goes to `plots_dir`/loss.csv.
     """
     params = from_mapping(TotoTrainParams, train_params, "pretrain.toto")
-    config = model_config(model_params)
+    config = model_config(model_params.get("architecture", {}))
     patch = config.patch_size
     if params.context_length % patch:
         raise ValueError(f"pretrain.toto.context_length ({params.context_length}) must be a "
@@ -235,7 +234,3 @@ def import_official(model_params: dict, out_dir: Path) -> dict[str, float] | Non
     save_checkpoint(model, Path(out_dir))
     return {"imported": 1.0, "parameters": float(sum(p.numel() for p in model.parameters()))}
 
-
-def default_knobs(model_params: dict) -> dict:
-    """The forecaster knobs of `models.toto` (the family's default candidate)."""
-    return {f.name: model_params[f.name] for f in fields(ForecasterKnobs) if f.name in model_params}

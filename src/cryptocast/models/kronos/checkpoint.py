@@ -100,8 +100,8 @@ def import_checkpoint(tokenizer_dir: str | Path, predictor_dir: str | Path,
     tokenizer, predictor = load_tokenizer(tokenizer_dir), load_predictor(predictor_dir)
     t, p = tokenizer.config, predictor.config
     if (t.s1_bits, t.s2_bits) != (p.s1_bits, p.s2_bits):
-        raise ValueError(f"tokenizer_checkpoint bits {(t.s1_bits, t.s2_bits)} != checkpoint "
-                         f"bits {(p.s1_bits, p.s2_bits)}")
+        raise ValueError(f"tokenizer checkpoint bits {(t.s1_bits, t.s2_bits)} != predictor "
+                         f"checkpoint bits {(p.s1_bits, p.s2_bits)}")
     save_checkpoint(tokenizer, Path(out_dir) / "tokenizer")
     save_checkpoint(predictor, Path(out_dir) / "predictor")
     return tokenizer, predictor

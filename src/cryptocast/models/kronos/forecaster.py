@@ -48,7 +48,7 @@ class KronosForecaster:
         self.clip, self.max_context, self.aggregate = float(clip), int(max_context), aggregate
         self.anchor = bool(anchor)
         self.context_length = min(context_length or max_context, max_context)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.seed = seed
 
     def predict(self, contexts: Sequence[Context]) -> Forecast:
         """Sample paths per context; contexts of equal length are forecast in one batch."""
@@ -78,9 +78,10 @@ class KronosForecaster:
         stamp = np.stack([time_stamps(c.timestamps[-length:]) for c in contexts])
         future = np.stack([time_stamps(c.future_timestamps) for c in contexts])
         xt = torch.from_numpy(x).float()
+        generators = [torch.Generator().manual_seed(c.draw_seed(self.seed)) for c in contexts]
         out = generate(
             self.tokenizer, self.predictor, xt, torch.from_numpy(stamp),
-            torch.from_numpy(future), self.sampling, self.max_context, self.generator,
+            torch.from_numpy(future), self.sampling, self.max_context, generators,
         ).double().numpy()  # [B, S, H, F]
         mean, std = mean[:, :, None, CLOSE], std[:, :, None, CLOSE]
         close = denormalise(out[..., CLOSE], mean, std)

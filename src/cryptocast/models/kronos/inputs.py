@@ -29,15 +29,21 @@ def candle_features(prices: np.ndarray, volume: np.ndarray | None = None,
     return out
 
 
-def normalise(x: np.ndarray, clip: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-column (x - mean) / (std + 1e-5) over the window, clipped to [-clip, clip].
+def normalise(x: np.ndarray, clip: float,
+              lookback: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-column (x - mean) / (std + 1e-5), clipped to [-clip, clip], with mean and std over
+    the first `lookback` rows of the window (all rows if None), so that candles after the
+    lookback (the targets) never enter the statistics.
 
     x [..., T, F] -> (normalised, mean [..., 1, F], std [..., 1, F]).
     """
     if not clip > 0:
         raise ValueError(f"clip must be > 0, got {clip}")
-    mean = x.mean(axis=-2, keepdims=True)
-    std = x.std(axis=-2, keepdims=True)
+    if lookback is not None and not 1 <= lookback <= x.shape[-2]:
+        raise ValueError(f"lookback must be in [1, {x.shape[-2]}], got {lookback}")
+    stats = x[..., :lookback, :]
+    mean = stats.mean(axis=-2, keepdims=True)
+    std = stats.std(axis=-2, keepdims=True)
     return np.clip((x - mean) / (std + NORM_EPS), -clip, clip), mean, std
 
 

@@ -36,6 +36,7 @@ def reference_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tenso
     b, t, _ = x.shape
     s, horizon = cfg.sample_count, future_stamp.shape[1]
     rep = lambda a: a.repeat_interleave(s, dim=0)  # noqa: E731
+    generators = [generator] * (b * s)
     s1_all, s2_all = tokenizer.encode(rep(x))
     stamps = rep(torch.cat((stamp, future_stamp), dim=1))
     for i in range(horizon):
@@ -43,8 +44,8 @@ def reference_generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tenso
         start = max(0, end - max_context)
         hidden = model.context(s1_all[:, start:end], s2_all[:, start:end],
                                stamps[:, start:end])[0]
-        s1 = draw(filtered_probs(model.head.proj_s1(hidden[:, -1]), cfg), 1, generator)[:, 0]
-        s2 = draw(filtered_probs(_s2_logits(model, hidden, s1), cfg), 1, generator)[:, 0]
+        s1 = draw(filtered_probs(model.head.proj_s1(hidden[:, -1]), cfg), 1, generators)[:, 0]
+        s2 = draw(filtered_probs(_s2_logits(model, hidden, s1), cfg), 1, generators)[:, 0]
         s1_all = torch.cat((s1_all, s1[:, None]), dim=1)
         s2_all = torch.cat((s2_all, s2[:, None]), dim=1)
     start = max(0, t + horizon - max_context)

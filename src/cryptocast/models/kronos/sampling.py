@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -48,18 +49,27 @@ def filtered_probs(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
     return logits.softmax(-1)
 
 
-def draw(probs: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:
-    """n independent draws per row of probs [..., V] -> ids [..., n]."""
-    flat = probs.reshape(-1, probs.shape[-1])
-    ids = torch.multinomial(flat, n, replacement=True, generator=generator)
-    return ids.reshape(*probs.shape[:-1], n)
+Generators = Sequence[torch.Generator | None] | None
+
+
+def draw(probs: torch.Tensor, n: int, generators: Generators) -> torch.Tensor:
+    """n independent draws per row of probs [B, ..., V] -> ids [B, ..., n]; series b draws from
+    generators[b] (None: torch's global generator), so its ids do not depend on the others."""
+    if generators is None:
+        generators = [None] * probs.shape[0]
+    if len(generators) != probs.shape[0]:
+        raise ValueError(f"draw: {len(generators)} generators for {probs.shape[0]} series")
+    ids = [torch.multinomial(p.reshape(-1, p.shape[-1]), n, replacement=True, generator=g)
+           for p, g in zip(probs, generators, strict=True)]
+    return torch.stack(ids).reshape(*probs.shape[:-1], n)
 
 
 @torch.no_grad()
 def generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, stamp: torch.Tensor,
              future_stamp: torch.Tensor, cfg: SamplingConfig, max_context: int,
-             generator: torch.Generator | None = None) -> torch.Tensor:
-    """Sample paths for normalised inputs x [B, T, d_in] -> decoded outputs [B, S, H, d_in].
+             generators: Generators = None) -> torch.Tensor:
+    """Sample paths for normalised inputs x [B, T, d_in] -> decoded outputs [B, S, H, d_in];
+    series b draws from generators[b].
 
     The context is tokenised and run through the predictor once per series; only the sampled
     continuations are per path (shared-prefix attention), and each new step reuses the K/V
@@ -72,20 +82,20 @@ def generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, stamp: 
     hidden, kv = model.context(s1_ctx, s2_ctx, stamp)
     mem_prefix = model.dep_layer.cross_attn.memory_kv(hidden)
     last = hidden[:, -1:, :]
-    s1 = draw(filtered_probs(model.head.proj_s1(last[:, 0]), cfg), cfg.sample_count, generator)
+    s1 = draw(filtered_probs(model.head.proj_s1(last[:, 0]), cfg), cfg.sample_count, generators)
     past, mem_suffix, s1_steps, s2_steps = None, None, [], []
     for i in range(horizon):
         if i > 0:
             h_new, past = model.step(s1_steps[-1][..., None], s2_steps[-1][..., None],
                                      future_stamp[:, i - 1], kv, past)
             last = h_new[:, :, 0]
-            s1 = draw(filtered_probs(model.head.proj_s1(last), cfg), 1, generator)[..., 0]
+            s1 = draw(filtered_probs(model.head.proj_s1(last), cfg), 1, generators)[..., 0]
             k, v = model.dep_layer.cross_attn.memory_kv(h_new)
             k, v = k.transpose(1, 2), v.transpose(1, 2)  # [B, h, S, 1, hd]
             mem_suffix = (k, v) if mem_suffix is None else (
                 torch.cat((mem_suffix[0], k), 3), torch.cat((mem_suffix[1], v), 3))
         logits2 = model.s2_logits(s1, mem_prefix, mem_suffix, last)
-        s2 = draw(filtered_probs(logits2, cfg), 1, generator)[..., 0]
+        s2 = draw(filtered_probs(logits2, cfg), 1, generators)[..., 0]
         s1_steps.append(s1)
         s2_steps.append(s2)
     # The reference decodes the final window of max_context tokens; the context part of it is

@@ -53,7 +53,8 @@ class WindowSampler:
 
 @dataclass(frozen=True)
 class ValidationWindows:
-    """Windows ending at each validation target candle of one symbol.
+    """Windows ending at each validation target candle of one symbol, normalised with the
+    statistics of their lookback (every candle but the target), as a forecast is.
 
     x: normalised [N, L, 6]; stamp [N, L, 5]; mean/std [N, 1, 6] to map back; close: the
     actual target closes [N]; prev_close: the closes one candle earlier [N].
@@ -70,14 +71,17 @@ class ValidationWindows:
 
 def validation_windows(frame, val_start: pd.Timestamp, window: int,
                        clip: float) -> ValidationWindows:
-    """Windows of min(window, history) candles ending at each target (timestamp >= val_start)."""
+    """Windows of min(window, history) candles ending at each target (timestamp >= val_start),
+    normalised on the candles before the target only."""
     feats, stamp = _arrays(frame.candles)
     targets = np.flatnonzero(frame.candles["timestamp"].to_numpy() >= np.datetime64(val_start))
     if len(targets) == 0 or targets[0] < 1:
         raise ValueError(f"validation series {frame.symbol}: no targets with history")
     length = min(window, int(targets[0]) + 1)
+    if length < 3:
+        raise ValueError(f"validation series {frame.symbol}: need 2+ candles before a target")
     idx = targets[:, None] + np.arange(1 - length, 1)[None, :]
-    x, mean, std = normalise(feats[idx], clip)
+    x, mean, std = normalise(feats[idx], clip, lookback=length - 1)
     close = feats[targets, 3]
     return ValidationWindows(frame.symbol, torch.from_numpy(x).float(),
                              torch.from_numpy(stamp[idx]), mean, std, close,

@@ -62,7 +62,7 @@ class TotoForecaster:
         self.knobs = ForecasterKnobs.from_knobs(knobs)
         self.context_length = self.knobs.context_length
         self.patch_size = model.config.patch_size
-        self.generator = torch.Generator().manual_seed(seed)
+        self.seed = seed
         self.dtype = next(model.parameters()).dtype
 
     def predict(self, contexts: Sequence[Context]) -> Forecast:
@@ -78,14 +78,20 @@ class TotoForecaster:
                 f"Toto forecaster: context horizon {horizon} != prediction_length "
                 f"{self.knobs.prediction_length}"
             )
-        samples = self.sample([c.close for c in contexts], horizon)
+        seeds = [c.draw_seed(self.seed) for c in contexts]
+        samples = self.sample([c.close for c in contexts], horizon, seeds)
         return Forecast(point=aggregate(samples, self.knobs.aggregate, axis=1), samples=samples)
 
-    def sample(self, series: Sequence[np.ndarray], horizon: int) -> np.ndarray:
+    def sample(self, series: Sequence[np.ndarray], horizon: int,
+               seeds: Sequence[int] | None = None) -> np.ndarray:
         """[len(series), num_samples, horizon] samples; each series uses its last
-        `context_length` values. Series of the same padded length share one forward pass."""
+        `context_length` values and draws from its own generator seeded by `seeds[i]` (default:
+        the forecaster's seed). Series of the same padded length share one forward pass."""
         if horizon <= 0:
             raise ValueError(f"Toto forecaster: horizon must be positive, got {horizon}")
+        seeds = [self.seed] * len(series) if seeds is None else list(seeds)
+        if len(seeds) != len(series):
+            raise ValueError(f"Toto forecaster: {len(seeds)} seeds for {len(series)} series")
         cut = [np.asarray(s, dtype=np.float64)[-self.context_length :] for s in series]
         groups: dict[int, list[int]] = {}
         for i, values in enumerate(cut):
@@ -100,19 +106,28 @@ class TotoForecaster:
             for j, i in enumerate(rows):
                 x[j, 0, length - len(cut[i]) :] = torch.tensor(cut[i], dtype=self.dtype)
                 mask[j, 0, length - len(cut[i]) :] = True
+            generators = [torch.Generator().manual_seed(seeds[i]) for i in rows]
             with torch.inference_mode():
-                out[rows] = self._sample_group(x, mask, horizon).numpy()
+                out[rows] = self._sample_group(x, mask, horizon, generators).numpy()
         return out
 
-    def _draw(self, output: TotoOutput, steps: int, num: int) -> torch.Tensor:
-        """[batch, num, steps] values of the first `steps` steps of the predicted patch."""
-        mixture = output.distribution.map(lambda t: t[:, 0, :steps])
-        draws = mixture.sample(num, self.generator).double()  # [batch, steps, num]
+    @staticmethod
+    def _draw(output: TotoOutput, steps: int, num: int,
+              generators: Sequence[torch.Generator]) -> torch.Tensor:
+        """[batch, num, steps] values of the first `steps` steps of the predicted patch; the
+        batch rows are split into len(generators) equal blocks, block i drawn from generator i."""
+        block = output.loc.shape[0] // len(generators)
+        draws = []
+        for i, generator in enumerate(generators):
+            rows = slice(i * block, (i + 1) * block)
+            mixture = output.distribution.map(lambda t, r=rows: t[r, 0, :steps])
+            draws.append(mixture.sample(num, generator).double())  # [block, steps, num]
         loc = output.loc[:, 0, :steps, None].double()
         scale = output.scale[:, 0, :steps, None].double()
-        return (draws * scale + loc).transpose(1, 2)
+        return (torch.cat(draws) * scale + loc).transpose(1, 2)
 
-    def _sample_group(self, x: torch.Tensor, mask: torch.Tensor, horizon: int) -> torch.Tensor:
+    def _sample_group(self, x: torch.Tensor, mask: torch.Tensor, horizon: int,
+                      generators: Sequence[torch.Generator]) -> torch.Tensor:
         p, n_samples = self.patch_size, self.knobs.num_samples
         n_patches = math.ceil(horizon / p)
         length = x.shape[-1]
@@ -120,7 +135,7 @@ class TotoForecaster:
         first = self.model(
             x, mask, kv_cache=cache, scaling_prefix_length=length, last_patch_only=True
         )
-        draws = self._draw(first, min(horizon, p), n_samples)
+        draws = self._draw(first, min(horizon, p), n_samples, generators)
         if n_patches == 1:
             return draws
         chunks = []
@@ -136,7 +151,7 @@ class TotoForecaster:
                     xs, ms, kv_cache=chunk_cache, scaling_prefix_length=length,
                     last_patch_only=True,
                 )
-                step = self._draw(out, p, 1).reshape(-1, 1, p)
+                step = self._draw(out, p, 1, generators).reshape(-1, 1, p)
                 xs = torch.cat((xs, step.to(x.dtype)), -1)
                 ms = torch.cat((ms, ones), -1)
             # keep the float64 first patch; later patches come back through the float inputs
