@@ -11,6 +11,7 @@ from cryptocast.data.candles import (
 )
 from cryptocast.data.corpus import SeriesFrame, TrainingCorpus, load_training_corpus
 from cryptocast.data.fetch import fetch_candles
+from cryptocast.data.prepare import prepare
 from cryptocast.data.prepared import load_series, read_splits
 from cryptocast.data.splits import SPLITS, Splits, compute_splits
 
@@ -28,6 +29,7 @@ __all__ = [
     "fetch_candles",
     "load_series",
     "load_training_corpus",
+    "prepare",
     "read_candles",
     "read_splits",
     "write_candles_csv",

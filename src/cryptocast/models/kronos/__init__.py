@@ -10,8 +10,10 @@ from .checkpoint import (
 from .config import PredictorConfig, TokenizerConfig
 from .forecaster import KronosForecaster, build_forecaster
 from .predictor import Kronos
+from .reference import reference_generate, same_distribution_pvalue
 from .sampling import SamplingConfig, generate
 from .tokenizer import KronosTokenizer
+from .windows import ValidationWindows, WindowSampler, validation_windows
 
 __all__ = [
     "Kronos",
@@ -20,11 +22,16 @@ __all__ = [
     "PredictorConfig",
     "SamplingConfig",
     "TokenizerConfig",
+    "ValidationWindows",
+    "WindowSampler",
     "build_forecaster",
     "generate",
     "import_checkpoint",
     "load_checkpoint",
     "load_predictor",
     "load_tokenizer",
+    "reference_generate",
+    "same_distribution_pvalue",
     "save_checkpoint",
+    "validation_windows",
 ]
