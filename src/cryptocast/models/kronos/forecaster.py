@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -51,7 +50,9 @@ class KronosForecaster:
         self.seed = seed
 
     def predict(self, contexts: Sequence[Context]) -> Forecast:
-        """Sample paths per context; contexts of equal length are forecast in one batch."""
+        """Sample paths per context. Each context runs through the models alone (batch of
+        one): batched kernels round differently for other batch shapes, and a forecast must
+        not depend on what else is forecast with it."""
         if not contexts:
             raise ValueError("predict needs at least one context")
         horizon = contexts[0].horizon
@@ -61,34 +62,32 @@ class KronosForecaster:
         keep = min(self.context_length, self.max_context - horizon + 1)
         if keep < 1:
             raise ValueError(f"horizon {horizon} does not fit max_context {self.max_context}")
-        groups: dict[int, list[int]] = defaultdict(list)
+        samples = np.empty((len(contexts), self.sampling.sample_count, horizon))
         for i, ctx in enumerate(contexts):
             if len(ctx.timestamps) < 2:
                 raise ValueError(f"context {i} has {len(ctx.timestamps)} candles; need >= 2")
-            groups[min(len(ctx.timestamps), keep)].append(i)
-        samples = np.empty((len(contexts), self.sampling.sample_count, horizon))
-        for length, idx in groups.items():
-            samples[idx] = self._sample_close([contexts[i] for i in idx], length)
+            samples[i] = self._sample_close(ctx, min(len(ctx.timestamps), keep))
         return Forecast(point=aggregate(samples, self.aggregate, axis=1), samples=samples)
 
-    def _sample_close(self, contexts: list[Context], length: int) -> np.ndarray:
-        feats = np.stack([candle_features(c.ohlcv[-length:, :4], c.ohlcv[-length:, 4])
-                          for c in contexts])
+    def _sample_close(self, ctx: Context, length: int) -> np.ndarray:
+        """[sample_count, horizon] close paths from the last `length` candles of `ctx`."""
+        feats = candle_features(ctx.ohlcv[-length:, :4], ctx.ohlcv[-length:, 4])[None]
         x, mean, std = normalise(feats, self.clip)
-        stamp = np.stack([time_stamps(c.timestamps[-length:]) for c in contexts])
-        future = np.stack([time_stamps(c.future_timestamps) for c in contexts])
+        stamp = time_stamps(ctx.timestamps[-length:])[None]
+        future = time_stamps(ctx.future_timestamps)[None]
         xt = torch.from_numpy(x).float()
-        generators = [torch.Generator().manual_seed(c.draw_seed(self.seed)) for c in contexts]
+        generator = torch.Generator().manual_seed(ctx.draw_seed(self.seed))
         out = generate(
             self.tokenizer, self.predictor, xt, torch.from_numpy(stamp),
-            torch.from_numpy(future), self.sampling, self.max_context, generators,
-        ).double().numpy()  # [B, S, H, F]
+            torch.from_numpy(future), self.sampling, self.max_context, [generator],
+        ).double().numpy()  # [1, S, H, F]
         mean, std = mean[:, :, None, CLOSE], std[:, :, None, CLOSE]
-        close = denormalise(out[..., CLOSE], mean, std)
+        close = denormalise(out[..., CLOSE], mean, std)[0]
         if not self.anchor:
             return close
-        last = denormalise(self._last_close_recon(xt, len(future[0])), mean[:, 0, 0], std[:, 0, 0])
-        return close + (feats[:, -1, CLOSE] - last)[:, None, None]
+        last = denormalise(self._last_close_recon(xt, future.shape[1]), mean[:, 0, 0],
+                           std[:, 0, 0])
+        return close + (feats[0, -1, CLOSE] - last[0])
 
     @torch.no_grad()
     def _last_close_recon(self, x: torch.Tensor, horizon: int) -> np.ndarray:

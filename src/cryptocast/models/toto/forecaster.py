@@ -1,8 +1,8 @@
 """Sample forecasts of the close from a Toto model.
 
 The next patch's predictive distribution depends only on the context, so for every horizon
-within the first patch one batched forward pass gives it exactly and all samples are drawn from
-it at once. Later patches need per-sample trajectories: each chunk of `samples_per_batch`
+within the first patch one forward pass gives it exactly and all samples are drawn from it at
+once. Later patches need per-sample trajectories: each chunk of `samples_per_batch`
 trajectories continues from a KV cache of the context, one forward pass per patch.
 """
 
@@ -86,48 +86,42 @@ class TotoForecaster:
                seeds: Sequence[int] | None = None) -> np.ndarray:
         """[len(series), num_samples, horizon] samples; each series uses its last
         `context_length` values and draws from its own generator seeded by `seeds[i]` (default:
-        the forecaster's seed). Series of the same padded length share one forward pass."""
+        the forecaster's seed). Each series runs through the model alone (batch of one):
+        batched kernels round differently for other batch shapes, and a forecast must not
+        depend on what else is forecast with it."""
         if horizon <= 0:
             raise ValueError(f"Toto forecaster: horizon must be positive, got {horizon}")
         seeds = [self.seed] * len(series) if seeds is None else list(seeds)
         if len(seeds) != len(series):
             raise ValueError(f"Toto forecaster: {len(seeds)} seeds for {len(series)} series")
-        cut = [np.asarray(s, dtype=np.float64)[-self.context_length :] for s in series]
-        groups: dict[int, list[int]] = {}
-        for i, values in enumerate(cut):
+        out = np.empty((len(series), self.knobs.num_samples, horizon))
+        for i, values in enumerate(series):
+            values = np.asarray(values, dtype=np.float64)[-self.context_length :]
             if len(values) == 0 or not np.isfinite(values).all():
                 raise ValueError(f"Toto forecaster: series {i} is empty or not finite")
-            padded = math.ceil(len(values) / self.patch_size) * self.patch_size
-            groups.setdefault(padded, []).append(i)
-        out = np.empty((len(cut), self.knobs.num_samples, horizon))
-        for length, rows in groups.items():
-            x = torch.zeros(len(rows), 1, length, dtype=self.dtype)
-            mask = torch.zeros(len(rows), 1, length, dtype=torch.bool)
-            for j, i in enumerate(rows):
-                x[j, 0, length - len(cut[i]) :] = torch.tensor(cut[i], dtype=self.dtype)
-                mask[j, 0, length - len(cut[i]) :] = True
-            generators = [torch.Generator().manual_seed(seeds[i]) for i in rows]
+            length = math.ceil(len(values) / self.patch_size) * self.patch_size
+            x = torch.zeros(1, 1, length, dtype=self.dtype)
+            x[0, 0, length - len(values) :] = torch.tensor(values, dtype=self.dtype)
+            mask = torch.zeros(1, 1, length, dtype=torch.bool)
+            mask[0, 0, length - len(values) :] = True
+            generator = torch.Generator().manual_seed(seeds[i])
             with torch.inference_mode():
-                out[rows] = self._sample_group(x, mask, horizon, generators).numpy()
+                out[i] = self._sample_series(x, mask, horizon, generator)[0].numpy()
         return out
 
     @staticmethod
     def _draw(output: TotoOutput, steps: int, num: int,
-              generators: Sequence[torch.Generator]) -> torch.Tensor:
-        """[batch, num, steps] values of the first `steps` steps of the predicted patch; the
-        batch rows are split into len(generators) equal blocks, block i drawn from generator i."""
-        block = output.loc.shape[0] // len(generators)
-        draws = []
-        for i, generator in enumerate(generators):
-            rows = slice(i * block, (i + 1) * block)
-            mixture = output.distribution.map(lambda t, r=rows: t[r, 0, :steps])
-            draws.append(mixture.sample(num, generator).double())  # [block, steps, num]
+              generator: torch.Generator) -> torch.Tensor:
+        """[batch, num, steps] values of the first `steps` steps of the predicted patch."""
+        mixture = output.distribution.map(lambda t: t[:, 0, :steps])
+        draws = mixture.sample(num, generator).double()  # [batch, steps, num]
         loc = output.loc[:, 0, :steps, None].double()
         scale = output.scale[:, 0, :steps, None].double()
-        return (torch.cat(draws) * scale + loc).transpose(1, 2)
+        return (draws * scale + loc).transpose(1, 2)
 
-    def _sample_group(self, x: torch.Tensor, mask: torch.Tensor, horizon: int,
-                      generators: Sequence[torch.Generator]) -> torch.Tensor:
+    def _sample_series(self, x: torch.Tensor, mask: torch.Tensor, horizon: int,
+                       generator: torch.Generator) -> torch.Tensor:
+        """[1, num_samples, horizon] samples for one series x [1, 1, T]."""
         p, n_samples = self.patch_size, self.knobs.num_samples
         n_patches = math.ceil(horizon / p)
         length = x.shape[-1]
@@ -135,27 +129,27 @@ class TotoForecaster:
         first = self.model(
             x, mask, kv_cache=cache, scaling_prefix_length=length, last_patch_only=True
         )
-        draws = self._draw(first, min(horizon, p), n_samples, generators)
+        draws = self._draw(first, min(horizon, p), n_samples, generator)
         if n_patches == 1:
             return draws
         chunks = []
         for start in range(0, n_samples, self.knobs.samples_per_batch):
             part = draws[:, start : start + self.knobs.samples_per_batch]
-            rows, count = part.shape[0], part.shape[1]
+            count = part.shape[1]
             chunk_cache = cache.repeat_interleave(count)
             xs = torch.cat((x.repeat_interleave(count, 0), part.reshape(-1, 1, p).to(x.dtype)), -1)
-            ones = torch.ones(rows * count, 1, p, dtype=torch.bool)
+            ones = torch.ones(count, 1, p, dtype=torch.bool)
             ms = torch.cat((mask.repeat_interleave(count, 0), ones), -1)
             for _ in range(n_patches - 1):
                 out = self.model(
                     xs, ms, kv_cache=chunk_cache, scaling_prefix_length=length,
                     last_patch_only=True,
                 )
-                step = self._draw(out, p, 1, generators).reshape(-1, 1, p)
+                step = self._draw(out, p, 1, generator).reshape(-1, 1, p)
                 xs = torch.cat((xs, step.to(x.dtype)), -1)
                 ms = torch.cat((ms, ones), -1)
             # keep the float64 first patch; later patches come back through the float inputs
-            later = xs[:, 0, length + p :].double().view(rows, count, -1)
+            later = xs[:, 0, length + p :].double().view(1, count, -1)
             chunks.append(torch.cat((part, later), -1)[..., :horizon])
         return torch.cat(chunks, dim=1)
 
