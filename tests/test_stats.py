@@ -118,13 +118,14 @@ def test_bootstrap_exact_cases():
     assert lo == pytest.approx(0.175) and hi == pytest.approx(0.175)
 
 
-def test_bootstrap_chunking_matches_resample_count(monkeypatch):
+def test_bootstrap_chunking_changes_nothing(monkeypatch):
     import cryptocast.evaluation.stats as stats_mod
 
     e1, e2 = _errors(n=50)
-    monkeypatch.setattr(stats_mod, "_BOOT_CHUNK_CELLS", 120)  # several chunks of rows
-    lo, hi = bootstrap_mae_diff(e1, e2, n_boot=37, seed=0)
-    assert math.isfinite(lo) and lo <= hi
+    whole = bootstrap_mae_diff(e1, e2, n_boot=37, seed=0)  # one chunk
+    monkeypatch.setattr(stats_mod, "_BOOT_CHUNK_CELLS", 120)  # 2 rows (of 50 cells) per chunk
+    assert bootstrap_mae_diff(e1, e2, n_boot=37, seed=0) == whole
+    assert bootstrap_mae_diff(e1, e2, n_boot=37, seed=1) != whole
 
 
 def test_bootstrap_input_errors():

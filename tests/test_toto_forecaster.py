@@ -3,6 +3,7 @@ import pytest
 import torch
 from scipy import stats
 
+import cryptocast.models.toto.forecaster as forecaster_module
 from cryptocast.forecast.aggregation import aggregate
 from cryptocast.forecast.base import Context
 from cryptocast.models.toto import (
@@ -12,6 +13,7 @@ from cryptocast.models.toto import (
     build_forecaster,
     save_checkpoint,
 )
+from cryptocast.models.toto.layers import KVCache
 
 TINY = TotoConfig(
     patch_size=4, stride=4, embed_dim=16, num_layers=2, num_heads=2, mlp_hidden_dim=24,
@@ -87,6 +89,28 @@ def test_multi_patch_rollout_is_consistent_across_samples_per_batch(model):
         assert stats.ks_2samp(a.samples[0, :, step], b.samples[0, :, step]).pvalue > 1e-3
     # trajectories are distinct per sample beyond the first patch
     assert len(np.unique(a.samples[0, :, 9])) == 600
+
+
+class FullRecompute(KVCache):
+    """A cache that stores nothing: every forward pass recomputes the whole sequence."""
+
+    def seq_len(self, layer_idx: int) -> int:
+        return 0
+
+    def extend(self, layer_idx, k, v):
+        return k, v
+
+    def repeat_interleave(self, repeats: int) -> "FullRecompute":
+        return FullRecompute()
+
+
+def test_kv_cache_rollout_matches_a_full_recompute(model, monkeypatch):
+    ctx = [make_context(22, 11, 4)]  # 22 candles left-padded to 24; patches 2 and 3 rolled out
+    cached = TotoForecaster(model, seed=3, num_samples=50, samples_per_batch=20).predict(ctx)
+    monkeypatch.setattr(forecaster_module, "KVCache", FullRecompute)
+    full = TotoForecaster(model, seed=3, num_samples=50, samples_per_batch=20).predict(ctx)
+    assert not np.array_equal(cached.samples[..., 4:], cached.samples[..., :1].repeat(7, -1))
+    np.testing.assert_allclose(cached.samples, full.samples, rtol=1e-5)
 
 
 def test_bad_input_raises_with_parameter_name(model):
