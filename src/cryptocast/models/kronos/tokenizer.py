@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -13,9 +11,10 @@ from .layers import KV, TransformerBlock, run_blocks, run_blocks_suffix
 
 
 def bits_to_ids(bits: torch.Tensor) -> torch.Tensor:
-    """Token id = sum of 2^i over the non-negative coordinates i (bit 0 first)."""
+    """Token id = sum of 2^i over the positive coordinates i (bit 0 first). A coordinate of
+    exactly 0 quantises to -1 (bit clear), as the official quantiser's `z > 0` does."""
     weights = 2 ** torch.arange(bits.shape[-1], device=bits.device, dtype=torch.long)
-    return ((bits >= 0).long() * weights).sum(-1)
+    return ((bits > 0).long() * weights).sum(-1)
 
 
 def ids_to_bits(ids: torch.Tensor, n_bits: int) -> torch.Tensor:
@@ -31,20 +30,21 @@ def _entropy(p: torch.Tensor) -> torch.Tensor:
 class BinarySphericalQuantizer(nn.Module):
     """Sign quantisation on the unit sphere with the BSQ commitment and entropy losses.
 
-    The entropy of the full 2^D codebook is approximated per group of `group_size` bits
-    (soft assignment to the 2^group_size sub-codes); the per-sample entropy is analytical.
+    Both entropy terms are the official code's: per bit, p = sigmoid(-4 z / sqrt(D)); the
+    per-sample entropy is the mean over samples of sum_bits H(p), the codebook entropy is
+    sum_bits H(mean over samples of p). (The official module also computes soft assignments to
+    the 2^group_size sub-codes, but its analytical branch replaces them before averaging, so
+    only the per-bit probabilities reach the loss; we compute just those.)
     """
 
     def __init__(self, dim: int, beta: float, gamma0: float, gamma: float, zeta: float,
                  group_size: int) -> None:
         super().__init__()
-        self.dim, self.group_size = dim, group_size
+        self.dim = dim
         self.beta, self.gamma0, self.gamma, self.zeta = beta, gamma0, gamma, zeta
         # Persistent buffers of the official module (they appear in its state dict).
         self.register_buffer("basis", 2 ** torch.arange(dim - 1, -1, -1))
         self.register_buffer("group_basis", 2 ** torch.arange(group_size - 1, -1, -1))
-        codes = torch.tensor(list(itertools.product((-1.0, 1.0), repeat=group_size)))
-        self.register_buffer("group_codebook", codes, persistent=False)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z (unit-normalised) -> (quantised z with straight-through gradient, BSQ loss)."""
@@ -52,11 +52,9 @@ class BinarySphericalQuantizer(nn.Module):
         zq = (z + (torch.where(z > 0, 1.0, -1.0).to(z.dtype) - z).detach()) * scale
         commit = self.beta * ((zq.detach() - z) ** 2).sum(-1).mean()
         p = torch.sigmoid(-4 * z * scale)
-        per_sample = _entropy(torch.stack((p, 1 - p), dim=-1)).sum(-1).mean()
-        groups = z.unflatten(-1, (self.dim // self.group_size, self.group_size))
-        logits = 2 * torch.einsum("...gc,dc->...gd", groups, self.group_codebook * scale)
-        avg_prob = logits.softmax(-1).flatten(0, -3).mean(0)
-        codebook = _entropy(avg_prob).sum()
+        bit_probs = torch.stack((p, 1 - p), dim=-1)  # [..., D, 2]
+        per_sample = _entropy(bit_probs).sum(-1).mean()
+        codebook = _entropy(bit_probs.flatten(0, -3).mean(0)).sum()
         return zq, commit + self.zeta * (self.gamma0 * per_sample - self.gamma * codebook)
 
 
