@@ -35,6 +35,7 @@ smoke: setup
 bench: setup
 	python bench/toto_latency.py
 	python bench/kronos_latency.py
+	python bench/thread_contention.py
 
 push: setup
 	dvc push

@@ -30,6 +30,7 @@ from cryptocast.models.kronos import (
 )
 from cryptocast.models.kronos.inputs import CLOSE, candle_features, normalise, time_stamps
 from cryptocast.models.kronos.reference import reference_generate, same_distribution_pvalue
+from cryptocast.runtime import RuntimeConfig, configure
 
 UNI = dict(sample_count=320, temperature=0.3, top_p=0.78, top_k=28, clip=1.6,
            context_length=288, max_context=512)
@@ -40,10 +41,10 @@ def _models(checkpoint: Path) -> tuple[KronosTokenizer, Kronos, str]:
         tok, pred = load_checkpoint(checkpoint)
         return tok, pred, str(checkpoint)
     torch.manual_seed(0)
-    params = load_params()["models"]["kronos"]
-    tok = KronosTokenizer(TokenizerConfig.from_dict(params.get("tokenizer", {})))
-    pred = Kronos(PredictorConfig.from_dict(params.get("predictor", {})))
-    return tok.eval(), pred.eval(), "random init of params.yaml models.kronos configs"
+    architecture = load_params()["models"]["kronos"]["architecture"]
+    tok = KronosTokenizer(TokenizerConfig.from_dict(architecture.get("tokenizer", {})))
+    pred = Kronos(PredictorConfig.from_dict(architecture.get("predictor", {})))
+    return tok.eval(), pred.eval(), "random init of params.yaml models.kronos.architecture"
 
 
 def _uni_context(prepared: Path, length: int) -> Context:
@@ -69,16 +70,23 @@ def _timed(fn, repeats: int) -> tuple[float, list]:
 @click.option("--prepared", default="data/prepared", type=click.Path(path_type=Path))
 @click.option("--repeats", default=20, help="forecasts timed for our predictor")
 @click.option("--reference-repeats", default=3, help="forecasts timed for the reference loop")
-@click.option("--threads", default=1, help="torch CPU threads (1 is robust on shared cores)")
+@click.option("--threads", default=None, type=int,
+              help="torch CPU threads (default: params.yaml runtime.threads)")
 @click.option("--out", default="bench/results/kronos_latency.json", type=click.Path())
-def main(checkpoint: Path, prepared: Path, repeats: int, reference_repeats: int, threads: int,
-         out: str):
-    torch.set_num_threads(threads)
+def main(checkpoint: Path, prepared: Path, repeats: int, reference_repeats: int,
+         threads: int | None, out: str):
+    runtime = configure(RuntimeConfig(threads or RuntimeConfig.from_params(load_params()).threads))
     tok, pred, source = _models(checkpoint)
     ctx = _uni_context(prepared, UNI["context_length"])
     forecaster = KronosForecaster(tok, pred, name="uni_kronos", seed=0, **UNI)
     forecaster.predict([ctx])  # warm-up
-    ours_ms, ours = _timed(lambda: forecaster.predict([ctx]), repeats)
+    seeds = iter(range(repeats))
+
+    def forecast():  # a window's draws are seeded by (seed, window): new seed each repeat
+        forecaster.seed = next(seeds)
+        return forecaster.predict([ctx])
+
+    ours_ms, ours = _timed(forecast, repeats)
 
     feats = candle_features(ctx.ohlcv[:, :4], ctx.ohlcv[:, 4])
     x, mean, std = normalise(feats[None], UNI["clip"])
@@ -100,7 +108,7 @@ def main(checkpoint: Path, prepared: Path, repeats: int, reference_repeats: int,
                    "weights": source, "tokenizer": tok.config.to_dict(),
                    "predictor": pred.config.to_dict(), "repeats": repeats,
                    "reference_repeats": reference_repeats,
-                   "torch_threads": torch.get_num_threads()},
+                   **runtime},
     }
     write_json(out, result)
     click.echo({k: v for k, v in result.items() if k != "config"})

@@ -7,7 +7,7 @@ samples_per_batch times and re-runs the whole model for every batch of samples, 
 sample per row. A two-sample Kolmogorov-Smirnov test checks that both give the same predictive
 distribution. Writes bench/results/toto_latency.json.
 
-Usage: .venv/bin/python bench/toto_latency.py [--threads 2] [--repeats 30]
+Usage: .venv/bin/python bench/toto_latency.py [--threads N] [--repeats 30]
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ import yaml
 from scipy import stats
 from tqdm import tqdm
 
+from cryptocast.config import load_params
 from cryptocast.io import write_json
 from cryptocast.models.toto import Toto, TotoForecaster, load_checkpoint
+from cryptocast.runtime import RuntimeConfig, configure
 from cryptocast.training.toto import model_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +40,8 @@ def load_model(checkpoint: Path, seed: int) -> tuple[Toto, str]:
         )
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     torch.manual_seed(seed)
-    return Toto(model_config(params["models"]["toto"])).eval(), "random init (seeded)"
+    return (Toto(model_config(params["models"]["toto"]["architecture"])).eval(),
+            "random init (seeded)")
 
 
 @torch.inference_mode()
@@ -73,7 +76,8 @@ def median_ms(fn, repeats: int, desc: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: params.yaml runtime.threads)")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--reference-repeats", type=int, default=5)
     parser.add_argument("--context", type=int, default=512)
@@ -84,7 +88,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path,
                         default=ROOT / "bench" / "results" / "toto_latency.json")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    threads = args.threads or RuntimeConfig.from_params(load_params(ROOT / "params.yaml")).threads
+    runtime = configure(RuntimeConfig(threads=threads))
     model, source = load_model(args.checkpoint, args.seed)
     rng = np.random.default_rng(args.seed)
     series = 30000 * np.exp(np.cumsum(0.02 * rng.standard_normal(args.context)))
@@ -108,7 +113,7 @@ def main() -> None:
         "config": {
             "model": model.config.to_dict(), "weights": source, "context_length": args.context,
             "num_samples": args.num_samples, "samples_per_batch": args.samples_per_batch,
-            "horizon": 1, "threads": args.threads, "repeats": args.repeats,
+            "horizon": 1, **runtime, "repeats": args.repeats,
             "reference_repeats": args.reference_repeats, "torch": torch.__version__,
         },
     }

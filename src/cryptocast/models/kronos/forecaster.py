@@ -22,7 +22,11 @@ class KronosForecaster:
     """Forecasts the close with Kronos; keeps the sample paths (close prices) for CRPS.
 
     max_context: the predictor/decoder window (512 for the official models); context_length:
-    the most candles read (defaults to max_context); the reference aggregate is the mean.
+    the most candles read (defaults to max_context, and never more than the horizon leaves of
+    it); the reference aggregate is the mean. The candles read are the ones normalised: the
+    official predictor normalises every candle it is given and then slides a max_context
+    window, so its statistics can come from candles the model never sees; ours come from the
+    window the model sees, as in training (deliberately; tests/test_kronos_golden.py).
     anchor: False maps decoded closes back with the window mean/std (the reference); True
     adds the decoded change from the tokenizer's own reconstruction of the last context close
     to the actual last close, so the tokenizer's reconstruction error (and clipping) of the

@@ -136,9 +136,13 @@ class SelfAttention(_Attention):
 class CrossAttention(_Attention):
     """Cross-attention of the dependency-aware layer.
 
-    Training (query length == key length): causal with rotary positions, as the official model
-    trains it. Sampling (one query per path): the official model rotates by the query length
-    (1 -> position 0, the identity) and attends to every hidden state without a mask.
+    Teacher-forced (query length == key length): causal with rotary positions in every mode.
+    The official layer is causal only in training mode, so its eval-mode teacher-forced s2
+    logits at position t attend to hidden states after t, a look-ahead that makes validation
+    cross-entropy look better than any forecast can be; we keep it causal (deliberately).
+    Both agree at the last position, the only one sampling uses. Sampling (one query per
+    path): the official model rotates by the query length (1 -> position 0, the identity) and
+    attends to every hidden state without a mask.
     """
 
     def forward(self, query: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
