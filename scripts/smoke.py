@@ -46,7 +46,8 @@ def main(overrides: str, dest: str) -> None:
     (dest_path / ".dvc" / "config.local").write_text("[core]\n    no_scm = true\n")
     subprocess.run(["dvc", "repro"], cwd=dest_path, check=True)
     expected = [f"metrics/baseline/{s}.json" for s in params["symbols"]]
-    expected += [f"metrics/pretrain/{family}.json" for family in ("toto", "kronos")]
+    expected += [f"metrics/pretrain/{family}{suffix}.json" for family in ("toto", "kronos")
+                 for suffix in ("", "_validation")]
     missing = [name for name in expected if not (dest_path / name).exists()]
     if missing:
         raise click.ClickException(f"smoke run finished without {missing}")
