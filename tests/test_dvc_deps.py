@@ -79,14 +79,27 @@ def closure(script: Path, families: set[str]) -> set[Path]:
     return seen
 
 
+# Stages that also read another stage's params section for the same item.
+READS_ALSO = {"improved": ("baseline",)}
+
+
+def models_in(section) -> set[str]:
+    """Every `model` value anywhere in a params section."""
+    if isinstance(section, dict):
+        found = {section["model"]} if isinstance(section.get("model"), str) else set()
+        return found.union(*(models_in(v) for v in section.values()))
+    if isinstance(section, list):
+        return set().union(*(models_in(v) for v in section))
+    return set()
+
+
 def stage_families(stage_name: str, args: list[str]) -> set[str]:
     """The model families a stage loads by name: its argument, or its candidates' models."""
     group, _, item = stage_name.partition("@")
     if item in NEURAL:
         return {item}
-    section = PARAMS.get(group, {}).get(item, {})
-    models = {spec.get("model") for spec in section.get("candidates", {}).values()}
-    return models & set(NEURAL)
+    sections = [PARAMS.get(g, {}).get(item, {}) for g in (group, *READS_ALSO.get(group, ()))]
+    return set().union(*(models_in(s) for s in sections)) & set(NEURAL)
 
 
 def stages():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,16 @@ def build_forecaster(
         raise ValueError(f"candidate {name!r} ({model}): {err}") from err
 
 
-def check_family(specs: Mapping[str, Mapping[str, Any]], family: str, section: str) -> None:
-    """Every neural candidate in `specs` uses `family` (a stage depends on that family's code
-    and checkpoint only); errors name `section` and the offending candidate."""
-    if family not in NEURAL_MODELS:
-        raise ValueError(f"{section}.family must be one of {list(NEURAL_MODELS)}, got {family!r}")
+def check_family(specs: Mapping[str, Mapping[str, Any]], families: str | Sequence[str],
+                 section: str) -> None:
+    """Every neural candidate in `specs` uses one of `families` (a stage depends on those
+    families' code and checkpoints only); errors name `section` and the offending candidate."""
+    allowed = {families} if isinstance(families, str) else set(families)
+    if not allowed or not allowed <= set(NEURAL_MODELS):
+        raise ValueError(f"{section}: families must be among {list(NEURAL_MODELS)}, "
+                         f"got {sorted(allowed)}")
     for name, spec in specs.items():
         model = spec.get("model")
-        if model in NEURAL_MODELS and model != family:
-            raise ValueError(f"{section}: candidate {name!r} uses {model} but family is {family}")
+        if model in NEURAL_MODELS and model not in allowed:
+            raise ValueError(f"{section}: candidate {name!r} uses {model}, which is not among "
+                             f"the stage's families {sorted(allowed)}")
