@@ -80,7 +80,7 @@ def closure(script: Path, families: set[str]) -> set[Path]:
 
 
 # Stages that also read another stage's params section for the same item.
-READS_ALSO = {"improved": ("baseline",)}
+READS_ALSO = {"improved": ("baseline",), "sweep": ("baseline",)}
 
 
 def models_in(section) -> set[str]:
@@ -98,8 +98,15 @@ def stage_families(stage_name: str, args: list[str]) -> set[str]:
     group, _, item = stage_name.partition("@")
     if item in NEURAL:
         return {item}
+    if group == "pool":  # pools hold Toto samples
+        return {"toto"}
     sections = [PARAMS.get(g, {}).get(item, {}) for g in (group, *READS_ALSO.get(group, ()))]
-    return set().union(*(models_in(s) for s in sections)) & set(NEURAL)
+    found = set().union(*(models_in(s) for s in sections))
+    if group == "sweep":
+        sweep = PARAMS["sweep"]
+        found |= set(sweep["symbols"].get(item, {}).get("families",
+                                                        sweep["defaults"]["families"]))
+    return found & set(NEURAL)
 
 
 def stages():

@@ -45,36 +45,29 @@ def backtest_split(
     )
 
 
-def evaluate_candidates(
-    candles: pd.DataFrame,
-    series: str,
-    splits: Splits,
-    candidates: Mapping[str, Forecaster],
-    reference: str,
-    cfg: EvalConfig,
-    seed: int = 0,
-    split_names: Sequence[str] = SPLITS,
+# Backtest results per split and candidate name.
+Results = dict[str, dict[str, BacktestResult]]
+
+
+def score_results(
+    results: Results, reference: str, cfg: EvalConfig, interval: str, seed: int = 0
 ) -> tuple[dict[str, dict[str, dict[str, Any]]], pd.DataFrame]:
-    """Metrics per split and candidate of the series `series` (`reference` is the
-    DM/bootstrap comparison), and the point forecasts of every candidate as a long frame."""
-    if reference not in candidates:
-        raise ValueError(f"reference candidate {reference!r} is not among {sorted(candidates)}")
-    periods_per_year = YEAR / INTERVALS[splits.interval]
+    """Metrics per split and candidate (`reference` is the DM/bootstrap comparison), and the
+    point forecasts of every candidate as a long frame."""
+    periods_per_year = YEAR / INTERVALS[interval]
     metrics: dict[str, dict[str, dict[str, Any]]] = {}
     rows = []
-    for split in split_names:
-        results = {
-            name: backtest_split(candles, series, splits, split, forecaster, cfg)
-            for name, forecaster in candidates.items()
-        }
+    for split, by_name in results.items():
+        if reference not in by_name:
+            raise ValueError(f"reference candidate {reference!r} is not among {sorted(by_name)}")
         metrics[split] = {}
-        for name, result in results.items():
+        for name, result in by_name.items():
             scores = evaluate_forecasts(
                 result.prev_close,
                 result.actual_close,
                 result.point,
                 samples=result.samples,
-                reference_close=results[reference].point,
+                reference_close=by_name[reference].point,
                 horizon=cfg.horizon,
                 fee_bps=cfg.fee_bps,
                 periods_per_year=periods_per_year,
@@ -100,6 +93,41 @@ def evaluate_candidates(
                 )
             )
     return metrics, pd.concat(rows, ignore_index=True)
+
+
+def backtest_candidates(
+    candles: pd.DataFrame,
+    series: str,
+    splits: Splits,
+    candidates: Mapping[str, Forecaster],
+    cfg: EvalConfig,
+    split_names: Sequence[str] = SPLITS,
+) -> Results:
+    """Rolling-origin forecasts of every candidate on every split of the series `series`."""
+    return {
+        split: {
+            name: backtest_split(candles, series, splits, split, forecaster, cfg)
+            for name, forecaster in candidates.items()
+        }
+        for split in split_names
+    }
+
+
+def evaluate_candidates(
+    candles: pd.DataFrame,
+    series: str,
+    splits: Splits,
+    candidates: Mapping[str, Forecaster],
+    reference: str,
+    cfg: EvalConfig,
+    seed: int = 0,
+    split_names: Sequence[str] = SPLITS,
+) -> tuple[dict[str, dict[str, dict[str, Any]]], pd.DataFrame]:
+    """Backtest and score the candidates on the series `series` (see `score_results`)."""
+    if reference not in candidates:
+        raise ValueError(f"reference candidate {reference!r} is not among {sorted(candidates)}")
+    results = backtest_candidates(candles, series, splits, candidates, cfg, split_names)
+    return score_results(results, reference, cfg, splits.interval, seed)
 
 
 def evaluate_symbol(

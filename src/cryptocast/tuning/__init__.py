@@ -1,0 +1,1 @@
+"""The plan's tuning stages: candidate configs, sweeps, ensembles and the selection."""

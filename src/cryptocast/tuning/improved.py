@@ -1,0 +1,169 @@
+"""The plan's phase 1 (1.1-1.3): its candidate configs per symbol, scored against the baseline.
+
+Each candidate is judged on each split by its gain over the symbol's baseline config,
+1 - MAE(candidate) / MAE(baseline), with a Diebold-Mariano test of equal accuracy: a gain with
+p < `alpha` "held", a loss with p < `alpha` "reversed", anything else is "not distinguishable
+from noise".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cryptocast.config import EvalConfig, from_mapping
+from cryptocast.data.prepared import load_series, read_splits
+from cryptocast.data.splits import SPLITS, Splits
+from cryptocast.evaluation.evaluate import evaluate_symbol, metrics_for_dvc
+from cryptocast.forecast.registry import check_family
+from cryptocast.tuning.records import Record, read_record
+
+HELD, NOISE, REVERSED = "held", "not distinguishable from noise", "reversed"
+
+
+@dataclass(frozen=True)
+class PlanCandidates:
+    """params.yaml `improved.<SYMBOL>`: the plan item, its expected gain range and configs.
+
+    families: the two checkpoint families the stage loads (dvc deps); repeat one if the
+    symbol's configs and baseline use only one.
+    """
+
+    plan_item: str
+    expected_gain: tuple[float, float]
+    configs: dict[str, dict[str, Any]]
+    families: tuple[str, str] = ("toto", "toto")
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        lo, hi = self.expected_gain
+        if not lo <= hi:
+            raise ValueError(f"improved: expected_gain [{lo}, {hi}] must be [low, high]")
+        unknown = sorted(set(self.notes) - set(self.configs))
+        if unknown:
+            raise ValueError(f"improved: notes for unknown configs {unknown}")
+
+
+def plan_candidates(params: Mapping[str, Any], symbol: str) -> PlanCandidates:
+    section = (params.get("improved") or {}).get(symbol)
+    if section is None:
+        raise ValueError(f"params improved.{symbol}: missing")
+    return from_mapping(PlanCandidates, section, f"params improved.{symbol}")
+
+
+def config_path(out_dir: str | Path, symbol: str, name: str) -> Path:
+    return Path(out_dir) / f"{symbol}_{name}.json"
+
+
+def write_candidate_files(params: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
+    """hyperparams/crypto_improved/<SYMBOL>_configN.json for every symbol of `improved`."""
+    paths = []
+    for symbol in params.get("improved") or {}:
+        plan = plan_candidates(params, symbol)
+        for name, config in plan.configs.items():
+            record = Record(
+                symbol=symbol, model=config["model"], config=dict(config),
+                plan={"item": plan.plan_item, "expected_gain": list(plan.expected_gain)},
+                note=plan.notes.get(name),
+            )
+            path = config_path(out_dir, symbol, name)
+            record.write(path)
+            paths.append(path)
+    return paths
+
+
+def read_candidate_files(out_dir: str | Path, symbol: str) -> dict[str, Record]:
+    """The symbol's candidate records, by config name (configN)."""
+    files = sorted(Path(out_dir).glob(f"{symbol}_config*.json"))
+    if not files:
+        raise FileNotFoundError(f"{out_dir}: no {symbol}_config*.json; run improved_configs")
+    return {f.stem.removeprefix(f"{symbol}_"): read_record(f) for f in files}
+
+
+def verdict(gain: float, pvalue: float | None, alpha: float = 0.05) -> str:
+    """held / reversed when the DM test rejects equal accuracy, else noise."""
+    if pvalue is None or pvalue >= alpha or gain == 0:
+        return NOISE
+    return HELD if gain > 0 else REVERSED
+
+
+def judge(metrics: Mapping[str, Mapping[str, Mapping[str, Any]]], candidates: list[str],
+          baseline: str, expected: tuple[float, float], alpha: float = 0.05
+          ) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per split and candidate: expected and measured gain over `baseline`, DM p-value and
+    bootstrap interval of MAE(candidate) - MAE(baseline), and the verdict."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for split in SPLITS:
+        base_mae = metrics[split][baseline]["pct_return_mae"]
+        out[split] = {}
+        for name in candidates:
+            scores = metrics[split][name]
+            gain = 1.0 - scores["pct_return_mae"] / base_mae
+            lo, hi = scores["mae_diff_vs_reference_ci95"]
+            pvalue = scores["dm_pvalue_vs_reference"]
+            out[split][name] = {
+                "pct_return_mae": scores["pct_return_mae"],
+                "baseline_pct_return_mae": base_mae,
+                "naive_pct_return_mae": scores["naive_pct_return_mae"],
+                "expected_gain_lo": expected[0],
+                "expected_gain_hi": expected[1],
+                "gain": gain,
+                "dm_pvalue_vs_baseline": pvalue,
+                "mae_diff_vs_baseline_ci95_lo": lo,
+                "mae_diff_vs_baseline_ci95_hi": hi,
+                "dm_pvalue_vs_naive": scores["dm_pvalue_vs_naive"],
+                "verdict": verdict(gain, pvalue, alpha),
+            }
+    return out
+
+
+def clipped_share(candles: pd.DataFrame, splits: Splits, split: str, context_length: int,
+                  clip: float) -> float:
+    """Share of `split`'s windows whose last close, normalised over the window as Kronos
+    normalises it, lies beyond +-clip: there the model cannot even see the current level."""
+    close = candles["close"].to_numpy(np.float64)
+    targets = np.flatnonzero(splits.target_mask(candles["timestamp"], split))
+    beyond = []
+    for t in targets:
+        window = close[max(0, t - context_length) : t]
+        z = (window[-1] - window.mean()) / (window.std() + 1e-5)
+        beyond.append(abs(z) > clip)
+    return float(np.mean(beyond))
+
+
+def evaluate_plan(params: Mapping[str, Any], symbol: str, configs_dir: str | Path,
+                  prepared_dir: str | Path, models_dir: str | Path
+                  ) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Score the symbol's plan candidates beside its baseline config and naive, on both
+    splits: the metrics file (judgement per plan candidate, clip shares of the Kronos
+    candidates, every candidate's metrics) and the point forecasts."""
+    plan = plan_candidates(params, symbol)
+    records = read_candidate_files(configs_dir, symbol)
+    baseline = params["baseline"][symbol]
+    reference = baseline["reference"]
+    specs = {reference: baseline["candidates"][reference], "naive": {"model": "naive"},
+             **{name: record.config for name, record in records.items()}}
+    check_family(specs, plan.families, f"params improved.{symbol}")
+    cfg = EvalConfig.from_params(params)
+    metrics, forecasts = evaluate_symbol(prepared_dir, models_dir, symbol, specs, reference,
+                                         cfg, seed=int(params["seed"]))
+    splits = read_splits(prepared_dir)
+    candles = load_series(prepared_dir, splits.interval, symbol)
+    clip_share = {
+        name: {split: clipped_share(candles, splits, split, spec.get("context_length", 512),
+                                    spec.get("clip", 5.0)) for split in SPLITS}
+        for name, spec in specs.items() if spec["model"] == "kronos"
+    }
+    doc = {
+        "plan_item": plan.plan_item,
+        "baseline": reference,
+        "judged": judge(metrics, list(records), reference, tuple(plan.expected_gain)),
+        "kronos_last_close_beyond_clip_share": clip_share,
+        "candidates": metrics_for_dvc(metrics),
+    }
+    return doc, forecasts

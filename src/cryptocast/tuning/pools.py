@@ -1,0 +1,145 @@
+"""Sample pools: a split forecast once, then any number of configs scored without the model.
+
+Toto: for each context length, a large pool of samples per window (`pool_size`), stored as
+returns over the last close; a config with `num_samples` n scores the first n (an i.i.d. draw
+of n) aggregated by its spec. `samples_per_batch` bounds memory only, so it needs no pool.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from cryptocast.config import EvalConfig
+from cryptocast.data.candles import INTERVALS
+from cryptocast.data.prepared import load_series, read_splits
+from cryptocast.data.splits import Splits
+from cryptocast.evaluation.backtest import make_context
+from cryptocast.forecast.aggregation import aggregate
+from cryptocast.forecast.base import CLOSE, OHLCV, Context
+from cryptocast.forecast.registry import build_forecaster
+from cryptocast.io import write_atomic
+from cryptocast.tuning.sweep import SweepSettings, sweep_settings
+
+
+@dataclass(frozen=True)
+class SplitWindows:
+    """The rolling-origin windows of one split: contexts of `max_context` candles (a config
+    with a shorter context reads their tail), the last seen and the actual closes."""
+
+    split: str
+    timestamps: np.ndarray
+    prev_close: np.ndarray
+    actual_close: np.ndarray
+    contexts: list[Context]
+
+    @property
+    def actual_return(self) -> np.ndarray:
+        return self.actual_close / self.prev_close - 1.0
+
+
+def split_windows(candles: pd.DataFrame, series: str, splits: Splits, split: str,
+                  max_context: int, horizon: int = 1) -> SplitWindows:
+    """Horizon-`horizon` windows of every target candle of `split`."""
+    targets = np.flatnonzero(splits.target_mask(candles["timestamp"], split))
+    stamps = candles["timestamp"].to_numpy(dtype="datetime64[ns]")
+    ohlcv = candles[list(OHLCV)].to_numpy(dtype=np.float64)
+    step = INTERVALS[splits.interval]
+    contexts = [make_context(stamps, ohlcv, int(t - horizon + 1), max_context, horizon, step,
+                             series) for t in targets]
+    return SplitWindows(split, stamps[targets], ohlcv[targets - horizon, CLOSE],
+                        ohlcv[targets, CLOSE], contexts)
+
+
+def tail(context: Context, length: int) -> Context:
+    """The last `length` candles of a context."""
+    return Context(context.timestamps[-length:], context.ohlcv[-length:],
+                   context.future_timestamps, context.series)
+
+
+@dataclass(frozen=True)
+class TotoPool:
+    """Sample returns [windows, pool_size] per context length, for one split."""
+
+    windows: SplitWindows
+    returns: dict[int, np.ndarray]
+    build_seconds: float
+
+    def score(self, num_samples: int, spec: str, context_length: int) -> np.ndarray:
+        """Absolute return errors per window of the config (num_samples, spec, context)."""
+        pool = self.returns[context_length]
+        if num_samples > pool.shape[1]:
+            raise ValueError(f"num_samples {num_samples} exceeds the pool of {pool.shape[1]}")
+        point = aggregate(pool[:, :num_samples].astype(np.float64), spec, axis=1)
+        return np.abs(point - self.windows.actual_return)
+
+    def save(self, path: str | Path) -> None:
+        arrays = {f"ctx{c}": r for c, r in self.returns.items()}
+
+        def save(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz"
+                np.savez(fh, **arrays)
+
+        write_atomic(path, save)
+
+
+def build_toto_pool(forecaster_factory, windows: SplitWindows, context_lengths: Sequence[int],
+                    pool_size: int) -> TotoPool:
+    """Forecast every window once per context length with `pool_size` samples.
+    `forecaster_factory(context_length, num_samples)` builds the forecaster."""
+    started = time.perf_counter()
+    returns = {}
+    for length in tqdm(context_lengths, desc=f"toto pool {windows.split}", leave=False):
+        forecaster = forecaster_factory(length, pool_size)
+        samples = forecaster.predict([tail(c, length) for c in windows.contexts]).samples
+        returns[int(length)] = (samples[:, :, -1] / windows.prev_close[:, None] - 1.0
+                                ).astype(np.float32)
+    return TotoPool(windows, returns, time.perf_counter() - started)
+
+
+def load_toto_pool(path: str | Path, windows: SplitWindows) -> TotoPool:
+    with np.load(path) as data:
+        returns = {int(k.removeprefix("ctx")): data[k] for k in data.files}
+    return TotoPool(windows, returns, 0.0)
+
+
+POOL_FILE = "toto_validation.npz"
+
+
+def max_context(settings: SweepSettings) -> int:
+    lengths = [c for f in settings.families for c in getattr(settings, f)["context_length"]]
+    return max(lengths)
+
+
+def validation_windows(params: dict, symbol: str, prepared_dir: str | Path,
+                       settings: SweepSettings) -> tuple[SplitWindows, Splits]:
+    cfg = EvalConfig.from_params(params)
+    if cfg.horizon != 1:
+        raise ValueError(f"params eval.horizon: sweeps score horizon 1, got {cfg.horizon}")
+    splits = read_splits(prepared_dir)
+    candles = load_series(prepared_dir, splits.interval, symbol)
+    return split_windows(candles, symbol, splits, "validation", max_context(settings)), splits
+
+
+def build_pool(params: dict, symbol: str, prepared_dir: str | Path, models_dir: str | Path,
+               out_dir: str | Path) -> dict[str, Any]:
+    """The Toto validation pool of `symbol` for every context length of its sweep space."""
+    settings = sweep_settings(params, symbol)
+    windows, _ = validation_windows(params, symbol, prepared_dir, settings)
+    seed = int(params["seed"])
+
+    def factory(length: int, num_samples: int):
+        knobs = {"model": "toto", "num_samples": num_samples, "context_length": length}
+        return build_forecaster("pool", knobs, models_dir, seed)
+
+    pool = build_toto_pool(factory, windows, settings.toto["context_length"], settings.pool_size)
+    pool.save(Path(out_dir) / POOL_FILE)
+    return {"windows": len(windows.contexts), "pool_size": settings.pool_size,
+            "context_lengths": sorted(pool.returns), "build_seconds": pool.build_seconds}

@@ -1,0 +1,215 @@
+"""Optuna sweeps over both families (plan 2.2, 2.3, 4), scored from pools and caches.
+
+One study per symbol (and per fingerprint of everything that defines it), so rerunning an
+interrupted sweep continues the same study, and a changed space or checkpoint starts a new
+one. The objective is the validation pct_return_mae; each window's error is reported as an
+intermediate value (step = window index, windows in a shuffled order) so that Optuna's
+`WilcoxonPruner` stops a trial once a paired test says it is worse than the best.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from cryptocast.config import from_mapping, merge_params
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+PRUNE_EVERY = 10  # windows between pruning checks
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """params.yaml `sweep.defaults` merged with `sweep.symbols.<SYMBOL>`.
+
+    toto / kronos: lists of values per knob (the search space); families: which are searched.
+    """
+
+    method: str = "tpe"
+    n_trials: int = 100
+    seed: int = 0
+    storage: str = "sqlite:///build/optuna.db"
+    pool_size: int = 4096
+    prune: bool = True
+    families: list[str] = field(default_factory=lambda: ["toto", "kronos"])
+    toto: dict[str, list] = field(default_factory=dict)
+    kronos: dict[str, list] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.method not in ("grid", "tpe"):
+            raise ValueError(f"params sweep.method must be grid or tpe, got {self.method!r}")
+        if self.n_trials < 1:
+            raise ValueError(f"params sweep.n_trials must be >= 1, got {self.n_trials}")
+        unknown = sorted(set(self.families) - {"toto", "kronos"})
+        if unknown or not self.families:
+            raise ValueError(f"params sweep.families: expected toto and/or kronos, got "
+                             f"{self.families}")
+        for family in self.families:
+            space = getattr(self, family)
+            if not space or not all(isinstance(v, list) and v for v in space.values()):
+                raise ValueError(f"params sweep.{family}: a non-empty list of values per knob")
+        too_many = [n for n in self.toto.get("num_samples", []) if n > self.pool_size]
+        if "toto" in self.families and too_many:
+            raise ValueError(f"params sweep.toto.num_samples {too_many} exceed pool_size "
+                             f"{self.pool_size}")
+
+    def fingerprint(self, extra: Mapping[str, Any]) -> str:
+        """A short hash of what defines a study: the space, method, seed and `extra`
+        (symbol, checkpoints, data). n_trials and storage are not part of it."""
+        spec = {k: v for k, v in asdict(self).items() if k not in ("n_trials", "storage")}
+        text = json.dumps({**spec, **extra}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def sweep_settings(params: Mapping[str, Any], symbol: str) -> SweepSettings:
+    sweep = params.get("sweep") or {}
+    merged = merge_params(sweep.get("defaults") or {}, (sweep.get("symbols") or {}).get(symbol)
+                          or {})
+    return from_mapping(SweepSettings, merged, f"params sweep (for {symbol})")
+
+
+def grid(settings: SweepSettings) -> list[dict[str, Any]]:
+    """Every config of the space, both families: {"model": family, **knobs}."""
+    configs = []
+    for family in settings.families:
+        space = getattr(settings, family)
+        for values in itertools.product(*space.values()):
+            configs.append({"model": family, **dict(zip(space, values, strict=True))})
+    return configs
+
+
+def suggest(trial: optuna.Trial, settings: SweepSettings, configs: list[dict]) -> dict[str, Any]:
+    """The trial's config: a grid index (method grid) or family-conditional choices (tpe)."""
+    if settings.method == "grid":
+        return dict(configs[trial.suggest_categorical("config", list(range(len(configs))))])
+    family = trial.suggest_categorical("model", settings.families)
+    space = getattr(settings, family)
+    return {"model": family, **{knob: trial.suggest_categorical(f"{family}.{knob}", values)
+                                for knob, values in space.items()}}
+
+
+def make_sampler(settings: SweepSettings, configs: list[dict]) -> optuna.samplers.BaseSampler:
+    if settings.method == "grid":
+        return optuna.samplers.GridSampler({"config": list(range(len(configs)))},
+                                           seed=settings.seed)
+    with warnings.catch_warnings():  # multivariate/group TPE are marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=settings.seed, multivariate=True, group=True)
+
+
+# errors(config, order) -> iterator of (window index, absolute return error)
+ErrorSource = Callable[[dict[str, Any], np.ndarray], Any]
+
+
+def make_objective(settings: SweepSettings, errors: ErrorSource, n_windows: int,
+                   configs: list[dict]) -> Callable[[optuna.Trial], float]:
+    def objective(trial: optuna.Trial) -> float:
+        config = suggest(trial, settings, configs)
+        trial.set_user_attr("config", config)
+        order = np.random.default_rng([settings.seed, trial.number]).permutation(n_windows)
+        total = 0.0
+        for step, (window, error) in enumerate(errors(config, order)):
+            total += error
+            trial.report(error, window)
+            if settings.prune and (step + 1) % PRUNE_EVERY == 0 and trial.should_prune():
+                raise optuna.TrialPruned()
+        return total / n_windows
+
+    return objective
+
+
+def open_study(settings: SweepSettings, study_name: str, configs: list[dict],
+               storage: optuna.storages.BaseStorage | str | None = None) -> optuna.Study:
+    """Create or load the study (so an interrupted sweep continues where it stopped)."""
+    with warnings.catch_warnings():  # WilcoxonPruner is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        pruner = (optuna.pruners.WilcoxonPruner(p_threshold=0.1,
+                                                n_startup_steps=2 * PRUNE_EVERY)
+                  if settings.prune else optuna.pruners.NopPruner())
+    storage = storage or heartbeat_storage(settings.storage)
+    return optuna.create_study(study_name=study_name, storage=storage,
+                               sampler=make_sampler(settings, configs), pruner=pruner,
+                               direction="minimize", load_if_exists=True)
+
+
+def finished_trials(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def within_budget(objective: Callable[[optuna.Trial], float], n_trials: int
+                  ) -> Callable[[optuna.Trial], float]:
+    """`objective`, but a trial that would exceed `n_trials` finished trials (counting the
+    running trials numbered before it, which other workers may hold) fails at once and stops
+    this worker: several workers end with exactly `n_trials` finished trials."""
+
+    def guarded(trial: optuna.Trial) -> float:
+        ahead = trial.study.get_trials(
+            deepcopy=False, states=(*FINISHED, optuna.trial.TrialState.RUNNING))
+        if sum(t.number < trial.number for t in ahead) >= n_trials:
+            trial.set_user_attr("beyond_budget", True)
+            trial.study.stop()
+            return float("nan")  # a failed trial, never counted
+        return objective(trial)
+
+    return guarded
+
+
+def run_study(study: optuna.Study, objective, n_trials: int, callbacks: Sequence = ()) -> None:
+    """Run trials until the study holds `n_trials` finished (complete or pruned) trials,
+    counting those already there and those other workers finish."""
+    remaining = n_trials - finished_trials(study)
+    if remaining <= 0:
+        return
+    stop = optuna.study.MaxTrialsCallback(n_trials, states=FINISHED)
+    study.optimize(within_budget(objective, n_trials), n_trials=remaining,
+                   callbacks=[stop, *callbacks], gc_after_trial=False,
+                   show_progress_bar=False)
+
+
+def heartbeat_storage(url: str, heartbeat_interval: int = 10, grace_period: int = 30,
+                      max_retry: int = 3) -> optuna.storages.RDBStorage:
+    """An RDB storage (SQLite file or PostgreSQL) whose workers send heartbeats: a trial whose
+    worker died (even by SIGKILL) is marked failed after `grace_period` seconds by the next
+    worker that starts a trial, and retried as a new trial with the same parameters."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():  # heartbeats and the retry callback are "experimental"
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=max_retry))
+
+
+def best_by_family(study: optuna.Study) -> dict[str, optuna.trial.FrozenTrial]:
+    """The complete trial with the lowest validation value, per family."""
+    best: dict[str, optuna.trial.FrozenTrial] = {}
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        family = trial.user_attrs["config"]["model"]
+        if family not in best or trial.value < best[family].value:
+            best[family] = trial
+    return best
+
+
+def history(study: optuna.Study) -> list[dict[str, Any]]:
+    """One row per finished trial: number, family, state, value and the best so far."""
+    rows, best = [], float("inf")
+    for trial in sorted(study.get_trials(deepcopy=False, states=FINISHED),
+                        key=lambda t: t.number):
+        complete = trial.state == optuna.trial.TrialState.COMPLETE
+        if complete:
+            best = min(best, trial.value)
+        rows.append({"trial": trial.number, "family": trial.user_attrs["config"]["model"],
+                     "state": trial.state.name.lower(),
+                     "value": trial.value if complete else "",
+                     "best_so_far": best if best < float("inf") else ""})
+    return rows

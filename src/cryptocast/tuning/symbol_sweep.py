@@ -1,0 +1,169 @@
+"""One symbol's sweep end to end: pools, the study, and the winners scored for real.
+
+The study scores validation windows only, from the Toto pool and the Kronos cache. Its best
+config per family is then run as a real forecaster on both splits (the test split is scored
+for these winners only), beside the symbol's baseline config and naive, and timed per config.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from cryptocast.config import EvalConfig
+from cryptocast.data.prepared import load_series, read_splits
+from cryptocast.data.splits import Splits
+from cryptocast.evaluation.evaluate import (
+    Results,
+    backtest_candidates,
+    metrics_for_dvc,
+    score_results,
+)
+from cryptocast.forecast.registry import build_forecaster
+from cryptocast.io import write_atomic
+from cryptocast.models.kronos import KronosForecaster
+from cryptocast.models.kronos import load_checkpoint as load_kronos
+from cryptocast.tuning.kronos_cache import KronosCache
+from cryptocast.tuning.pools import (
+    POOL_FILE,
+    SplitWindows,
+    TotoPool,
+    load_toto_pool,
+    validation_windows,
+)
+from cryptocast.tuning.records import Record, provenance_block, sha256_of, windows_block
+from cryptocast.tuning.sweep import (
+    SweepSettings,
+    best_by_family,
+    grid,
+    history,
+    make_objective,
+    open_study,
+    run_study,
+    sweep_settings,
+)
+
+
+def error_sources(settings: SweepSettings, windows: SplitWindows, pools_dir: str | Path,
+                  models_dir: str | Path, seed: int):
+    """errors(config, order) for the objective: Toto from the pool, Kronos from the cache."""
+    sources = {}
+    if "toto" in settings.families:
+        pool: TotoPool = load_toto_pool(Path(pools_dir) / POOL_FILE, windows)
+
+        def toto(config: dict, order: np.ndarray):
+            errors = pool.score(config["num_samples"], config["aggregate"],
+                                config["context_length"])
+            return ((int(i), float(errors[i])) for i in order)
+
+        sources["toto"] = toto
+    if "kronos" in settings.families:
+        tokenizer, predictor = load_kronos(Path(models_dir) / "kronos")
+        cache = KronosCache(KronosForecaster(tokenizer, predictor, seed=seed), windows)
+        sources["kronos"] = lambda config, order: cache.errors(config, order)
+    return lambda config, order: sources[config["model"]](config, order)
+
+
+def study_fingerprint(settings: SweepSettings, symbol: str, params: dict,
+                      prepared_dir: str | Path, models_dir: str | Path, splits: Splits) -> str:
+    checkpoints = {f: sha256_of([Path(models_dir) / f]) for f in settings.families}
+    data = sha256_of([Path(prepared_dir) / splits.interval / f"{symbol}.parquet"])
+    return settings.fingerprint({"symbol": symbol, "checkpoints": checkpoints, "data": data,
+                                 "seed": params["seed"], "splits": splits.to_dict()})
+
+
+def open_symbol_study(params: dict, symbol: str, prepared_dir: str | Path,
+                      models_dir: str | Path, pools_dir: str | Path,
+                      storage: optuna.storages.BaseStorage | str | None = None):
+    """(study, objective, settings) for `symbol`, ready for `run_study` (also by workers)."""
+    settings = sweep_settings(params, symbol)
+    windows, splits = validation_windows(params, symbol, prepared_dir, settings)
+    configs = grid(settings)
+    fingerprint = study_fingerprint(settings, symbol, params, prepared_dir, models_dir, splits)
+    name = f"sweep-{symbol}-{fingerprint}"
+    study = open_study(settings, name, configs, storage)
+    study.set_user_attr("symbol", symbol)
+    errors = error_sources(settings, windows, pools_dir, models_dir, int(params["seed"]))
+    return study, make_objective(settings, errors, len(windows.contexts), configs), settings
+
+
+def score_winners(params: dict, symbol: str, winners: dict[str, dict], prepared_dir: str | Path,
+                  models_dir: str | Path) -> tuple[Results, dict, Splits]:
+    """Backtest the winners (real forecasters), the baseline config and naive on both splits
+    and score them against the baseline config."""
+    cfg = EvalConfig.from_params(params)
+    splits = read_splits(prepared_dir)
+    candles = load_series(prepared_dir, splits.interval, symbol)
+    baseline = params["baseline"][symbol]
+    specs = {"baseline": baseline["candidates"][baseline["reference"]], "naive": {"model": "naive"},
+             **{f"sweep_{family}": config for family, config in winners.items()}}
+    seed = int(params["seed"])
+    forecasters = {name: build_forecaster(name, spec, models_dir, seed)
+                   for name, spec in specs.items()}
+    results = backtest_candidates(candles, symbol, splits, forecasters, cfg)
+    metrics, _ = score_results(results, "baseline", cfg, splits.interval, seed)
+    return results, metrics, splits
+
+
+def save_samples(path: str | Path, results: Results, names: list[str]) -> None:
+    """The named candidates' sample closes and points per split (for the ensemble stage)."""
+    arrays = {}
+    for split, by_name in results.items():
+        first = by_name[names[0]]
+        arrays[f"{split}/timestamps"] = first.timestamps.astype("int64")
+        arrays[f"{split}/prev_close"] = first.prev_close
+        arrays[f"{split}/actual_close"] = first.actual_close
+        for name in names:
+            arrays[f"{split}/{name}/point"] = by_name[name].point
+            arrays[f"{split}/{name}/samples"] = by_name[name].samples.astype(np.float32)
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    write_atomic(path, save)
+
+
+def sweep_symbol(params: dict, symbol: str, prepared_dir: str | Path, models_dir: str | Path,
+                 pools_dir: str | Path) -> dict[str, Any]:
+    """Run (or continue) the symbol's study, then score its winners for real. Returns the
+    winner's record, the metrics document, the trial history and the scored results."""
+    study, objective, settings = open_symbol_study(params, symbol, prepared_dir, models_dir,
+                                                   pools_dir)
+    started = time.perf_counter()
+    run_study(study, objective, settings.n_trials)
+    seconds = time.perf_counter() - started
+    best = best_by_family(study)
+    if not best:
+        raise ValueError(f"sweep {symbol}: no complete trial in study {study.study_name}")
+    winners = {family: trial.user_attrs["config"] for family, trial in best.items()}
+    results, metrics, splits = score_winners(params, symbol, winners, prepared_dir, models_dir)
+    names = [f"sweep_{family}" for family in winners]
+    validation = {n: metrics["validation"][n]["pct_return_mae"] for n in names}
+    chosen = min(validation, key=validation.get)
+    config = winners[chosen.removeprefix("sweep_")]
+    record = Record(
+        symbol=symbol, model=config["model"], config=config,
+        validation=metrics["validation"][chosen], test=metrics["test"][chosen],
+        windows=windows_block(splits, 1, {s: metrics[s][chosen]["n"] for s in metrics}),
+        provenance=provenance_block(config["model"], models_dir, prepared_dir, symbol, splits),
+        selection={"metric": "validation pct_return_mae", "candidates": validation,
+                   "chosen": chosen},
+    )
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    doc = {
+        "study": study.study_name,
+        "method": settings.method,
+        "trials_complete": states.count(optuna.trial.TrialState.COMPLETE),
+        "trials_pruned": states.count(optuna.trial.TrialState.PRUNED),
+        "sweep_seconds_this_run": seconds,
+        "best_validation_from_pool": {f: t.value for f, t in best.items()},
+        "winners": winners,
+        "candidates": metrics_for_dvc(metrics),
+    }
+    return {"record": record, "metrics": doc, "history": history(study), "results": results,
+            "names": names}

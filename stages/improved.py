@@ -1,0 +1,20 @@
+"""DVC stage `improved@SYMBOL`: the plan's candidate configs beside the baseline config and
+naive, with the expected and measured gain, DM p-value, bootstrap interval and a verdict."""
+
+import sys
+
+from cryptocast.config import load_params
+from cryptocast.io import write_atomic, write_json
+from cryptocast.runtime import RuntimeConfig, configure
+from cryptocast.tuning.improved import evaluate_plan
+
+if __name__ == "__main__":
+    symbol = sys.argv[1]
+    params = load_params()
+    configure(RuntimeConfig.from_params(params))
+    doc, forecasts = evaluate_plan(params, symbol, "hyperparams/crypto_improved",
+                                   "data/prepared", "models")
+    write_json(f"metrics/improved/{symbol}.json", doc)
+    write_atomic(
+        f"forecasts/improved/{symbol}.parquet", lambda tmp: forecasts.to_parquet(tmp, index=False)
+    )

@@ -1,0 +1,9 @@
+"""DVC stage `improved_configs`: the plan's candidate configs (phase 1.1-1.3) as
+hyperparams/crypto_improved/<SYMBOL>_configN.json, from params `improved`."""
+
+from cryptocast.config import load_params
+from cryptocast.tuning.improved import write_candidate_files
+
+if __name__ == "__main__":
+    for path in write_candidate_files(load_params(), "hyperparams/crypto_improved"):
+        print(f"wrote {path}")

@@ -1,0 +1,16 @@
+"""DVC stage `pool@SYMBOL`: the Toto sample pool of the symbol's validation windows, one per
+context length of its sweep space, so sweeps score configs without running the model."""
+
+import sys
+
+from cryptocast.config import load_params
+from cryptocast.io import write_json
+from cryptocast.runtime import RuntimeConfig, configure
+from cryptocast.tuning.pools import build_pool
+
+if __name__ == "__main__":
+    symbol = sys.argv[1]
+    params = load_params()
+    runtime = configure(RuntimeConfig.from_params(params))
+    summary = build_pool(params, symbol, "data/prepared", "models", f"pools/{symbol}")
+    write_json(f"metrics/pool/{symbol}.json", {**summary, "runtime": runtime})
