@@ -6,7 +6,7 @@ BIN := $(abspath $(VENV))/bin
 TORCH_SPEC ?= torch==2.13.0
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all setup repro test lint smoke bench push pull clean
+.PHONY: all setup repro test lint postgres smoke bench push pull clean
 
 all: repro
 
@@ -24,7 +24,12 @@ repro: setup
 lint: setup
 	ruff check src stages tests bench scripts
 
-test: lint
+# The sweep-worker tests start a real PostgreSQL server (Debian's package) on 127.0.0.1.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
+
+test: lint postgres
 	pytest
 
 # The whole pipeline on the real data with the small profile in params.smoke.yaml,
@@ -36,6 +41,7 @@ bench: setup
 	python bench/toto_latency.py
 	python bench/kronos_latency.py
 	python bench/thread_contention.py
+	python bench/sweep_speed.py
 
 push: setup
 	dvc push

@@ -48,6 +48,9 @@ def main(overrides: str, dest: str) -> None:
     expected = [f"metrics/baseline/{s}.json" for s in params["symbols"]]
     expected += [f"metrics/pretrain/{family}{suffix}.json" for family in ("toto", "kronos")
                  for suffix in ("", "_validation")]
+    expected += [f"metrics/{stage}/{s}.json" for stage in ("improved", "pool", "sweep", "ensemble")
+                 for s in params["sweep"]["symbols"]]
+    expected += ["metrics/best.json"] + [f"hyperparams/best/{s}.json" for s in params["symbols"]]
     missing = [name for name in expected if not (dest_path / name).exists()]
     if missing:
         raise click.ClickException(f"smoke run finished without {missing}")
@@ -56,6 +59,10 @@ def main(overrides: str, dest: str) -> None:
         for split, by_candidate in metrics.items():
             maes = ", ".join(f"{c} {m['pct_return_mae']:.4%}" for c, m in by_candidate.items())
             click.echo(f"{name} {split}: pct_return_mae {maes}")
+    for symbol, best in json.loads((dest_path / "metrics/best.json").read_text()).items():
+        test, naive = best["test_pct_return_mae"], best["test_naive_pct_return_mae"]
+        click.echo(f"selected {symbol}: {best['chosen']} (test pct_return_mae {test:.4%}, "
+                   f"naive {naive:.4%})")
     click.echo(f"smoke: pipeline ran end to end in {dest_path}")
 
 

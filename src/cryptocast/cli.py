@@ -171,5 +171,35 @@ def forecast(params_path, symbol, candidate) -> None:
     )
 
 
+@main.group()
+def sweep() -> None:
+    """Optuna sweeps shared by several machines through one database."""
+
+
+@sweep.command("worker")
+@PARAMS
+@click.option("--storage", required=True,
+              help="SQLAlchemy URL of the study database, e.g. "
+                   "postgresql+psycopg://user:password@host:5432/optuna.")
+@click.option("--study", "study_name", required=True,
+              help="Study name, as sweep@SYMBOL printed it (metrics/sweep/<SYMBOL>.json).")
+@click.option("--n-trials", type=int, default=None,
+              help="Finished trials the study should hold (default: params sweep n_trials).")
+@click.option("--heartbeat", type=int, default=10, show_default=True,
+              help="Seconds between heartbeats; a silent worker's trial is retried.")
+@click.option("--grace", type=int, default=30, show_default=True,
+              help="Seconds without a heartbeat before a running trial counts as failed.")
+def sweep_worker(params_path, storage, study_name, n_trials, heartbeat, grace) -> None:
+    """Join a running sweep study and run its trials here until it is done."""
+    from cryptocast.tuning.worker import run_worker
+
+    try:
+        done = run_worker(load_params(params_path), storage, study_name, n_trials,
+                          heartbeat_interval=heartbeat, grace_period=grace)
+    except (ValueError, FileNotFoundError) as err:
+        raise click.UsageError(str(err)) from err
+    click.echo(f"{study_name}: {done} finished trials")
+
+
 if __name__ == "__main__":
     main()

@@ -53,6 +53,11 @@ class KronosCache:
         self.v2 = 2 ** forecaster.predictor.config.s2_bits
         self._states: dict[tuple[int, float], list[_WindowState | None]] = {}
 
+    def warm(self, context_length: int, clip: float) -> None:
+        """Build every window's state for (context_length, clip) now."""
+        for i in range(len(self.windows.contexts)):
+            self._state(i, context_length, clip)
+
     @torch.no_grad()
     def _state(self, i: int, context_length: int, clip: float) -> _WindowState:
         key = (context_length, clip)

@@ -10,6 +10,7 @@ the plan item and its expected gain, and a note saying what was changed and why.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,14 +41,16 @@ def windows_block(splits: Splits, horizon: int, n: dict[str, int]) -> dict[str, 
             "end": splits.end.isoformat(), "steps": n}
 
 
-def provenance_block(model: str, models_dir: str | Path, prepared_dir: str | Path,
-                     symbol: str, splits: Splits) -> dict[str, Any]:
-    """Hashes of the checkpoint and the symbol's prepared candles, and the cut dates. Every
-    checkpoint here trains on candles that close at or before the validation start, so none
-    trained on a scored period (naive models train on nothing)."""
-    checkpoint = Path(models_dir) / model
+def provenance_block(families: str | Sequence[str], models_dir: str | Path,
+                     prepared_dir: str | Path, symbol: str, splits: Splits) -> dict[str, Any]:
+    """Hashes of the checkpoints of `families` (none for naive) and of the symbol's prepared
+    candles, and the cut dates. Every checkpoint here trains on candles that close at or
+    before the validation start, so none trained on a scored period."""
+    families = [families] if isinstance(families, str) else list(families)
+    folders = [Path(models_dir) / f for f in families if (Path(models_dir) / f).exists()]
     return {
-        "checkpoint_sha256": sha256_of([checkpoint]) if checkpoint.exists() else None,
+        "checkpoints": sorted(p.name for p in folders),
+        "checkpoint_sha256": sha256_of(folders) if folders else None,
         "data_sha256": sha256_of([series_path(prepared_dir, splits.interval, symbol)]),
         "train_cut": splits.val_start.isoformat(),
         "trained_on_scored_period": False,

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
+import socket
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -115,6 +117,7 @@ def make_objective(settings: SweepSettings, errors: ErrorSource, n_windows: int,
     def objective(trial: optuna.Trial) -> float:
         config = suggest(trial, settings, configs)
         trial.set_user_attr("config", config)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         order = np.random.default_rng([settings.seed, trial.number]).permutation(n_windows)
         total = 0.0
         for step, (window, error) in enumerate(errors(config, order)):

@@ -118,8 +118,11 @@ def save_samples(path: str | Path, results: Results, names: list[str]) -> None:
         arrays[f"{split}/prev_close"] = first.prev_close
         arrays[f"{split}/actual_close"] = first.actual_close
         for name in names:
-            arrays[f"{split}/{name}/point"] = by_name[name].point
-            arrays[f"{split}/{name}/samples"] = by_name[name].samples.astype(np.float32)
+            result = by_name[name]
+            arrays[f"{split}/{name}/point"] = result.point
+            arrays[f"{split}/{name}/samples"] = result.samples.astype(np.float32)
+            arrays[f"{split}/{name}/latency_batched"] = result.latency_s_per_forecast_batched
+            arrays[f"{split}/{name}/latency_single"] = result.latency_s_single
 
     def save(tmp: Path) -> None:
         with open(tmp, "wb") as fh:

@@ -1,0 +1,110 @@
+"""Sweep trials scored from the Toto pool and the Kronos cache, against running the forecaster
+for every trial.
+
+Per family: 100 configs drawn (seeded) from the sweep space of params.yaml, each scored on the
+120 validation windows of one symbol. `pool_build_seconds`: the Toto pool, or the Kronos
+per-window states of every (context_length, clip) the configs use; `seconds`: the 100 trials
+from that warm pool or cache (the Kronos s2-logit and decode memos start empty and are
+included); `rerun_seconds`: the same trials running the real forecaster, extrapolated from
+`rerun_timed` of them. Writes bench/results/sweep_speed.json.
+
+Usage: .venv/bin/python bench/sweep_speed.py [--symbol BTCUSDT] [--trials 100] [--timed 5]
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from cryptocast.config import load_params
+from cryptocast.forecast.registry import build_forecaster
+from cryptocast.io import write_json
+from cryptocast.models.kronos import KronosForecaster, load_checkpoint
+from cryptocast.runtime import RuntimeConfig, configure
+from cryptocast.tuning.kronos_cache import KronosCache
+from cryptocast.tuning.pools import build_toto_pool, tail, validation_windows
+from cryptocast.tuning.sweep import grid, sweep_settings
+
+
+def timed(fn):
+    started = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - started
+
+
+def direct_seconds(configs, windows, models_dir: str, seed: int) -> float:
+    """Mean seconds of one trial that runs the forecaster over every window."""
+    times = []
+    for config in configs:
+        def trial(config=config):
+            model = build_forecaster("trial", config, models_dir, seed)
+            length = config["context_length"]
+            forecast = model.predict([tail(c, length) for c in windows.contexts])
+            return np.mean(np.abs(forecast.point[:, 0] / windows.prev_close - 1
+                                  - windows.actual_return))
+        times.append(timed(trial)[1])
+    return float(np.mean(times))
+
+
+def toto_trials(settings, windows, picked, seed: int) -> tuple[float, float]:
+    """(pool build seconds, seconds of the trials scored from the pool)."""
+    def factory(length, n):
+        return build_forecaster("pool", {"model": "toto", "num_samples": n,
+                                         "context_length": length}, "models", seed)
+
+    pool, build = timed(lambda: build_toto_pool(factory, windows, settings.toto["context_length"],
+                                                settings.pool_size))
+    _, seconds = timed(lambda: [pool.score(c["num_samples"], c["aggregate"],
+                                           c["context_length"]).mean() for c in picked])
+    return build, seconds
+
+
+def kronos_trials(windows, picked, seed: int) -> tuple[float, float]:
+    """(cache build seconds, seconds of the trials scored from the warm cache)."""
+    tokenizer, predictor = load_checkpoint(Path("models") / "kronos")
+    cache = KronosCache(KronosForecaster(tokenizer, predictor, seed=seed), windows)
+    combos = {(c["context_length"], c["clip"]) for c in picked}
+    _, build = timed(lambda: [cache.warm(length, clip) for length, clip in combos])
+    order = np.arange(len(windows.contexts))
+    _, seconds = timed(lambda: [np.mean([e for _, e in cache.errors(c, order)])
+                                for c in picked])
+    return build, seconds
+
+
+@click.command()
+@click.option("--symbol", default="BTCUSDT", show_default=True)
+@click.option("--trials", default=100, show_default=True)
+@click.option("--timed", "n_timed", default=5, show_default=True,
+              help="trials run with the real forecaster (the rest extrapolated)")
+@click.option("--out", default="bench/results/sweep_speed.json", type=click.Path())
+def main(symbol: str, trials: int, n_timed: int, out: str) -> None:
+    params = load_params()
+    runtime = configure(RuntimeConfig.from_params(params))
+    settings = sweep_settings(params, symbol)
+    windows, _ = validation_windows(params, symbol, "data/prepared", settings)
+    seed = int(params["seed"])
+    rng = np.random.default_rng(0)
+    result = {"symbol": symbol, **runtime}
+    configs = grid(settings)
+    for family in ("toto", "kronos"):
+        own = [c for c in configs if c["model"] == family]
+        picked = [own[i] for i in rng.choice(len(own), size=trials, replace=len(own) < trials)]
+        if family == "toto":
+            build, seconds = toto_trials(settings, windows, picked, seed)
+        else:
+            build, seconds = kronos_trials(windows, picked, seed)
+        per_trial = direct_seconds(picked[:n_timed], windows, "models", seed)
+        result[family] = {"trials": trials, "windows": len(windows.contexts),
+                          "seconds": round(seconds, 3), "pool_build_seconds": round(build, 3),
+                          "rerun_seconds": round(per_trial * trials, 3),
+                          "rerun_timed": n_timed,
+                          "speedup": round(per_trial * trials / seconds, 1)}
+        click.echo(f"{family}: {result[family]}")
+    write_json(out, result)
+
+
+if __name__ == "__main__":
+    main()

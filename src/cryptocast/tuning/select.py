@@ -1,0 +1,103 @@
+"""Production configs: per symbol, the candidate with the best validation MAE, across every
+stage's candidates, naive included.
+
+Selecting on the test split is impossible by construction: `choose` receives validation
+values only, and the test blocks are attached to the choice afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptocast.data.prepared import read_splits
+from cryptocast.forecast.registry import NEURAL_MODELS
+from cryptocast.io import read_json
+from cryptocast.tuning.improved import read_candidate_files
+from cryptocast.tuning.records import Record, provenance_block, windows_block
+
+METRIC = "pct_return_mae"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A scored configuration: where it comes from, its knobs and its metric blocks."""
+
+    name: str
+    stage: str
+    config: dict[str, Any]
+    validation: dict[str, Any]
+    test: dict[str, Any]
+
+
+def choose(validation: Mapping[str, float]) -> str:
+    """The name with the lowest validation value (the first of equals)."""
+    if not validation:
+        raise ValueError("select: no candidates")
+    return min(validation, key=lambda name: validation[name])
+
+
+def _blocks(metrics: Mapping[str, Any], name: str) -> tuple[dict, dict]:
+    return metrics["validation"][name], metrics["test"][name]
+
+
+def gather(symbol: str, params: Mapping[str, Any], metrics_dir: str | Path,
+           improved_dir: str | Path) -> list[Candidate]:
+    """Every stage's candidates for `symbol` from the metrics files (and the configs they
+    name): naive and the baseline config, the plan's candidates, the sweep winners and the
+    ensembles, and the resweep winners when that stage has run."""
+    metrics_dir = Path(metrics_dir)
+    baseline = read_json(metrics_dir / "baseline" / f"{symbol}.json")
+    spec = params["baseline"][symbol]
+    ref = spec["reference"]
+    found = [Candidate("naive", "baseline", {"model": "naive"}, *_blocks(baseline, "naive")),
+             Candidate(f"baseline_{ref}", "baseline", dict(spec["candidates"][ref]),
+                       *_blocks(baseline, ref))]
+    improved = read_json(metrics_dir / "improved" / f"{symbol}.json")["candidates"]
+    for name, record in read_candidate_files(improved_dir, symbol).items():
+        found.append(Candidate(f"improved_{name}", "improved", record.config,
+                               *_blocks(improved, name)))
+    for stage in ("sweep", "resweep"):
+        path = metrics_dir / stage / f"{symbol}.json"
+        if not path.exists():
+            continue
+        doc = read_json(path)
+        for family, config in doc["winners"].items():
+            name = f"sweep_{family}"
+            found.append(Candidate(f"{stage}_{family}", stage, config,
+                                   *_blocks(doc["candidates"], name)))
+    ensemble = read_json(metrics_dir / "ensemble" / f"{symbol}.json")
+    for kind, choice in ensemble["weights"].items():
+        config = {"model": "ensemble", "kind": kind, "weight": choice["weight"],
+                  "members": ensemble["members"]}
+        found.append(Candidate(f"ensemble_{kind}", "ensemble", config,
+                               *_blocks(ensemble["candidates"], f"ensemble_{kind}")))
+    return found
+
+
+def select(candidates: list[Candidate]) -> tuple[Candidate, dict[str, float]]:
+    """The chosen candidate and every candidate's validation value (the selection table)."""
+    validation = {c.name: c.validation[METRIC] for c in candidates}
+    chosen = choose(validation)
+    return next(c for c in candidates if c.name == chosen), validation
+
+
+def best_record(params: Mapping[str, Any], symbol: str, metrics_dir: str | Path,
+                improved_dir: str | Path, prepared_dir: str | Path, models_dir: str | Path,
+                horizon: int) -> Record:
+    """hyperparams/best/<SYMBOL>.json: the chosen candidate with its evidence."""
+    chosen, table = select(gather(symbol, params, metrics_dir, improved_dir))
+    splits = read_splits(prepared_dir)
+    model = chosen.config["model"]
+    families = list(NEURAL_MODELS) if model == "ensemble" else [model]
+    return Record(
+        symbol=symbol, model=model, config=chosen.config, validation=chosen.validation,
+        test=chosen.test,
+        windows=windows_block(splits, horizon, {"validation": chosen.validation["n"],
+                                                "test": chosen.test["n"]}),
+        provenance=provenance_block(families, models_dir, prepared_dir, symbol, splits),
+        selection={"metric": f"validation {METRIC}", "candidates": table,
+                   "chosen": chosen.name, "stage": chosen.stage},
+    )
