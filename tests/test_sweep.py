@@ -69,21 +69,26 @@ def test_toto_pool_scores_like_the_forecaster(windows, toto_model, tmp_path):
 
 
 def test_kronos_cache_samples_the_forecasters_distribution(windows, kronos_forecaster):
+    """Pooled (cached) and direct sampling: the same distribution, and in fact (nearly) the
+    same draws, whether the windows are sampled alone or in a batch."""
     cache = KronosCache(kronos_forecaster, windows)
     knobs = {"sample_count": 400, "temperature": 1.0, "top_p": 0.95, "clip": 5.0,
              "context_length": 30}
     f = kronos_forecaster
     direct = KronosForecaster(f.tokenizer, f.predictor, seed=f.seed, max_context=64, **knobs)
     for i in (0, 7, 19):
-        ours = cache.samples(i, direct.sampling, 30, 5.0, anchor=False)
+        ours = cache.samples([i], direct.sampling, 30, 5.0, anchor=False)[0]
         theirs = direct.predict([windows.contexts[i]]).samples[0, :, 0]
         assert same_distribution_pvalue(ours, theirs) > 0.01
         # the same generator and the same draws: (almost) every sample is the very same
         assert np.mean(np.isclose(ours, theirs, rtol=1e-5)) > 0.95
+    batch = cache.samples([0, 7, 19], direct.sampling, 30, 5.0, anchor=False)
+    np.testing.assert_allclose(batch[1], cache.samples([7], direct.sampling, 30, 5.0, False)[0],
+                               rtol=1e-6)
     # anchored: the same paths shifted by the last close's reconstruction error
     anchored = KronosForecaster(f.tokenizer, f.predictor, seed=f.seed, max_context=64,
                                 anchor=True, **knobs)
-    a = cache.samples(3, direct.sampling, 30, 5.0, anchor=True)
+    a = cache.samples([3], direct.sampling, 30, 5.0, anchor=True)[0]
     b = anchored.predict([windows.contexts[3]]).samples[0, :, 0]
     assert np.median(np.abs(a - b)) < 1e-6 * np.abs(b).max()
 

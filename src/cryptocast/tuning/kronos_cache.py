@@ -3,15 +3,17 @@ before its first random draw is cached per window.
 
 Per (window, context_length, clip): the tokenised context, the predictor's pass over it (the
 s1 logits of the next token and the dependency layer's memory), the decoder's keys/values of
-the context and the anchor's reconstruction of the last close. A trial that changes only
-temperature / top_p / top_k / sample_count / anchor / aggregate then only draws tokens: the s2
-logits of each s1 token drawn and the close of each (s1, s2) pair decoded are memoised too, so
-later trials reuse them. The draws are those `sampling.generate` makes, from the same
-per-window generator, so the distribution is the forecaster's.
+the context and the anchor's reconstruction of the last close, each computed for the window
+alone, as the forecaster does. A trial that changes only temperature / top_p / top_k /
+sample_count / anchor / aggregate then only draws tokens: the s2 logits of each s1 token drawn
+and the close of each (s1, s2) pair decoded are memoised per window, and what is missing is
+computed for a chunk of windows at once. The draws are `sampling.generate`'s, from the same
+per-window generator, so the samples are the forecaster's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,22 +28,30 @@ from cryptocast.models.kronos.inputs import (
     normalise,
     time_stamps,
 )
-from cryptocast.models.kronos.sampling import draw, filtered_probs
+from cryptocast.models.kronos.sampling import draw, draw_from_cdf, filtered_probs
 from cryptocast.tuning.pools import SplitWindows, tail
+
+CHUNK = 10  # windows per batched model call (and per pruning check of the sweep)
 
 
 @dataclass
-class _WindowState:
-    logits1: torch.Tensor  # [1, V1] next-token s1 logits
-    mem_prefix: tuple  # dependency-layer memory K/V of the context
+class _Window:
+    logits1: torch.Tensor  # [V1] next-token s1 logits
+    order1: torch.Tensor  # [V1] their descending order (kept: it does not depend on T)
+    mem_prefix: tuple  # dependency-layer memory K/V, each [1, h, T, hd]
     last: torch.Tensor  # [1, 1, d] last hidden state
-    dec_prefix: list  # decoder K/V of the context
+    dec_prefix: list  # decoder K/V of the context, per layer
     mean: float
     std: float
     anchor_shift: float  # actual last close - its reconstruction (price units)
     seed: int
     s2_logits: dict[int, torch.Tensor] = field(default_factory=dict)  # s1 id -> [V2]
+    s2_order: dict[int, torch.Tensor] = field(default_factory=dict)  # s1 id -> [V2] (int16)
     closes: dict[int, float] = field(default_factory=dict)  # s1 * V2 + s2 -> normalised close
+
+
+def _stack(kvs: Sequence[tuple]) -> tuple:
+    return tuple(torch.cat(parts) for parts in zip(*kvs, strict=True))
 
 
 class KronosCache:
@@ -51,38 +61,50 @@ class KronosCache:
         self.forecaster = forecaster
         self.windows = windows
         self.v2 = 2 ** forecaster.predictor.config.s2_bits
-        self._states: dict[tuple[int, float], list[_WindowState | None]] = {}
+        self._states: dict[tuple[int, float], list[_Window | None]] = {}
+        self._stacked: dict[tuple[int, float], tuple | None] = {}
 
     def warm(self, context_length: int, clip: float) -> None:
-        """Build every window's state for (context_length, clip) now."""
-        for i in range(len(self.windows.contexts)):
-            self._state(i, context_length, clip)
+        """Build every window's state for (context_length, clip) now, and stack the context
+        keys/values of all windows (when their lengths agree) for batched calls."""
+        key = (context_length, clip)
+        if key in self._stacked:
+            return
+        states = self._window_states(range(len(self.windows.contexts)), context_length, clip)
+        if len({st.mem_prefix[0].shape[2] for st in states}) == 1:
+            self._stacked[key] = (_stack([st.mem_prefix for st in states]),
+                                  torch.cat([st.last for st in states]),
+                                  [_stack(layer) for layer in zip(*(st.dec_prefix for st in states),
+                                                                  strict=True)])
+        else:
+            self._stacked[key] = None
 
-    @torch.no_grad()
-    def _state(self, i: int, context_length: int, clip: float) -> _WindowState:
+    def _window_states(self, indices, context_length: int, clip: float) -> list[_Window]:
         key = (context_length, clip)
         states = self._states.setdefault(key, [None] * len(self.windows.contexts))
-        if states[i] is None:
-            states[i] = self._build(i, context_length, clip)
-        return states[i]
+        for i in indices:
+            if states[i] is None:
+                states[i] = self._build(int(i), context_length, clip)
+        return [states[i] for i in indices]
 
-    def _build(self, i: int, context_length: int, clip: float) -> _WindowState:
+    @torch.no_grad()
+    def _build(self, i: int, context_length: int, clip: float) -> _Window:
         f = self.forecaster
         ctx = self.windows.contexts[i]
         length = min(len(ctx.timestamps), context_length, f.max_context)
         ctx = tail(ctx, length)
         feats = candle_features(ctx.ohlcv[:, :4], ctx.ohlcv[:, 4])[None]
         x, mean, std = normalise(feats, clip)
-        xt = torch.from_numpy(x).float()
-        s1_ctx, s2_ctx = f.tokenizer.encode(xt)
+        s1_ctx, s2_ctx = f.tokenizer.encode(torch.from_numpy(x).float())
         stamp = torch.from_numpy(time_stamps(ctx.timestamps))[None]
         hidden, _ = f.predictor.context(s1_ctx, s2_ctx, stamp)
         last = hidden[:, -1:, :]
         start = max(0, length + 1 - f.max_context)
         recon = f.tokenizer.decode(s1_ctx[:, start:], s2_ctx[:, start:])[0, -1, CLOSE]
         m, s = float(mean[0, 0, CLOSE]), float(std[0, 0, CLOSE])
-        return _WindowState(
-            logits1=f.predictor.head.proj_s1(last[:, 0]),
+        logits1 = f.predictor.head.proj_s1(last[:, 0])[0]
+        return _Window(
+            logits1=logits1, order1=torch.sort(logits1, descending=True).indices,
             mem_prefix=f.predictor.dep_layer.cross_attn.memory_kv(hidden), last=last,
             dec_prefix=f.tokenizer.decoder_prefix(s1_ctx[:, start:], s2_ctx[:, start:]),
             mean=m, std=s, anchor_shift=feats[0, -1, CLOSE] - float(denormalise(recon, m, s)),
@@ -90,39 +112,108 @@ class KronosCache:
         )
 
     @torch.no_grad()
-    def samples(self, i: int, cfg: SamplingConfig, context_length: int, clip: float,
-                anchor: bool) -> np.ndarray:
-        """[sample_count] sampled closes of window i for the sampling knobs."""
-        st = self._state(i, context_length, clip)
-        generator = torch.Generator().manual_seed(st.seed)
-        s1 = draw(filtered_probs(st.logits1, cfg), cfg.sample_count, [generator])  # [1, S]
-        unique, inverse = torch.unique(s1[0], return_inverse=True)
-        missing = [int(t) for t in unique if int(t) not in st.s2_logits]
-        if missing:
-            ids = torch.tensor(missing)[None]
-            rows = self.forecaster.predictor.s2_logits(ids, st.mem_prefix, None, st.last)[0]
-            st.s2_logits.update(zip(missing, rows, strict=True))
-        logits2 = torch.stack([st.s2_logits[int(t)] for t in unique])
-        probs2 = filtered_probs(logits2, cfg)[inverse][None]  # [1, S, V2]
-        s2 = draw(probs2, 1, [generator])[..., 0]  # [1, S]
-        keys = (s1[0] * self.v2 + s2[0]).tolist()
-        todo = sorted(set(keys) - set(st.closes))
-        if todo:
-            t = torch.tensor(todo)
-            out = self.forecaster.tokenizer.decode_suffix(
-                (t // self.v2)[None, :, None], (t % self.v2)[None, :, None], st.dec_prefix)
-            st.closes.update(zip(todo, out[0, :, 0, CLOSE].double().tolist(), strict=True))
-        close = denormalise(np.array([st.closes[k] for k in keys]), st.mean, st.std)
-        return close + st.anchor_shift if anchor else close
+    def _fill_s2_logits(self, states: list[_Window], wanted: list[list[int]],
+                        rows: torch.Tensor, stacked: tuple | None) -> None:
+        """Compute the missing s2 logits of `wanted` s1 ids, one batched call per prefix
+        length (windows with a shorter history have a shorter prefix). `rows`: the windows'
+        indices into `stacked`, the context keys/values of every window (or None)."""
+        missing = [[t for t in ids if t not in st.s2_logits] for st, ids in zip(states, wanted,
+                                                                                 strict=True)]
+        todo = [j for j, ids in enumerate(missing) if ids]
+        sizes = [len(ids) for ids in missing]
+        for group in _batches(states, todo, lambda st: st.mem_prefix[0].shape[2], sizes):
+            width = max(len(missing[j]) for j in group)
+            ids = torch.tensor([missing[j] + [0] * (width - len(missing[j])) for j in group])
+            if stacked is None:
+                prefix = _stack([states[j].mem_prefix for j in group])
+                last = torch.cat([states[j].last for j in group])
+            else:
+                pick = rows[group]
+                prefix, last = tuple(t[pick] for t in stacked[0]), stacked[1][pick]
+            logits = self.forecaster.predictor.s2_logits(ids, prefix, None, last)
+            orders = torch.sort(logits, dim=-1, descending=True).indices.to(torch.int16)
+            for row, order, j in zip(logits, orders, group, strict=True):
+                states[j].s2_logits.update(zip(missing[j], row, strict=False))
+                states[j].s2_order.update(zip(missing[j], order, strict=False))
 
-    def errors(self, knobs: dict, order: np.ndarray):
+    @torch.no_grad()
+    def _fill_closes(self, states: list[_Window], wanted: list[list[int]],
+                     rows: torch.Tensor, stacked: tuple | None) -> None:
+        """Decode the missing (s1, s2) pairs (keys s1 * V2 + s2), batched as above."""
+        missing = [sorted(set(keys) - set(st.closes)) for st, keys in zip(states, wanted,
+                                                                          strict=True)]
+        todo = [j for j, keys in enumerate(missing) if keys]
+        sizes = [len(keys) for keys in missing]
+        for group in _batches(states, todo, lambda st: st.dec_prefix[0][0].shape[2], sizes):
+            width = max(len(missing[j]) for j in group)
+            keys = torch.tensor([missing[j] + [0] * (width - len(missing[j])) for j in group])
+            if stacked is None:
+                prefix = [_stack(layer) for layer in zip(*(states[j].dec_prefix for j in group),
+                                                          strict=True)]
+            else:
+                pick = rows[group]
+                prefix = [(k[pick], v[pick]) for k, v in stacked[2]]
+            out = self.forecaster.tokenizer.decode_suffix(
+                (keys // self.v2)[..., None], (keys % self.v2)[..., None], prefix)
+            for row, j in zip(out[:, :, 0, CLOSE].double(), group, strict=True):
+                states[j].closes.update(zip(missing[j], row.tolist(), strict=False))
+
+    def samples(self, indices: Sequence[int], cfg: SamplingConfig, context_length: int,
+                clip: float, anchor: bool) -> np.ndarray:
+        """[len(indices), sample_count] sampled closes of the windows for the knobs."""
+        self.warm(context_length, clip)
+        states = self._window_states(indices, context_length, clip)
+        stacked = self._stacked[(context_length, clip)]
+        rows = torch.tensor(list(indices))
+        generators = [torch.Generator().manual_seed(st.seed) for st in states]
+        probs1 = filtered_probs(torch.stack([st.logits1 for st in states]), cfg,
+                                torch.stack([st.order1 for st in states]))
+        s1 = draw(probs1, cfg.sample_count, generators)  # [W, S]
+        uniques = [torch.unique(row, return_inverse=True) for row in s1]
+        self._fill_s2_logits(states, [u.tolist() for u, _ in uniques], rows, stacked)
+        keys = []
+        for st, (unique, inverse), row, g in zip(states, uniques, s1, generators, strict=True):
+            ids = unique.tolist()
+            logits2 = torch.stack([st.s2_logits[t] for t in ids])
+            order2 = torch.stack([st.s2_order[t] for t in ids]).long()
+            # the CDF of each distinct row once; the draw is generate's (same rows, same u)
+            cdf2 = filtered_probs(logits2, cfg, order2).double().cumsum(-1)
+            s2 = draw_from_cdf(cdf2[inverse], 1, g)[:, 0]
+            keys.append((row * self.v2 + s2).tolist())
+        self._fill_closes(states, keys, rows, stacked)
+        out = np.empty((len(states), cfg.sample_count))
+        for k, (st, row) in enumerate(zip(states, keys, strict=True)):
+            close = denormalise(np.array([st.closes[key] for key in row]), st.mean, st.std)
+            out[k] = close + st.anchor_shift if anchor else close
+        return out
+
+    def errors(self, knobs: dict, order: np.ndarray) -> Iterator[tuple[int, float]]:
         """Yield (window index, absolute return error) of the config `knobs` (Kronos
-        forecaster keys) over the windows in `order`."""
+        forecaster keys) over the windows in `order`, computed CHUNK windows at a time."""
         cfg = SamplingConfig(knobs.get("temperature", 1.0), int(knobs.get("top_k", 0)),
                              float(knobs.get("top_p", 0.9)), int(knobs.get("sample_count", 1)))
         w = self.windows
-        for i in order:
-            close = self.samples(int(i), cfg, int(knobs.get("context_length", 512)),
-                                 float(knobs.get("clip", 5.0)), bool(knobs.get("anchor", False)))
-            point = float(aggregate(close, knobs.get("aggregate", "mean")))
-            yield int(i), abs(point / w.prev_close[i] - 1.0 - w.actual_return[i])
+        for start in range(0, len(order), CHUNK):
+            chunk = [int(i) for i in order[start : start + CHUNK]]
+            closes = self.samples(chunk, cfg, int(knobs.get("context_length", 512)),
+                                  float(knobs.get("clip", 5.0)), bool(knobs.get("anchor", False)))
+            points = aggregate(closes, knobs.get("aggregate", "mean"), axis=1)
+            for i, point in zip(chunk, points, strict=True):
+                yield i, abs(point / w.prev_close[i] - 1.0 - w.actual_return[i])
+
+
+def _batches(states: list[_Window], todo: list[int], length, sizes: list[int]
+             ) -> list[list[int]]:
+    """Windows to compute together: the same prefix length (their keys/values stack), and
+    sizes within a factor of two (a batch pads every window to its largest)."""
+    groups: dict[int, list[int]] = {}
+    for j in sorted(todo, key=lambda j: -sizes[j]):
+        groups.setdefault(length(states[j]), []).append(j)
+    batches = []
+    for group in groups.values():
+        for j in group:
+            if batches and batches[-1][0] in group and 2 * sizes[j] >= sizes[batches[-1][0]]:
+                batches[-1].append(j)
+            else:
+                batches.append([j])
+    return batches

@@ -7,6 +7,7 @@ for these winners only), beside the symbol's baseline config and naive, and time
 
 from __future__ import annotations
 
+import importlib
 import time
 from pathlib import Path
 from typing import Any
@@ -68,12 +69,24 @@ def error_sources(settings: SweepSettings, windows: SplitWindows, pools_dir: str
     return lambda config, order: sources[config["model"]](config, order)
 
 
+# The code that turns a config into a trial value: a change starts a new study.
+TRIAL_CODE = ("cryptocast.forecast.aggregation", "cryptocast.models.kronos.sampling",
+              "cryptocast.tuning.kronos_cache", "cryptocast.tuning.pools",
+              "cryptocast.tuning.sweep")
+
+
 def study_fingerprint(settings: SweepSettings, symbol: str, params: dict,
-                      prepared_dir: str | Path, models_dir: str | Path, splits: Splits) -> str:
+                      prepared_dir: str | Path, models_dir: str | Path, pools_dir: str | Path,
+                      splits: Splits) -> str:
+    """What defines a study besides its settings: the symbol, checkpoints, data, pool, split
+    dates, seed and the code that scores a trial."""
     checkpoints = {f: sha256_of([Path(models_dir) / f]) for f in settings.families}
     data = sha256_of([Path(prepared_dir) / splits.interval / f"{symbol}.parquet"])
+    pool = sha256_of([Path(pools_dir)]) if "toto" in settings.families else None
+    code = sha256_of([Path(importlib.import_module(m).__file__) for m in TRIAL_CODE])
     return settings.fingerprint({"symbol": symbol, "checkpoints": checkpoints, "data": data,
-                                 "seed": params["seed"], "splits": splits.to_dict()})
+                                 "pool": pool, "code": code, "seed": params["seed"],
+                                 "splits": splits.to_dict()})
 
 
 def open_symbol_study(params: dict, symbol: str, prepared_dir: str | Path,
@@ -83,7 +96,8 @@ def open_symbol_study(params: dict, symbol: str, prepared_dir: str | Path,
     settings = sweep_settings(params, symbol)
     windows, splits = validation_windows(params, symbol, prepared_dir, settings)
     configs = grid(settings)
-    fingerprint = study_fingerprint(settings, symbol, params, prepared_dir, models_dir, splits)
+    fingerprint = study_fingerprint(settings, symbol, params, prepared_dir, models_dir,
+                                    pools_dir, splits)
     name = f"sweep-{symbol}-{fingerprint}"
     study = open_study(settings, name, configs, storage)
     study.set_user_attr("symbol", symbol)

@@ -31,15 +31,23 @@ class SamplingConfig:
             raise ValueError(f"sample_count must be >= 1, got {self.sample_count}")
 
 
-def filtered_probs(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
-    """Softmax of logits / T after top-k or nucleus (top-p) filtering, along the last axis."""
+def filtered_probs(logits: torch.Tensor, cfg: SamplingConfig,
+                   order: torch.Tensor | None = None) -> torch.Tensor:
+    """Softmax of logits / T after top-k or nucleus (top-p) filtering, along the last axis.
+
+    `order`: the descending sort order of `logits` along the last axis, when the caller keeps
+    it (it does not depend on the temperature), which saves the sort.
+    """
     logits = logits / cfg.temperature
+    if cfg.top_k > 0 or cfg.top_p < 1.0:
+        if order is None:
+            sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        else:
+            sorted_logits = logits.gather(-1, order)
     if cfg.top_k > 0:
         k = min(cfg.top_k, logits.shape[-1])
-        kth = torch.topk(logits, k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
+        logits = logits.masked_fill(logits < sorted_logits[..., k - 1 : k], float("-inf"))
     elif cfg.top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
         cumulative = sorted_logits.softmax(-1).cumsum(-1)
         # Drop tokens once the mass before them already exceeds top_p (the first always stays).
         drop_sorted = torch.zeros_like(cumulative, dtype=torch.bool)
@@ -53,15 +61,23 @@ Generators = Sequence[torch.Generator | None] | None
 
 
 def draw(probs: torch.Tensor, n: int, generators: Generators) -> torch.Tensor:
-    """n independent draws per row of probs [B, ..., V] -> ids [B, ..., n]; series b draws from
-    generators[b] (None: torch's global generator), so its ids do not depend on the others."""
+    """n independent draws per row of probs [B, ..., V] -> ids [B, ..., n], by inverse CDF
+    (float64): series b's uniforms come from generators[b] (None: torch's global generator),
+    so its ids do not depend on the others, and a row's draw depends only on that row."""
     if generators is None:
         generators = [None] * probs.shape[0]
     if len(generators) != probs.shape[0]:
         raise ValueError(f"draw: {len(generators)} generators for {probs.shape[0]} series")
-    ids = [torch.multinomial(p.reshape(-1, p.shape[-1]), n, replacement=True, generator=g)
-           for p, g in zip(probs, generators, strict=True)]
-    return torch.stack(ids).reshape(*probs.shape[:-1], n)
+    cdf = probs.double().cumsum(-1)
+    return torch.stack([draw_from_cdf(c, n, g) for c, g in zip(cdf, generators, strict=True)])
+
+
+def draw_from_cdf(cdf: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:
+    """n draws per row of an unnormalised float64 CDF [..., V] -> ids [..., n]."""
+    u = torch.rand((*cdf.shape[:-1], n), generator=generator, dtype=torch.float64)
+    # right=True skips tokens of zero probability (flat steps of the CDF)
+    ids = torch.searchsorted(cdf, u * cdf[..., -1:], right=True)
+    return ids.clamp_max(cdf.shape[-1] - 1)
 
 
 @torch.no_grad()
