@@ -20,6 +20,7 @@ from cryptocast.tuning.pools import build_toto_pool, load_toto_pool, split_windo
 from cryptocast.tuning.sweep import (
     SweepSettings,
     best_by_family,
+    budget_trials,
     grid,
     make_objective,
     open_study,
@@ -58,6 +59,8 @@ def test_toto_pool_scores_like_the_forecaster(windows, toto_model, tmp_path):
     pool = build_toto_pool(factory, windows, [16, 32], 64)
     assert pool.returns[16].shape == (20, 64) and pool.returns[16].dtype == np.float32
     pool.save(tmp_path / "pool.npz")
+    pool.save(tmp_path / "again.npz")  # the same bytes: DVC sees an unchanged pool
+    assert (tmp_path / "pool.npz").read_bytes() == (tmp_path / "again.npz").read_bytes()
     loaded = load_toto_pool(tmp_path / "pool.npz", windows)
     np.testing.assert_array_equal(loaded.returns[32], pool.returns[32])
     # the full pool, aggregated, is the forecaster's own forecast with pool_size samples
@@ -126,9 +129,13 @@ def test_sweep_resumes_an_interrupted_study(tmp_path):
     for trial in trials:
         expected = sum(e for _, e in fake_errors(trial.user_attrs["config"], range(20))) / 20
         assert trial.value == pytest.approx(expected)
-    best = best_by_family(study)
+    best = best_by_family(budget_trials(study, 6))
     assert min(t.value for t in best.values()) == study.best_value
     assert study.best_value >= mean_window_error
+    # a larger budget adds trials; the first six, and so the winners for six, do not change
+    run_study(study, objective, 9)
+    assert [t.number for t in budget_trials(study, 6)] == [t.number for t in trials]
+    assert best_by_family(budget_trials(study, 6)) == best
 
 
 def test_grid_method_covers_the_product_of_the_lists(tmp_path):

@@ -7,7 +7,9 @@ of n) aggregated by its spec. `samples_per_batch` bounds memory only, so it need
 
 from __future__ import annotations
 
+import io
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,13 +83,21 @@ class TotoPool:
         return np.abs(point - self.windows.actual_return)
 
     def save(self, path: str | Path) -> None:
-        arrays = {f"ctx{c}": r for c, r in self.returns.items()}
+        write_npz(path, {f"ctx{c}": r for c, r in self.returns.items()})
 
-        def save(tmp: Path) -> None:
-            with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz"
-                np.savez(fh, **arrays)
 
-        write_atomic(path, save)
+def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """An .npz file, atomically, whose bytes depend on the arrays only (np.savez stamps the
+    time into the zip, so identical pools would hash differently for DVC)."""
+    def save(tmp: Path) -> None:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+            for name, array in arrays.items():
+                buffer = io.BytesIO()
+                np.save(buffer, np.asarray(array), allow_pickle=False)
+                archive.writestr(zipfile.ZipInfo(f"{name}.npy", (1980, 1, 1, 0, 0, 0)),
+                                 buffer.getvalue())
+
+    write_atomic(path, save)
 
 
 def build_toto_pool(forecaster_factory, windows: SplitWindows, context_lengths: Sequence[int],

@@ -193,21 +193,29 @@ def heartbeat_storage(url: str, heartbeat_interval: int = 10, grace_period: int 
                 max_retry=max_retry))
 
 
-def best_by_family(study: optuna.Study) -> dict[str, optuna.trial.FrozenTrial]:
+def budget_trials(study: optuna.Study, n_trials: int) -> list[optuna.trial.FrozenTrial]:
+    """The first `n_trials` finished trials by number: results depend on the budget only,
+    not on trials a larger budget once added to the same study."""
+    finished = sorted(study.get_trials(deepcopy=False, states=FINISHED), key=lambda t: t.number)
+    return finished[:n_trials]
+
+
+def best_by_family(trials: list[optuna.trial.FrozenTrial]) -> dict[str, optuna.trial.FrozenTrial]:
     """The complete trial with the lowest validation value, per family."""
     best: dict[str, optuna.trial.FrozenTrial] = {}
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+    for trial in trials:
+        if trial.state != optuna.trial.TrialState.COMPLETE:
+            continue
         family = trial.user_attrs["config"]["model"]
         if family not in best or trial.value < best[family].value:
             best[family] = trial
     return best
 
 
-def history(study: optuna.Study) -> list[dict[str, Any]]:
-    """One row per finished trial: number, family, state, value and the best so far."""
+def history(trials: list[optuna.trial.FrozenTrial]) -> list[dict[str, Any]]:
+    """One row per trial: number, family, state, value and the best so far."""
     rows, best = [], float("inf")
-    for trial in sorted(study.get_trials(deepcopy=False, states=FINISHED),
-                        key=lambda t: t.number):
+    for trial in trials:
         complete = trial.state == optuna.trial.TrialState.COMPLETE
         if complete:
             best = min(best, trial.value)

@@ -25,7 +25,6 @@ from cryptocast.evaluation.evaluate import (
     score_results,
 )
 from cryptocast.forecast.registry import build_forecaster
-from cryptocast.io import write_atomic
 from cryptocast.models.kronos import KronosForecaster
 from cryptocast.models.kronos import load_checkpoint as load_kronos
 from cryptocast.tuning.kronos_cache import KronosCache
@@ -35,11 +34,13 @@ from cryptocast.tuning.pools import (
     TotoPool,
     load_toto_pool,
     validation_windows,
+    write_npz,
 )
 from cryptocast.tuning.records import Record, provenance_block, sha256_of, windows_block
 from cryptocast.tuning.sweep import (
     SweepSettings,
     best_by_family,
+    budget_trials,
     grid,
     history,
     make_objective,
@@ -137,12 +138,7 @@ def save_samples(path: str | Path, results: Results, names: list[str]) -> None:
             arrays[f"{split}/{name}/samples"] = result.samples.astype(np.float32)
             arrays[f"{split}/{name}/latency_batched"] = result.latency_s_per_forecast_batched
             arrays[f"{split}/{name}/latency_single"] = result.latency_s_single
-
-    def save(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-
-    write_atomic(path, save)
+    write_npz(path, arrays)
 
 
 def sweep_symbol(params: dict, symbol: str, prepared_dir: str | Path, models_dir: str | Path,
@@ -154,7 +150,8 @@ def sweep_symbol(params: dict, symbol: str, prepared_dir: str | Path, models_dir
     started = time.perf_counter()
     run_study(study, objective, settings.n_trials)
     seconds = time.perf_counter() - started
-    best = best_by_family(study)
+    trials = budget_trials(study, settings.n_trials)
+    best = best_by_family(trials)
     if not best:
         raise ValueError(f"sweep {symbol}: no complete trial in study {study.study_name}")
     winners = {family: trial.user_attrs["config"] for family, trial in best.items()}
@@ -171,7 +168,7 @@ def sweep_symbol(params: dict, symbol: str, prepared_dir: str | Path, models_dir
         selection={"metric": "validation pct_return_mae", "candidates": validation,
                    "chosen": chosen},
     )
-    states = [t.state for t in study.get_trials(deepcopy=False)]
+    states = [t.state for t in trials]
     doc = {
         "study": study.study_name,
         "method": settings.method,
@@ -182,5 +179,5 @@ def sweep_symbol(params: dict, symbol: str, prepared_dir: str | Path, models_dir
         "winners": winners,
         "candidates": metrics_for_dvc(metrics),
     }
-    return {"record": record, "metrics": doc, "history": history(study), "results": results,
+    return {"record": record, "metrics": doc, "history": history(trials), "results": results,
             "names": names}
