@@ -162,6 +162,13 @@ def test_hopeless_trials_are_pruned(tmp_path):
     assert all(t.user_attrs["config"] != best for t in pruned)
 
 
+def test_the_fingerprint_covers_the_settings_and_the_context():
+    base = settings()
+    assert base.fingerprint({"seed": 0}) != settings(seed=1).fingerprint({"seed": 0})
+    assert base.fingerprint({"seed": 0}) != base.fingerprint({"seed": 1})
+    assert base.fingerprint({}) == settings(n_trials=50, storage="sqlite:///x.db").fingerprint({})
+
+
 def test_settings_errors_name_the_parameter():
     with pytest.raises(ValueError, match="sweep.method must be grid or tpe"):
         settings(method="random")

@@ -68,7 +68,7 @@ class SweepSettings:
         """A short hash of what defines a study: the space, method, seed and `extra`
         (symbol, checkpoints, data). n_trials and storage are not part of it."""
         spec = {k: v for k, v in asdict(self).items() if k not in ("n_trials", "storage")}
-        text = json.dumps({**spec, **extra}, sort_keys=True, default=str)
+        text = json.dumps({"settings": spec, "extra": extra}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
