@@ -1,19 +1,26 @@
 """DVC stage `select`: per symbol, the candidate with the best validation pct_return_mae among
 every stage's (naive included), as hyperparams/best/<SYMBOL>.json, summarised in
-metrics/best.json. The test split never enters the choice."""
+metrics/best.json; then the chosen config run on both splits (plots/forecast/<SYMBOL>.csv:
+forecasts, 80% band, PIT). The test split never enters the choice."""
 
 from cryptocast.config import EvalConfig, load_params, symbols_from_params
-from cryptocast.io import write_json
+from cryptocast.io import write_atomic, write_json
+from cryptocast.runtime import RuntimeConfig, configure
+from cryptocast.tuning.production import backtest_record, forecast_frame
 from cryptocast.tuning.select import best_record
 
 if __name__ == "__main__":
     params = load_params()
+    configure(RuntimeConfig.from_params(params))
     horizon = EvalConfig.from_params(params).horizon
     summary = {}
     for symbol in symbols_from_params(params):
         record = best_record(params, symbol, "metrics", "hyperparams/crypto_improved",
                              "data/prepared", "models", horizon)
         record.write(f"hyperparams/best/{symbol}.json")
+        frame = forecast_frame(backtest_record(record, params, "data/prepared", "models"))
+        write_atomic(f"plots/forecast/{symbol}.csv",
+                     lambda tmp, f=frame: f.to_csv(tmp, index=False))
         summary[symbol] = {
             "chosen": record.selection["chosen"],
             "model": record.model,
