@@ -51,6 +51,7 @@ def main(overrides: str, dest: str) -> None:
     expected += [f"metrics/{stage}/{s}.json" for stage in ("improved", "pool", "sweep", "ensemble")
                  for s in params["sweep"]["symbols"]]
     expected += ["metrics/best.json"] + [f"hyperparams/best/{s}.json" for s in params["symbols"]]
+    expected += ["reports/report.md", "reports/report.html"]
     missing = [name for name in expected if not (dest_path / name).exists()]
     if missing:
         raise click.ClickException(f"smoke run finished without {missing}")

@@ -171,6 +171,29 @@ def forecast(params_path, symbol, candidate) -> None:
     )
 
 
+@main.command()
+@PARAMS
+@click.option("--metrics-dir", default="metrics", show_default=True,
+              type=click.Path(file_okay=False))
+@click.option("--all", "show_all", is_flag=True, help="Every candidate, not just the summary.")
+def report(params_path, metrics_dir, show_all) -> None:
+    """Print which configuration to run per symbol and what each plan item did."""
+    from cryptocast.report import SUMMARY_COLUMNS, markdown_table, summary_rows, symbol_reports
+    from cryptocast.report.tables import COLUMNS, candidate_row
+
+    try:
+        reports = symbol_reports(load_params(params_path), metrics_dir, "hyperparams")
+    except FileNotFoundError as err:
+        raise click.UsageError(f"{err}; run the pipeline first (make all)") from err
+    click.echo(markdown_table(SUMMARY_COLUMNS, summary_rows(reports)))
+    for r in reports:
+        click.echo(f"\n{r.symbol}")
+        for line in r.verdicts:
+            click.echo(f"  {line.replace('**', '')}")
+        if show_all:
+            click.echo(markdown_table(COLUMNS, [candidate_row(c) for c in r.candidates]))
+
+
 @main.group()
 def sweep() -> None:
     """Optuna sweeps shared by several machines through one database."""

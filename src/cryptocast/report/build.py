@@ -1,0 +1,128 @@
+"""One report, two renderings: reports/report.md (figures beside it) and a self-contained
+reports/report.html (figures embedded), both from the same blocks."""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cryptocast.io import write_atomic
+from cryptocast.report import figures
+from cryptocast.report.tables import (
+    COLUMNS,
+    SUMMARY_COLUMNS,
+    candidate_row,
+    markdown_table,
+    summary_rows,
+    symbol_reports,
+)
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str  # heading | text | bullets | table | figure
+    content: Any
+
+
+def _report_blocks(params: Mapping[str, Any], metrics_dir: Path, hyperparams_dir: Path,
+                   plots_dir: Path, figures_dir: Path) -> list[Block]:
+    reports = symbol_reports(params, metrics_dir, hyperparams_dir)
+    blocks = [Block("heading", (1, "cryptocast: which configuration to run, and what helped")),
+              Block("text", "Daily candles, rolling origin, horizon 1; 120 validation and 120 "
+                            "test windows. Every choice was made on validation; the test split "
+                            "is only reported. MAE = mean absolute error of the next candle's "
+                            "return. With 120 windows, differences below about 5% of the MAE "
+                            "are usually noise: read the DM p-values and intervals."),
+              Block("table", (SUMMARY_COLUMNS, summary_rows(reports)))]
+    for r in reports:
+        forecasts = pd.read_csv(plots_dir / "forecast" / f"{r.symbol}.csv")
+        history = pd.read_csv(plots_dir / "sweep" / f"{r.symbol}.csv")
+        blocks += [
+            Block("heading", (2, r.symbol)),
+            Block("text", f"Selected: **{r.best['chosen']}** (test MAE "
+                          f"{100 * r.best['test_pct_return_mae']:.2f}% vs naive "
+                          f"{100 * r.best['test_naive_pct_return_mae']:.2f}%, DM p "
+                          f"{r.best['test_dm_pvalue_vs_naive']:.2f})."),
+            Block("heading", (3, "Plan items")),
+            Block("bullets", r.verdicts),
+            Block("heading", (3, "Every candidate (test split unless marked val)")),
+            Block("table", (COLUMNS, [candidate_row(c) for c in r.candidates])),
+            Block("figure", figures.forecast_vs_actual(
+                forecasts, r.symbol, r.best["chosen"], figures_dir / f"{r.symbol}_forecast.png")),
+            Block("figure", figures.mae_by_candidate(r, figures_dir / f"{r.symbol}_mae.png")),
+            Block("figure", figures.pit_histogram(forecasts, r.symbol,
+                                                  figures_dir / f"{r.symbol}_pit.png")),
+            Block("figure", figures.sweep_history(history, r.symbol,
+                                                  figures_dir / f"{r.symbol}_sweep.png")),
+        ]
+    blocks += [Block("heading", (2, "Pretraining")),
+               Block("figure", figures.training_curves(plots_dir, figures_dir / "training.png"))]
+    return blocks
+
+
+def _markdown(blocks: list[Block], base: Path) -> str:
+    out = []
+    for b in blocks:
+        if b.kind == "heading":
+            out.append("#" * b.content[0] + " " + b.content[1])
+        elif b.kind == "text":
+            out.append(b.content)
+        elif b.kind == "bullets":
+            out.append("\n".join(f"- {line}" for line in b.content))
+        elif b.kind == "table":
+            out.append(markdown_table(*b.content))
+        else:
+            out.append(f"![{b.content.stem}]({b.content.relative_to(base).as_posix()})")
+    return "\n\n".join(out) + "\n"
+
+
+def _inline(text: str) -> str:
+    """Escaped text with **bold** kept."""
+    parts = html.escape(text).split("**")
+    return "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def _html(blocks: list[Block]) -> str:
+    body = []
+    for b in blocks:
+        if b.kind == "heading":
+            body.append(f"<h{b.content[0]}>{_inline(b.content[1])}</h{b.content[0]}>")
+        elif b.kind == "text":
+            body.append(f"<p>{_inline(b.content)}</p>")
+        elif b.kind == "bullets":
+            body.append("<ul>" + "".join(f"<li>{_inline(x)}</li>" for x in b.content) + "</ul>")
+        elif b.kind == "table":
+            header, rows = b.content
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+            cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row)
+                            + "</tr>" for row in rows)
+            body.append(f"<table><tr>{head}</tr>{cells}</table>")
+        else:
+            data = base64.b64encode(b.content.read_bytes()).decode()
+            body.append(f'<p><img alt="{b.content.stem}" src="data:image/png;base64,{data}"></p>')
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse;font-size:13px;margin:1em 0}"
+             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
+             "td:first-child,th:first-child{text-align:left}img{max-width:100%}")
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>cryptocast report</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+
+
+def build_report(params: Mapping[str, Any], metrics_dir: str | Path, hyperparams_dir: str | Path,
+                 plots_dir: str | Path, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write out_dir/report.md, out_dir/report.html and out_dir/figures/*.png."""
+    out_dir = Path(out_dir)
+    blocks = _report_blocks(params, Path(metrics_dir), Path(hyperparams_dir), Path(plots_dir),
+                            out_dir / "figures")
+    md_path, html_path = out_dir / "report.md", out_dir / "report.html"
+    markdown = _markdown(blocks, out_dir)
+    write_atomic(md_path, lambda tmp: tmp.write_text(markdown))
+    page = _html(blocks)
+    write_atomic(html_path, lambda tmp: tmp.write_text(page))
+    return md_path, html_path

@@ -1,0 +1,117 @@
+"""The report's figures (PNG), each readable at a glance: one message per figure, labelled
+axes with units, a legend only where there is more than one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from cryptocast.report.tables import SymbolReport  # noqa: E402
+
+DPI = 110
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def forecast_vs_actual(forecasts: pd.DataFrame, symbol: str, chosen: str, path: Path) -> Path:
+    """The test split: actual close, the selected config's forecast and its 80% band."""
+    test = forecasts[forecasts["split"] == "test"]
+    when = pd.to_datetime(test["timestamp"])
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    if test["q10"].notna().any():
+        ax.fill_between(when, test["q10"], test["q90"], color="tab:blue", alpha=0.2,
+                        label="80% band")
+    ax.plot(when, test["actual_close"], color="black", lw=1.2, label="actual close")
+    ax.plot(when, test["forecast_close"], color="tab:blue", lw=1.0, label=f"forecast ({chosen})")
+    ax.set(title=f"{symbol}: next-candle forecast vs actual close, test split",
+           ylabel="close (USDT)")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.autofmt_xdate()
+    return _save(fig, path)
+
+
+def mae_by_candidate(report: SymbolReport, path: Path) -> Path:
+    """Test MAE minus naive's for every candidate, with the bootstrap 95% interval: left of
+    zero is better than naive."""
+    rows = [(c.name, c.test.get("mae_diff_vs_naive_ci95_lo"),
+             c.test["pct_return_mae"] - c.test["naive_pct_return_mae"],
+             c.test.get("mae_diff_vs_naive_ci95_hi")) for c in report.candidates]
+    fig, ax = plt.subplots(figsize=(7.5, 0.35 * len(rows) + 1.4))
+    y = np.arange(len(rows))
+    diffs = np.array([100 * r[2] for r in rows])
+    lo = np.array([100 * (r[2] - r[1]) if r[1] is not None else 0 for r in rows])
+    hi = np.array([100 * (r[3] - r[2]) if r[3] is not None else 0 for r in rows])
+    colors = ["tab:green" if r[0] == report.best["chosen"] else "tab:gray" for r in rows]
+    ax.errorbar(diffs, y, xerr=[lo, hi], fmt="none", ecolor="lightgray", capsize=3)
+    ax.scatter(diffs, y, c=colors, zorder=3)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(y, [r[0] for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set(xlabel="test MAE - naive MAE (percentage points of return)",
+           title=f"{report.symbol}: every candidate against naive (green: selected)")
+    return _save(fig, path)
+
+
+def pit_histogram(forecasts: pd.DataFrame, symbol: str, path: Path) -> Path:
+    """Calibration: the PIT of the actual close under the forecast samples, test split; flat
+    is calibrated, a U too narrow, a hump too wide."""
+    pit = forecasts.loc[forecasts["split"] == "test", "pit"].dropna()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    if len(pit):
+        ax.hist(pit, bins=10, range=(0, 1), color="tab:blue", edgecolor="white")
+        ax.axhline(len(pit) / 10, color="black", ls="--", lw=0.8, label="calibrated")
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no samples (point forecast)", ha="center", va="center")
+    ax.set(xlabel="PIT (share of samples below the actual close)", ylabel="windows",
+           title=f"{symbol}: calibration of the selected config, test split")
+    return _save(fig, path)
+
+
+def training_curves(plots_dir: Path, path: Path) -> Path:
+    """Pretraining: Toto train loss and validation NLL per epoch; Kronos tokenizer round-trip
+    error and predictor validation cross-entropy per step."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    toto = pd.read_csv(plots_dir / "pretrain" / "toto" / "loss.csv")
+    axes[0].plot(toto["epoch"], toto["train_loss"], label="train loss")
+    axes[0].plot(toto["epoch"], toto["val_nll"], label="validation NLL")
+    axes[0].set(title="Toto pretraining", xlabel="epoch", ylabel="loss (nats)")
+    axes[0].legend(fontsize=8)
+    tok = pd.read_csv(plots_dir / "pretrain" / "kronos" / "tokenizer.csv")
+    axes[1].plot(tok["step"], 100 * tok["close_err_median_s1s2"], label="round-trip error")
+    axes[1].plot(tok["step"], 100 * tok["naive_abs_return_median"], ls="--",
+                 label="naive |return|")
+    axes[1].set(title="Kronos tokenizer (medians)", xlabel="step", ylabel="% of close")
+    axes[1].legend(fontsize=8)
+    pred = pd.read_csv(plots_dir / "pretrain" / "kronos" / "predictor.csv")
+    axes[2].plot(pred["step"], pred["val_ce"], color="tab:red")
+    axes[2].set(title="Kronos predictor", xlabel="step", ylabel="validation CE (nats)")
+    return _save(fig, path)
+
+
+def sweep_history(history: pd.DataFrame, symbol: str, path: Path) -> Path:
+    """Validation MAE per trial by family (pruned trials at the bottom) and the best so far."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    done = history[history["state"] == "complete"]
+    for family, color in (("toto", "tab:blue"), ("kronos", "tab:orange")):
+        part = done[done["family"] == family]
+        ax.scatter(part["trial"], 100 * part["value"], s=12, color=color, label=family)
+    ax.step(history["trial"], 100 * pd.to_numeric(history["best_so_far"]), where="post",
+            color="black", lw=1, label="best so far")
+    pruned = (history["state"] == "pruned").sum()
+    ax.set(title=f"{symbol}: sweep ({len(done)} complete, {pruned} pruned trials)",
+           xlabel="trial", ylabel="validation MAE (%)")
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -1,0 +1,92 @@
+"""The report's tables, from the metrics files: every candidate per symbol, the plan verdicts,
+and the one-line summary per symbol."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptocast.io import read_json
+from cryptocast.tuning.select import Candidate, gather
+
+COLUMNS = ("candidate", "stage", "val MAE", "test MAE", "test price MAE", "latency (1 call)",
+           "skill vs naive [95%]", "DM p vs naive", "CRPS", "80% coverage", "strategy return")
+
+
+def _pct(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def _num(x: float | None, fmt: str = "{:.3g}") -> str:
+    return "-" if x is None else fmt.format(x)
+
+
+def candidate_row(c: Candidate) -> list[str]:
+    """A candidate's table row. Skill = 1 - MAE / naive MAE; its interval comes from the
+    bootstrap interval of MAE(candidate) - MAE(naive)."""
+    t, naive = c.test, c.test["naive_pct_return_mae"]
+    lo, hi = t.get("mae_diff_vs_naive_ci95_lo"), t.get("mae_diff_vs_naive_ci95_hi")
+    skill = t.get("skill_vs_naive")
+    band = "" if lo is None else f" [{_pct(-hi / naive + 0.0, 1)}, {_pct(-lo / naive + 0.0, 1)}]"
+    return [c.name, c.stage, _pct(c.validation["pct_return_mae"]), _pct(t["pct_return_mae"]),
+            _num(t["price_mae"], "{:.4g}"), _num(t.get("latency_s_single"), "{:.4f} s"),
+            _pct(skill, 1) + band, _num(t.get("dm_pvalue_vs_naive"), "{:.2f}"),
+            _num(t.get("crps"), "{:.4f}"), _num(t.get("coverage_80"), "{:.2f}"),
+            _pct(t.get("strategy_return"), 1)]
+
+
+def markdown_table(header: tuple[str, ...] | list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SymbolReport:
+    """Everything the report says about one symbol."""
+
+    symbol: str
+    best: dict[str, Any]
+    candidates: list[Candidate]
+    verdicts: list[str]
+
+
+def plan_verdicts(improved: Mapping[str, Any]) -> list[str]:
+    """One line per plan candidate: expected vs measured gain on each split, significance."""
+    lines = []
+    judged = improved["judged"]
+    for name, test in judged["test"].items():
+        val = judged["validation"][name]
+        p_val = _num(val["dm_pvalue_vs_baseline"], "{:.2f}")
+        p_test = _num(test["dm_pvalue_vs_baseline"], "{:.2f}")
+        lines.append(
+            f"plan {improved['plan_item']} {name}: expected gain "
+            f"{_pct(test['expected_gain_lo'], 0)}-{_pct(test['expected_gain_hi'], 0)}; measured "
+            f"{_pct(val['gain'], 1)} on validation (DM p {p_val}, {val['verdict']}), "
+            f"{_pct(test['gain'], 1)} on test (DM p {p_test}, **{test['verdict']}**)")
+    return lines
+
+
+def symbol_reports(params: Mapping[str, Any], metrics_dir: str | Path,
+                   hyperparams_dir: str | Path) -> list[SymbolReport]:
+    metrics_dir, hyperparams_dir = Path(metrics_dir), Path(hyperparams_dir)
+    best = read_json(metrics_dir / "best.json")
+    out = []
+    for symbol in best:
+        candidates = gather(symbol, params, metrics_dir, hyperparams_dir / "crypto_improved")
+        improved = read_json(metrics_dir / "improved" / f"{symbol}.json")
+        out.append(SymbolReport(symbol, best[symbol], candidates, plan_verdicts(improved)))
+    return out
+
+
+def summary_rows(reports: list[SymbolReport]) -> list[list[str]]:
+    """Per symbol: the selected candidate, its validation and test MAE, naive's, DM p."""
+    return [[r.symbol, r.best["chosen"], _pct(r.best["validation_pct_return_mae"]),
+             _pct(r.best["test_pct_return_mae"]), _pct(r.best["test_naive_pct_return_mae"]),
+             _num(r.best["test_dm_pvalue_vs_naive"], "{:.2f}")] for r in reports]
+
+
+SUMMARY_COLUMNS = ("symbol", "selected", "val MAE", "test MAE", "test naive MAE",
+                   "test DM p vs naive")

@@ -1,0 +1,53 @@
+"""The report's tables and renderings (the figures are drawn by the report stage on the real
+data in `make smoke`)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from cryptocast.report.build import Block, _html, _markdown
+from cryptocast.report.figures import pit_histogram
+from cryptocast.report.tables import candidate_row, markdown_table, plan_verdicts
+from cryptocast.tuning.select import Candidate
+
+
+def test_candidate_row_skill_interval_by_hand():
+    # naive MAE 0.02, candidate 0.018: skill 10%; MAE diff interval [-0.004, 0.001]
+    # -> skill interval [-0.001 / 0.02, 0.004 / 0.02] = [-5%, 20%]
+    test = {"pct_return_mae": 0.018, "naive_pct_return_mae": 0.02, "skill_vs_naive": 0.1,
+            "mae_diff_vs_naive_ci95_lo": -0.004, "mae_diff_vs_naive_ci95_hi": 0.001,
+            "price_mae": 1234.5, "latency_s_single": 0.0021, "dm_pvalue_vs_naive": 0.031,
+            "crps": 0.01234, "coverage_80": 0.79, "strategy_return": -0.05}
+    row = candidate_row(Candidate("c", "sweep", {"model": "toto"}, {"pct_return_mae": 0.019},
+                                  test))
+    assert row == ["c", "sweep", "1.90%", "1.80%", "1234", "0.0021 s", "10.0% [-5.0%, 20.0%]",
+                   "0.03", "0.0123", "0.79", "-5.0%"]
+
+
+def test_plan_verdict_lines():
+    block = {"expected_gain_lo": 0.3, "expected_gain_hi": 0.4, "gain": -0.012,
+             "dm_pvalue_vs_baseline": 0.2, "verdict": "not distinguishable from noise"}
+    line, = plan_verdicts({"plan_item": "1.1", "judged": {"validation": {"config2": block},
+                                                           "test": {"config2": block}}})
+    assert line.startswith("plan 1.1 config2: expected gain 30%-40%; measured -1.2% on")
+    assert line.endswith("(DM p 0.20, **not distinguishable from noise**)")
+
+
+def test_renderings_escape_and_embed(tmp_path):
+    png = pit_histogram(pd.DataFrame({"split": ["test"] * 3, "pit": [0.1, 0.5, 0.9]}), "X",
+                        tmp_path / "figures" / "x.png")
+    blocks = [Block("heading", (1, "A <title>")), Block("text", "**bold** & plain"),
+              Block("table", (["a", "b"], [["1", "<2>"]])), Block("figure", png)]
+    md = _markdown(blocks, tmp_path)
+    assert "# A <title>" in md and "| 1 | <2> |" in md and "![x](figures/x.png)" in md
+    page = _html(blocks)
+    assert "<h1>A &lt;title&gt;</h1>" in page and "<b>bold</b> &amp; plain" in page
+    assert "<td>&lt;2&gt;</td>" in page and "data:image/png;base64,iVBOR" in page
+
+
+def test_markdown_table_shape():
+    assert markdown_table(["a", "b"], [["1", "2"]]).splitlines() == [
+        "| a | b |", "| --- | --- |", "| 1 | 2 |"]
+    with pytest.raises(TypeError):
+        markdown_table(["a"], [[1]])  # cells are text
