@@ -19,6 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 repro: setup
+	cryptocast data preflight
 	dvc repro
 
 lint: setup

@@ -4,7 +4,9 @@ from conftest import make_candles
 
 from cryptocast.cli import main
 
-COMMANDS = [[], ["data"], ["data", "check"], ["data", "fetch"], ["evaluate"], ["forecast"]]
+COMMANDS = [[], ["data"], ["data", "check"], ["data", "fetch"], ["data", "preflight"],
+            ["evaluate"], ["forecast"], ["compare"], ["quick-eval"], ["report"], ["sweep"],
+            ["sweep", "worker"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "main")
@@ -28,3 +30,81 @@ def test_data_check_reports_each_series(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "AAAUSDT" in result.output and "rows      30" in result.output
+
+
+def test_data_check_reports_every_bad_file_and_exits_1(tmp_path):
+    source = tmp_path / "1d"
+    source.mkdir()
+    good = make_candles(30)
+    good.assign(timestamp=good["timestamp"].dt.strftime("%Y-%m-%d")).to_csv(
+        source / "AAAUSDT.csv", index=False)
+    (source / "BBBUSDT.csv").write_text("timestamp,open,high,low,close\n2024-01-01,1,2,0.5,1\n")
+    (source / "CCCUSDT.csv").write_text("timestamp,open,high,low,close,volume\n"
+                                        "2024-01-01,1,2,0.5,1,1\n2024-01-01,1,2,0.5,1,1\n")
+    params = tmp_path / "params.yaml"
+    params.write_text("data:\n  intervals: [1d]\n")
+    result = CliRunner().invoke(
+        main, ["data", "check", "--params", str(params), "--source-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert "BBBUSDT" in lines[1] and "missing column(s) 'volume'" in lines[1]
+    assert "CCCUSDT" in lines[2] and "row 2" in lines[2] and "duplicate timestamp" in lines[2]
+    assert lines[-1] == "3 files checked, 1 ok, 2 with problems"
+    assert "Traceback" not in result.output
+
+
+def test_a_missing_source_dir_names_the_setting_and_the_ways_out(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(f"data:\n  source_dir: {tmp_path / 'none'}\n  intervals: [1d]\n")
+    result = CliRunner().invoke(main, ["data", "preflight", "--params", str(params)])
+    assert result.exit_code == 2
+    assert "is not a directory: point data.source_dir in params.yaml" in result.output
+    assert "cryptocast data fetch" in result.output and "Traceback" not in result.output
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A checkout with prepared candles, a tiny Toto checkpoint and a selected config."""
+    import torch
+    from test_toto_forecaster import TINY
+
+    from cryptocast.config import DataConfig, EvalConfig
+    from cryptocast.data.prepare import prepare
+    from cryptocast.models.toto import Toto, save_checkpoint
+    from cryptocast.tuning.records import Record
+
+    source = tmp_path / "ohlcv" / "1d"
+    source.mkdir(parents=True)
+    frame = make_candles(120)
+    frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%d")).to_csv(
+        source / "AAAUSDT.csv", index=False)
+    prepare(DataConfig(source_dir=str(tmp_path / "ohlcv"), intervals=["1d"]),
+            EvalConfig(val_steps=20, test_steps=10), ["AAAUSDT"], tmp_path / "data" / "prepared",
+            tmp_path / "data" / "report.json")
+    torch.manual_seed(0)
+    save_checkpoint(Toto(TINY), tmp_path / "models" / "toto")
+    config = {"model": "toto", "num_samples": 64, "context_length": 32}
+    Record(symbol="AAAUSDT", model="toto", config=config,
+           selection={"chosen": "sweep_toto"}).write(tmp_path / "hyperparams/best/AAAUSDT.json")
+    (tmp_path / "params.yaml").write_text("seed: 0\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_forecast_prints_the_next_close_and_its_80_interval(project, monkeypatch):
+    result = CliRunner().invoke(main, ["forecast", "AAAUSDT"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("AAAUSDT 1d candle 2024-04-30 00:00:00: close ")
+    assert ", 80% interval " in result.output
+    assert "sweep_toto from hyperparams/best" in result.output
+    calls = []
+
+    def fake_fetch(exchange, symbol, interval, since, until):
+        calls.append((exchange, symbol, interval))
+        return make_candles(60, start="2025-01-01")
+
+    monkeypatch.setattr("cryptocast.cli.fetch_candles", fake_fetch)
+    live = CliRunner().invoke(main, ["forecast", "AAAUSDT", "--live", "--exchange", "kraken"])
+    assert live.exit_code == 0, live.output
+    assert calls == [("kraken", "AAAUSDT", "1d")]
+    assert "candle 2025-03-02 00:00:00" in live.output  # after the last fetched candle

@@ -60,3 +60,32 @@ def test_validation_report_scores_the_default_forecaster_beside_naive_gaussian(t
     scores = report["AAAUSDT"]
     assert scores["crps"] > 0 and scores["naive_gaussian_crps"] > 0
     assert scores["crps_ratio"] == pytest.approx(scores["crps"] / scores["naive_gaussian_crps"])
+
+
+def test_official_checkpoint_by_hub_name_from_the_cache(tmp_path, monkeypatch):
+    """`models.toto.checkpoint: Datadog/Toto-Open-Base-1.0` resolves through a Hugging Face
+    hub cache (built here, in the hub's own layout), never the network."""
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--Datadog--Toto-Open-Base-1.0" / "snapshots" / "abc123"
+    torch.manual_seed(0)
+    save_checkpoint(Toto(TINY), snapshot)
+    (cache / "models--Datadog--Toto-Open-Base-1.0" / "refs").mkdir()
+    (cache / "models--Datadog--Toto-Open-Base-1.0" / "refs" / "main").write_text("abc123")
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # never the network
+    params = {"seed": 0, "models": {"toto": {"checkpoint": "Datadog/Toto-Open-Base-1.0"}},
+              "pretrain": {}}
+    metrics = pretrain_family("toto", params, tmp_path / "no-data", tmp_path / "out",
+                              tmp_path / "plots", tmp_path / "st")
+    assert metrics["imported"] == 1.0
+    expected, got = load_checkpoint(snapshot).state_dict(), load_checkpoint(tmp_path / "out")
+    assert all(torch.equal(expected[k], v) for k, v in got.state_dict().items())
+    missing = {"seed": 0, "models": {"toto": {"checkpoint": "Datadog/Not-Cached"}},
+               "pretrain": {}}
+    with pytest.raises(FileNotFoundError, match="checkpoint 'Datadog/Not-Cached': not in the hub"):
+        pretrain_family("toto", missing, tmp_path, tmp_path / "o2", tmp_path / "p2", tmp_path)
+    with pytest.raises(FileNotFoundError, match="neither a folder nor a hub repo id"):
+        pretrain_family("toto", {**missing, "models": {"toto": {"checkpoint": "no such thing"}}},
+                        tmp_path, tmp_path / "o3", tmp_path / "p3", tmp_path)

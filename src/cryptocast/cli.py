@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
 
 import click
+import numpy as np
 import pandas as pd
 
-from cryptocast.config import DataConfig, EvalConfig, load_params
+from cryptocast.config import DataConfig, EvalConfig, load_params, symbols_from_params
 from cryptocast.data.candles import (
     INTERVALS,
+    CandleError,
     RepairPolicy,
     discover,
     read_candles,
@@ -41,25 +44,56 @@ def data() -> None:
     """Check local candle CSVs or fetch candles from an exchange."""
 
 
+SOURCE_HELP = ("point data.source_dir in params.yaml at a folder of <interval>/<SYMBOL>.csv "
+               "files, or download them with `cryptocast data fetch --out-dir DIR` (needs "
+               "internet) and point data.source_dir there")
+
+
 @data.command("check")
 @PARAMS
 @click.option("--source-dir", type=click.Path(file_okay=False), help="Overrides data.source_dir.")
 @click.option("--interval", "intervals", multiple=True, help="Only these intervals (repeatable).")
 @click.option("--symbol", "symbols", multiple=True, help="Only these symbols (repeatable).")
 def data_check(params_path, source_dir, intervals, symbols) -> None:
-    """Validate every CSV with the repair policy of params.yaml and print a report per series."""
+    """Validate every CSV with the repair policy of params.yaml: one line per series (its
+    report, or its problem), a summary, and exit 1 if any file has a problem."""
     cfg = DataConfig.from_params(load_params(params_path))
     policy = RepairPolicy.from_params(cfg.repair)
-    found = discover(
-        Path(source_dir or cfg.source_dir), list(intervals) or cfg.intervals, list(symbols) or None
-    )
+    try:
+        found = discover(Path(source_dir or cfg.source_dir), list(intervals) or cfg.intervals,
+                         list(symbols) or None)
+    except CandleError as err:
+        raise click.UsageError(f"{err}: {SOURCE_HELP}") from err
+    bad = 0
     for interval, symbol, path in found:
-        _, report = read_candles(path, interval, policy, symbol=symbol)
+        try:
+            _, report = read_candles(path, interval, policy, symbol=symbol)
+        except (CandleError, ValueError) as err:
+            bad += 1
+            click.echo(f"{interval:>4} {symbol:<10} ERROR {err}")
+            continue
         r = report.to_dict()
         click.echo(
             f"{interval:>4} {symbol:<10} rows {r['rows']:>7}  {r['start']} .. {r['end']}  "
             f"gaps {r['gaps']} (missing {r['missing_candles']})  repairs {len(r['repairs'])}"
         )
+    click.echo(f"{len(found)} files checked, {len(found) - bad} ok, {bad} with problems")
+    if bad:
+        raise SystemExit(1)
+
+
+@data.command("preflight")
+@PARAMS
+def data_preflight(params_path) -> None:
+    """Stop at once, before the pipeline writes anything, if data.source_dir lacks a CSV
+    that the prepare stage needs (`make all` runs this first)."""
+    params = load_params(params_path)
+    cfg = DataConfig.from_params(params)
+    try:
+        found = discover(Path(cfg.source_dir), cfg.intervals, symbols_from_params(params))
+    except CandleError as err:
+        raise click.UsageError(f"{err}: {SOURCE_HELP}") from err
+    click.echo(f"data.source_dir {cfg.source_dir}: {len(found)} candle files found")
 
 
 @data.command("fetch")
@@ -122,53 +156,110 @@ def evaluate(params_path, symbol, stage, names, specs) -> None:
         EvalConfig.from_params(params),
         seed=params.get("seed", 0),
     )
-    columns = ["pct_return_mae", "skill_vs_naive", "dm_pvalue_vs_naive", "crps", "latency_s"]
+    _print_metrics(metrics, reference)
+
+
+def _record(symbol: str, config: str | None):
+    from cryptocast.tuning.records import read_record
+
+    path = Path(config or f"hyperparams/best/{symbol}.json")
+    if not path.exists():
+        raise click.UsageError(f"{path}: no config for {symbol}; run the pipeline (make all) "
+                               "or pass --config with any hyperparams/ JSON")
+    try:
+        return read_record(path), path
+    except ValueError as err:
+        raise click.UsageError(str(err)) from err
+
+
+@main.command()
+@PARAMS
+@click.argument("symbol")
+@click.option("--config", default=None, type=click.Path(dir_okay=False),
+              help="A hyperparams/ JSON (default: the selected hyperparams/best/SYMBOL.json).")
+@click.option("--live", is_flag=True, help="Fetch the latest candles from the exchange (ccxt).")
+@click.option("--exchange", default="binance", show_default=True, help="ccxt exchange for --live.")
+def forecast(params_path, symbol, config, live, exchange) -> None:
+    """Forecast the next candle's close of SYMBOL with its 80% interval, from the latest
+    prepared candles (or, with --live, the exchange's)."""
+    from cryptocast.data.prepared import load_series, read_splits
+    from cryptocast.tuning.production import forecast_next
+
+    params = load_params(params_path)
+    record, path = _record(symbol, config)
+    interval = read_splits("data/prepared").interval
+    if live:
+        since = pd.Timestamp.now(tz="UTC").tz_localize(None) - 1100 * INTERVALS[interval]
+        candles = fetch_candles(exchange, symbol, interval, since, None)
+    else:
+        candles = load_series("data/prepared", interval, symbol)
+    result = forecast_next(record, candles, interval, "models", params.get("seed", 0))
+    last, predicted = result.prev_close[0], result.point[0]
+    when = pd.Timestamp(result.timestamps[0])
+    band = ""
+    if result.samples is not None:
+        lo, hi = (float(v) for v in np.quantile(result.samples[0], [0.1, 0.9]))
+        band = f", 80% interval {lo:.6g} .. {hi:.6g}"
+    name = record.selection["chosen"] if record.selection else record.model
+    click.echo(f"{symbol} {interval} candle {when}: close {predicted:.6g}{band} (last "
+               f"{last:.6g}, return {predicted / last - 1:+.3%}); {name} from {path}")
+
+
+@main.command()
+@PARAMS
+@click.argument("symbol")
+def compare(params_path, symbol) -> None:
+    """Toto vs Kronos (their default forecasters, models.<family>.forecaster) vs naive on the
+    same validation and test windows."""
+    params = load_params(params_path)
+    models = params["models"]
+    specs = {"toto": {"model": "toto", **models["toto"]["forecaster"]},
+             "kronos": {"model": "kronos", **models["kronos"]["forecaster"]}}
+    _print_evaluation(params, symbol, specs)
+
+
+@main.command("quick-eval")
+@PARAMS
+@click.argument("symbol")
+@click.option("--config", required=True, type=click.Path(dir_okay=False),
+              help="Any hyperparams/ JSON (an improved, sweep or best config).")
+def quick_eval(params_path, symbol, config) -> None:
+    """Score one hyperparams/ config on SYMBOL's validation and test windows beside naive."""
+    from cryptocast.data.prepared import read_splits
+    from cryptocast.evaluation.evaluate import score_results
+    from cryptocast.tuning.production import backtest_record
+
+    params = load_params(params_path)
+    record, _ = _record(symbol, config)
+    if record.symbol != symbol:
+        click.echo(f"note: {config} was tuned for {record.symbol}; scoring it on {symbol}")
+    record = dataclasses.replace(record, symbol=symbol)
+    results = backtest_record(record, params, "data/prepared", "models")
+    naive = {split: dataclasses.replace(r, point=r.prev_close, samples=None,
+                                        latency_s_per_forecast_batched=0.0, latency_s_single=0.0)
+             for split, r in results.items()}
+    metrics, _ = score_results({s: {"config": results[s], "naive": naive[s]} for s in results},
+                               "naive", EvalConfig.from_params(params),
+                               read_splits("data/prepared").interval, params.get("seed", 0))
+    _print_metrics(metrics, "naive")
+
+
+def _print_metrics(metrics, reference: str) -> None:
+    columns = ["pct_return_mae", "skill_vs_naive", "dm_pvalue_vs_naive", "crps", "coverage_80",
+               "latency_s_single"]
     for split, by_name in metrics.items():
         table = pd.DataFrame(by_name).T.reindex(columns=columns)
         click.echo(f"{split} (reference: {reference})")
         click.echo(table.to_string(float_format="{:.4g}".format))
 
 
-@main.command()
-@PARAMS
-@click.option("--symbol", required=True, help="A prepared symbol, e.g. BTCUSDT.")
-@click.option(
-    "--candidate",
-    default="naive",
-    show_default=True,
-    help="Candidate name in baseline.<symbol>.candidates.",
-)
-def forecast(params_path, symbol, candidate) -> None:
-    """Forecast the close of the next candle after the last prepared one."""
-    import numpy as np
+def _print_evaluation(params, symbol: str, specs: dict) -> None:
+    from cryptocast.evaluation.evaluate import evaluate_symbol
 
-    from cryptocast.data.prepared import load_series, read_splits
-    from cryptocast.evaluation.backtest import make_context
-    from cryptocast.forecast.base import OHLCV
-    from cryptocast.forecast.registry import build_forecaster
-
-    params = load_params(params_path)
-    candidates = params["baseline"][symbol]["candidates"]
-    if candidate not in candidates:
-        raise click.BadParameter(f"not in {sorted(candidates)}", param_hint="--candidate")
-    interval = read_splits("data/prepared").interval
-    candles = load_series("data/prepared", interval, symbol)
-    model = build_forecaster(candidate, candidates[candidate], "models", params.get("seed", 0))
-    context = make_context(
-        candles["timestamp"].to_numpy(dtype="datetime64[ns]"),
-        candles[list(OHLCV)].to_numpy(dtype=np.float64),
-        len(candles),
-        model.context_length,
-        1,
-        INTERVALS[interval],
-    )
-    result = model.predict([context])
-    last, predicted = context.close[-1], result.point[0, 0]
-    when = pd.Timestamp(context.future_timestamps[0])
-    click.echo(
-        f"{symbol} {interval} candle {when}: close {predicted:.6g} "
-        f"(last {last:.6g}, return {predicted / last - 1:+.3%}) by {candidate}"
-    )
+    candidates = {**specs, "naive": {"model": "naive"}}
+    metrics, _ = evaluate_symbol("data/prepared", "models", symbol, candidates, "naive",
+                                 EvalConfig.from_params(params), seed=params.get("seed", 0))
+    _print_metrics(metrics, "naive")
 
 
 @main.command()

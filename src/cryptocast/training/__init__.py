@@ -8,6 +8,7 @@ from typing import Any
 
 from cryptocast.config import symbols_from_params
 from cryptocast.data.corpus import load_training_corpus
+from cryptocast.training.hub import resolve_checkpoints
 
 FAMILIES = ("toto", "kronos")
 
@@ -25,7 +26,8 @@ def pretrain_family(
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; expected one of {FAMILIES}")
     module = importlib.import_module(f"cryptocast.training.{family}")
-    model_params = params["models"][family]
+    model_params = dict(params["models"][family])
+    model_params["checkpoint"] = resolve_checkpoints(model_params.get("checkpoint"))
     Path(plots_dir).mkdir(parents=True, exist_ok=True)
     imported = module.import_official(model_params, Path(out_dir))
     if imported is not None:

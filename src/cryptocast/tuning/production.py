@@ -10,12 +10,28 @@ import numpy as np
 import pandas as pd
 
 from cryptocast.config import EvalConfig
+from cryptocast.data.candles import INTERVALS
 from cryptocast.data.prepared import load_series, read_splits
-from cryptocast.evaluation.backtest import BacktestResult
+from cryptocast.evaluation.backtest import BacktestResult, make_context
 from cryptocast.evaluation.evaluate import backtest_candidates
+from cryptocast.forecast.base import OHLCV, Forecaster
 from cryptocast.forecast.registry import build_forecaster
 from cryptocast.tuning.ensemble import combine
 from cryptocast.tuning.records import Record
+
+
+def _forecasters(record: Record, models_dir: str | Path, seed: int) -> dict[str, Forecaster]:
+    """The record's forecaster, or an ensemble's two members by family."""
+    config = record.config
+    specs = config["members"] if config["model"] == "ensemble" else {"best": config}
+    return {name: build_forecaster(name, spec, models_dir, seed) for name, spec in specs.items()}
+
+
+def _combined(record: Record, by_name: dict[str, BacktestResult], seed: int) -> BacktestResult:
+    config = record.config
+    if config["model"] != "ensemble":
+        return by_name["best"]
+    return combine(by_name["toto"], by_name["kronos"], config["weight"], config["kind"], seed)
 
 
 def backtest_record(record: Record, params: dict[str, Any], prepared_dir: str | Path,
@@ -26,15 +42,26 @@ def backtest_record(record: Record, params: dict[str, Any], prepared_dir: str | 
     splits = read_splits(prepared_dir)
     candles = load_series(prepared_dir, splits.interval, record.symbol)
     seed = int(params["seed"])
-    config = record.config
-    specs = config["members"] if config["model"] == "ensemble" else {"best": config}
-    forecasters = {name: build_forecaster(name, spec, models_dir, seed)
-                   for name, spec in specs.items()}
-    results = backtest_candidates(candles, record.symbol, splits, forecasters, cfg)
-    if config["model"] != "ensemble":
-        return {split: by_name["best"] for split, by_name in results.items()}
-    return {split: combine(by_name["toto"], by_name["kronos"], config["weight"], config["kind"],
-                           seed) for split, by_name in results.items()}
+    results = backtest_candidates(candles, record.symbol, splits,
+                                  _forecasters(record, models_dir, seed), cfg)
+    return {split: _combined(record, by_name, seed) for split, by_name in results.items()}
+
+
+def forecast_next(record: Record, candles: pd.DataFrame, interval: str, models_dir: str | Path,
+                  seed: int) -> BacktestResult:
+    """The record's forecast of the candle after the last of `candles` (point, samples)."""
+    forecasters = _forecasters(record, models_dir, seed)
+    stamps = candles["timestamp"].to_numpy(dtype="datetime64[ns]")
+    ohlcv = candles[list(OHLCV)].to_numpy(dtype=np.float64)
+    by_name = {}
+    for name, forecaster in forecasters.items():
+        context = make_context(stamps, ohlcv, len(candles), forecaster.context_length, 1,
+                               INTERVALS[interval], record.symbol)
+        forecast = forecaster.predict([context])
+        samples = None if forecast.samples is None else forecast.samples[:, :, 0]
+        by_name[name] = BacktestResult(context.future_timestamps, context.close[-1:],
+                                       np.full(1, np.nan), forecast.point[:, 0], samples, 0.0, 0.0)
+    return _combined(record, by_name, seed)
 
 
 def forecast_frame(results: dict[str, BacktestResult]) -> pd.DataFrame:
