@@ -1,0 +1,209 @@
+"""finetune@toto (plan 3.1): the base checkpoint trained further on crypto symbols' training
+split, with early stopping on validation loss so a small dataset cannot overfit unnoticed.
+
+Reuses pretraining's windows and resumable state. Every epoch ends with an atomic resumable
+state (an interrupted run resumes and reaches the same weights); a non-finite loss stops the
+run naming the step, before any state or checkpoint is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from cryptocast.config import from_mapping
+from cryptocast.data.corpus import TrainingCorpus
+from cryptocast.models.toto import Toto, load_checkpoint, save_checkpoint
+from cryptocast.training.common import ResumableState, seed_everything, write_curve
+from cryptocast.training.losses import LOSSES, finetune_loss
+from cryptocast.training.toto import WindowSampler, validation_windows
+
+HEAD = ("model.unembed", "model.output_distribution")
+
+
+@dataclass(frozen=True)
+class TotoFinetuneParams:
+    """params.yaml `finetune.toto` (and `finetune.symbols`)."""
+
+    symbols: list[str] = field(default_factory=lambda: ["BTCUSDT", "ETHUSDT", "UNIUSDT",
+                                                        "SOLUSDT"])
+    epochs: int = 10
+    steps_per_epoch: int = 100
+    batch_size: int = 8
+    context_length: int = 512  # candles per window before the predicted patch
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 20
+    grad_clip: float = 1.0
+    loss: str = "nll"  # nll | huber | heteroscedastic
+    huber_delta: float = 1.0  # in scaled units
+    trainable: str = "all"  # head (unembed + output head) | all
+    dropout: float = 0.1
+    patience: int = 3  # epochs without a better validation loss before stopping
+    pad_fraction: float = 0.0  # WindowSampler knobs
+    interval_weight_power: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"params finetune.toto.loss must be one of {list(LOSSES)}, "
+                             f"got {self.loss!r}")
+        if self.trainable not in ("head", "all"):
+            raise ValueError(f"params finetune.toto.trainable must be head or all, got "
+                             f"{self.trainable!r}")
+        for name in ("epochs", "steps_per_epoch", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"params finetune.toto.{name} must be >= 1")
+
+
+def set_trainable(model: Toto, trainable: str) -> list[torch.nn.Parameter]:
+    """Freeze everything but the head (unembed + output distribution) when `head`."""
+    params = []
+    for name, p in model.named_parameters():
+        p.requires_grad_(trainable == "all" or name.startswith(HEAD))
+        if p.requires_grad:
+            params.append(p)
+    return params
+
+
+def set_dropout(model: Toto, p: float) -> None:
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = p
+        elif hasattr(module, "dropout") and isinstance(module.dropout, float):
+            module.dropout = p
+
+
+def validation_loss(model: Toto, windows: tuple[torch.Tensor, ...], kind: str, delta: float,
+                    batch: int = 256) -> float:
+    """The fine-tuning loss of each validation window's next close (scaled units)."""
+    model.eval()
+    x, mask, target = windows
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, len(x), batch):
+            out = model(x[start : start + batch], mask[start : start + batch],
+                        last_patch_only=True)
+            mixture = out.distribution.map(lambda t: t[:, 0, 0].double())
+            scaled = (target[start : start + batch] - out.loc[:, 0, 0]) / out.scale[:, 0, 0]
+            total += float(finetune_loss(kind, mixture, scaled, delta=delta)) * len(scaled)
+    return total / len(x)
+
+
+def _lr(step: int, params: TotoFinetuneParams) -> float:
+    if step < params.warmup_steps:
+        return params.lr * (step + 1) / params.warmup_steps
+    return params.lr
+
+
+def _step(model, optimizer, x, mask, params: TotoFinetuneParams, where: str) -> float:
+    patch = model.config.patch_size
+    out = model(x[..., :-patch], mask[..., :-patch])
+    target = (x[..., patch:] - out.loc) / out.scale  # scaled by the lookback's statistics only
+    loss = finetune_loss(params.loss, out.distribution, target, mask[..., patch:],
+                         params.huber_delta)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"finetune toto: loss is {float(loss.detach())} at {where}; "
+                                 "stopped before writing any state (lower finetune.toto.lr?)")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
+    optimizer.step()
+    return float(loss.detach())
+
+
+def finetune_toto(corpus: TrainingCorpus, base_dir: Path, train_params: dict[str, Any],
+                  out_dir: Path, plots_dir: Path, state_dir: Path, seed: int) -> dict[str, Any]:
+    """Fine-tune the checkpoint in `base_dir` on `corpus` (already cut at the validation
+    start); keep the epoch with the best validation loss in `out_dir`."""
+    params = from_mapping(TotoFinetuneParams, train_params, "params finetune.toto")
+    seed_everything(seed)
+    model = load_checkpoint(base_dir)
+    set_dropout(model, params.dropout)
+    trainable = set_trainable(model, params.trainable)
+    optimizer = torch.optim.AdamW(trainable, lr=params.lr, weight_decay=params.weight_decay)
+    rng = np.random.default_rng(seed)
+    patch = model.config.patch_size
+    train = [f.candles["close"].to_numpy(np.float32) for f in corpus.train
+             if f.symbol in params.symbols]
+    sampler = WindowSampler(train, params.context_length + patch, params)
+    windows = validation_windows(corpus, params.context_length)
+    base_val = validation_loss(model, windows, params.loss, params.huber_delta)  # base weights
+    store = ResumableState(state_dir, {"params": asdict(params), "seed": seed,
+                                       "base": str(base_dir), "val_start": str(corpus.val_start),
+                                       "series": sorted(f"{f.symbol}@{f.interval}"
+                                                        for f in corpus.train)})
+    state = store.load() or {}
+    rows, best, since_best, elapsed = (state.get("rows", []), state.get("best"),
+                                       state.get("since_best", 0), state.get("elapsed", 0.0))
+    if state:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+    for epoch in range(len(rows), params.epochs):
+        if since_best >= params.patience:
+            break
+        started, losses = time.perf_counter(), []
+        model.train()
+        bar = tqdm(range(params.steps_per_epoch), desc=f"finetune toto epoch {epoch + 1}",
+                   leave=False, mininterval=2.0)
+        for i in bar:
+            step = epoch * params.steps_per_epoch + i
+            for group in optimizer.param_groups:
+                group["lr"] = _lr(step, params)
+            x, mask = sampler.sample(params.batch_size, rng)
+            losses.append(_step(model, optimizer, x, mask, params,
+                                f"step {step + 1} (epoch {epoch + 1})"))
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", refresh=False)
+        val = validation_loss(model, windows, params.loss, params.huber_delta)
+        elapsed += time.perf_counter() - started
+        rows.append({"epoch": epoch + 1, "train_loss": round(float(np.mean(losses)), 6),
+                     "val_loss": round(val, 6)})
+        if best is None or val < best["val_loss"]:
+            best, since_best = {"epoch": epoch + 1, "val_loss": val,
+                                "model": copy.deepcopy(model.state_dict())}, 0
+        else:
+            since_best += 1
+        write_curve(plots_dir / "toto.csv", rows)
+        store.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                    "rows": rows, "best": best, "since_best": since_best, "elapsed": elapsed})
+    model.load_state_dict(best["model"])
+    save_checkpoint(model.eval(), out_dir)
+    store.clear()
+    return {"base_val_loss": base_val, "best_val_loss": best["val_loss"],
+            "best_epoch": best["epoch"], "epochs_run": len(rows),
+            "stopped_early": len(rows) < params.epochs, "train_seconds": round(elapsed, 1),
+            "loss": params.loss, "trainable": params.trainable,
+            "trainable_parameters": sum(p.numel() for p in trainable)}
+
+
+def compare_checkpoints(family: str, knobs: dict[str, Any], symbols: list[str],
+                        prepared_dir: str | Path, base_models: str | Path,
+                        finetuned_models: str | Path, cfg, seed: int) -> dict[str, Any]:
+    """Base vs fine-tuned checkpoint with the same forecaster knobs, on the same validation and
+    test windows of every symbol: metrics of both, the fine-tuned one's DM p-value and MAE
+    difference interval against the base, and naive."""
+    from cryptocast.data.prepared import load_series, read_splits
+    from cryptocast.evaluation.evaluate import backtest_candidates, metrics_for_dvc, score_results
+    from cryptocast.forecast.registry import build_forecaster
+
+    splits = read_splits(prepared_dir)
+    spec = {"model": family, **knobs}
+    report = {}
+    for symbol in symbols:
+        candles = load_series(prepared_dir, splits.interval, symbol)
+        forecasters = {"base": build_forecaster("base", spec, base_models, seed),
+                       "finetuned": build_forecaster("finetuned", spec, finetuned_models, seed),
+                       "naive": build_forecaster("naive", {"model": "naive"}, base_models, seed)}
+        results = backtest_candidates(candles, symbol, splits, forecasters, cfg)
+        metrics, _ = score_results(results, "base", cfg, splits.interval, seed)
+        report[symbol] = metrics_for_dvc(metrics)
+    return report

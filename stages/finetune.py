@@ -1,0 +1,31 @@
+"""DVC stage `finetune@toto` (plan 3.1): the base checkpoint fine-tuned on `finetune.symbols`'
+training split with early stopping on validation loss; then base vs fine-tuned on the same
+validation and test windows of every target symbol, with DM p-values."""
+
+import sys
+from pathlib import Path
+
+from cryptocast.config import EvalConfig, load_params, symbols_from_params
+from cryptocast.data.corpus import load_training_corpus
+from cryptocast.io import write_json
+from cryptocast.runtime import RuntimeConfig, configure
+from cryptocast.training.finetune import compare_checkpoints, finetune_toto
+
+if __name__ == "__main__":
+    family = sys.argv[1]
+    if family != "toto":
+        raise SystemExit(f"finetune: only toto is built so far, got {family!r}")
+    params = load_params()
+    runtime = configure(RuntimeConfig.from_params(params))
+    settings = params["finetune"]
+    seed = int(params["seed"])
+    corpus = load_training_corpus("data/prepared", settings["symbols"])
+    summary = finetune_toto(corpus, Path("models/toto"),
+                            {**settings["toto"], "symbols": settings["symbols"]},
+                            Path("models/finetuned/toto"), Path("plots/finetune"),
+                            Path("build/state/finetune/toto"), seed)
+    comparison = compare_checkpoints("toto", params["models"]["toto"]["forecaster"],
+                                     symbols_from_params(params), "data/prepared", "models",
+                                     "models/finetuned", EvalConfig.from_params(params), seed)
+    write_json(f"metrics/finetune/{family}.json",
+               {**summary, "runtime": runtime, "symbols": comparison})

@@ -1,0 +1,129 @@
+"""Toto fine-tuning: the losses by hand, no look-ahead, resume, NaN, early stopping."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from scipy import stats
+from test_toto_model import TINY
+from test_toto_training import corpus  # noqa: F401 - the shared fixture
+
+import cryptocast.training.finetune as ft
+from cryptocast.models.toto import Toto, load_checkpoint, save_checkpoint
+from cryptocast.models.toto.distribution import StudentTMixture
+from cryptocast.training.losses import finetune_loss, mixture_variance
+
+TRAIN = {"symbols": ["AAA"], "epochs": 3, "steps_per_epoch": 3, "batch_size": 4,
+         "context_length": 16, "warmup_steps": 1, "lr": 1e-3, "patience": 5}
+
+
+def one_t(df=4.0, loc=0.5, scale=2.0) -> StudentTMixture:
+    t = lambda v: torch.tensor([[v]], dtype=torch.float64)  # noqa: E731
+    return StudentTMixture(t(0.0), t(df), t(loc), t(scale))
+
+
+def test_losses_by_hand():
+    y = torch.tensor([1.5], dtype=torch.float64)
+    expected_nll = -stats.t.logpdf(1.5, df=4, loc=0.5, scale=2)
+    assert float(finetune_loss("nll", one_t(), y)) == pytest.approx(expected_nll)
+    assert float(finetune_loss("huber", one_t(), y, delta=1.0)) == pytest.approx(0.5)  # 0.5 d^2
+    assert float(finetune_loss("huber", one_t(), y, delta=0.5)) == pytest.approx(0.375)  # linear
+    # var = scale^2 df / (df - 2) = 8: 0.5 (log(2 pi 8) + 1 / 8)
+    expected = 0.5 * (math.log(2 * math.pi * 8) + 1 / 8)
+    assert float(finetune_loss("heteroscedastic", one_t(), y)) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="must be one of"):
+        finetune_loss("mse", one_t(), y)
+
+
+def test_mixture_variance_of_two_components():
+    # equal weights, locs 0 and 2, scale 1, df 4: each var 2; E[X^2] = 0.5 (2) + 0.5 (2 + 4)
+    # = 4, mean 1 -> var 3
+    t = lambda *v: torch.tensor([list(v)], dtype=torch.float64)  # noqa: E731
+    mixture = StudentTMixture(t(0.0, 0.0), t(4.0, 4.0), t(0.0, 2.0), t(1.0, 1.0))
+    assert float(mixture_variance(mixture)[0]) == pytest.approx(3.0)
+
+
+def test_targets_never_enter_their_scaling_statistics():
+    torch.manual_seed(0)
+    model = Toto(TINY).eval()
+    x = torch.randn(2, 1, 24).cumsum(-1) + 50
+    changed = x.clone()
+    changed[..., -4:] += 100.0  # only the predicted (last) patch differs
+    a, b = model(x[..., :-4], torch.ones(2, 1, 20, dtype=torch.bool)), model(
+        changed[..., :-4], torch.ones(2, 1, 20, dtype=torch.bool))
+    assert torch.equal(a.loc, b.loc) and torch.equal(a.scale, b.scale)
+
+
+@pytest.fixture
+def base(tmp_path):
+    torch.manual_seed(0)
+    save_checkpoint(Toto(TINY), tmp_path / "base")
+    return tmp_path / "base"
+
+
+def run(corpus, base, tmp_path, name, **train):  # noqa: F811
+    out = tmp_path / name
+    return ft.finetune_toto(corpus, base, {**TRAIN, **train}, out / "model", out / "plots",
+                            out / "state", seed=0), out
+
+
+def test_resume_after_an_interrupt_reaches_the_same_weights(corpus, base, tmp_path,  # noqa: F811
+                                                            monkeypatch):
+    full, _ = run(corpus, base, tmp_path, "full")
+    original, calls = ft._step, {"n": 0}
+
+    def crash_in_epoch_two(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == TRAIN["steps_per_epoch"] + 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ft, "_step", crash_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        run(corpus, base, tmp_path, "resumed")
+    assert not (tmp_path / "resumed" / "model").exists()
+    monkeypatch.setattr(ft, "_step", original)
+    resumed, _ = run(corpus, base, tmp_path, "resumed")
+    assert resumed["best_val_loss"] == pytest.approx(full["best_val_loss"], rel=1e-6)
+    a = load_checkpoint(tmp_path / "full" / "model").state_dict()
+    b = load_checkpoint(tmp_path / "resumed" / "model").state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_a_nan_loss_stops_naming_the_step_and_writes_nothing(corpus, base, tmp_path,  # noqa: F811
+                                                             monkeypatch):
+    original, calls = ft.finetune_loss, {"n": 0}
+
+    def nan_at_step_two(*args, **kwargs):
+        loss = original(*args, **kwargs)
+        if len(args) < 4:  # a validation loss (no mask)
+            return loss
+        calls["n"] += 1
+        return loss * float("nan") if calls["n"] == 2 else loss
+
+    monkeypatch.setattr(ft, "finetune_loss", nan_at_step_two)
+    with pytest.raises(FloatingPointError, match=r"loss is nan at step 2 \(epoch 1\)"):
+        run(corpus, base, tmp_path, "nan")
+    assert not (tmp_path / "nan" / "model").exists()
+    assert not (tmp_path / "nan" / "state" / "state.pt").exists()
+
+
+def test_early_stopping_keeps_the_best_epoch(corpus, base, tmp_path, monkeypatch):  # noqa: F811
+    losses = iter([1.0, 0.5, 0.7, 0.8, 0.9, 1.0])  # the base's, then epochs 1, 2, 3...
+    monkeypatch.setattr(ft, "validation_loss", lambda *a, **k: next(losses))
+    summary, out = run(corpus, base, tmp_path, "early", epochs=6, patience=2)
+    assert summary["best_epoch"] == 1 and summary["epochs_run"] == 3
+    assert summary["stopped_early"] and summary["best_val_loss"] == 0.5
+    assert (out / "plots" / "toto.csv").read_text().count("\n") == 4  # header + 3 epochs
+
+
+def test_head_only_trains_the_head(base):
+    model = load_checkpoint(base)
+    trainable = ft.set_trainable(model, "head")
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert names and all(n.startswith(ft.HEAD) for n in names)
+    assert sum(p.numel() for p in trainable) < sum(p.numel() for p in model.parameters())
+    with pytest.raises(ValueError, match="trainable must be head or all"):
+        ft.TotoFinetuneParams(trainable="backbone")
