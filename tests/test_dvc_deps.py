@@ -80,7 +80,7 @@ def closure(script: Path, families: set[str]) -> set[Path]:
 
 
 # Stages that also read another stage's params section for the same item.
-READS_ALSO = {"improved": ("baseline",), "sweep": ("baseline",)}
+READS_ALSO = {"improved": ("baseline",), "sweep": ("baseline",), "resweep": ("baseline",)}
 
 
 def models_in(section) -> set[str]:
@@ -108,6 +108,8 @@ def stage_families(stage_name: str, args: list[str]) -> set[str]:
         sweep = PARAMS["sweep"]
         found |= set(sweep["symbols"].get(item, {}).get("families",
                                                         sweep["defaults"]["families"]))
+    if group == "resweep":
+        found |= set(PARAMS["resweep"]["families"])
     return found & set(NEURAL)
 
 

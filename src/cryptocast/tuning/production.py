@@ -24,7 +24,12 @@ def _forecasters(record: Record, models_dir: str | Path, seed: int) -> dict[str,
     """The record's forecaster, or an ensemble's two members by family."""
     config = record.config
     specs = config["members"] if config["model"] == "ensemble" else {"best": config}
-    return {name: build_forecaster(name, spec, models_dir, seed) for name, spec in specs.items()}
+    forecasters = {}
+    for name, spec in specs.items():
+        spec = dict(spec)  # a re-sweep winner names its (fine-tuned) checkpoint folder
+        forecasters[name] = build_forecaster(name, spec, spec.pop("checkpoint_dir", models_dir),
+                                             seed)
+    return forecasters
 
 
 def _combined(record: Record, by_name: dict[str, BacktestResult], seed: int) -> BacktestResult:

@@ -107,18 +107,22 @@ def open_symbol_study(params: dict, symbol: str, prepared_dir: str | Path,
 
 
 def score_winners(params: dict, symbol: str, winners: dict[str, dict], prepared_dir: str | Path,
-                  models_dir: str | Path) -> tuple[Results, dict, Splits]:
-    """Backtest the winners (real forecasters), the baseline config and naive on both splits
-    and score them against the baseline config."""
+                  models_dir: str | Path, baseline_models_dir: str | Path = "models"
+                  ) -> tuple[Results, dict, Splits]:
+    """Backtest the winners (real forecasters on the checkpoints in `models_dir`), the baseline
+    config (on `baseline_models_dir`) and naive on both splits, scored against the baseline."""
     cfg = EvalConfig.from_params(params)
     splits = read_splits(prepared_dir)
     candles = load_series(prepared_dir, splits.interval, symbol)
     baseline = params["baseline"][symbol]
-    specs = {"baseline": baseline["candidates"][baseline["reference"]], "naive": {"model": "naive"},
-             **{f"sweep_{family}": config for family, config in winners.items()}}
     seed = int(params["seed"])
-    forecasters = {name: build_forecaster(name, spec, models_dir, seed)
-                   for name, spec in specs.items()}
+    forecasters = {
+        "baseline": build_forecaster("baseline", baseline["candidates"][baseline["reference"]],
+                                     baseline_models_dir, seed),
+        "naive": build_forecaster("naive", {"model": "naive"}, baseline_models_dir, seed),
+        **{f"sweep_{family}": build_forecaster(f"sweep_{family}", config, models_dir, seed)
+           for family, config in winners.items()},
+    }
     results = backtest_candidates(candles, symbol, splits, forecasters, cfg)
     metrics, _ = score_results(results, "baseline", cfg, splits.interval, seed)
     return results, metrics, splits
@@ -142,9 +146,12 @@ def save_samples(path: str | Path, results: Results, names: list[str]) -> None:
 
 
 def sweep_symbol(params: dict, symbol: str, prepared_dir: str | Path, models_dir: str | Path,
-                 pools_dir: str | Path) -> dict[str, Any]:
-    """Run (or continue) the symbol's study, then score its winners for real. Returns the
-    winner's record, the metrics document, the trial history and the scored results."""
+                 pools_dir: str | Path, baseline_models_dir: str | Path = "models"
+                 ) -> dict[str, Any]:
+    """Run (or continue) the symbol's study on the checkpoints in `models_dir`, then score its
+    winners for real. Returns the winner's record, the metrics document, the trial history and
+    the scored results. Winners on other checkpoints than the baseline's (the re-sweep on the
+    fine-tuned ones) carry `checkpoint_dir` in their config."""
     study, objective, settings = open_symbol_study(params, symbol, prepared_dir, models_dir,
                                                    pools_dir)
     started = time.perf_counter()
@@ -155,7 +162,10 @@ def sweep_symbol(params: dict, symbol: str, prepared_dir: str | Path, models_dir
     if not best:
         raise ValueError(f"sweep {symbol}: no complete trial in study {study.study_name}")
     winners = {family: trial.user_attrs["config"] for family, trial in best.items()}
-    results, metrics, splits = score_winners(params, symbol, winners, prepared_dir, models_dir)
+    results, metrics, splits = score_winners(params, symbol, winners, prepared_dir, models_dir,
+                                             baseline_models_dir)
+    if Path(models_dir) != Path(baseline_models_dir):
+        winners = {f: {**c, "checkpoint_dir": str(models_dir)} for f, c in winners.items()}
     names = [f"sweep_{family}" for family in winners]
     validation = {n: metrics["validation"][n]["pct_return_mae"] for n in names}
     chosen = min(validation, key=validation.get)
