@@ -6,7 +6,7 @@ from cryptocast.cli import main
 
 COMMANDS = [[], ["data"], ["data", "check"], ["data", "fetch"], ["data", "preflight"],
             ["evaluate"], ["forecast"], ["compare"], ["quick-eval"], ["report"], ["sweep"],
-            ["sweep", "worker"]]
+            ["sweep", "worker"], ["train"], ["train", "check"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "main")

@@ -286,6 +286,37 @@ def report(params_path, metrics_dir, show_all) -> None:
 
 
 @main.group()
+def train() -> None:
+    """Checks before a long training run."""
+
+
+@train.command("check")
+@PARAMS
+@click.option("--family", required=True, type=click.Choice(["toto", "kronos"]))
+@click.option("--steps", default=60, show_default=True, help="Steps on the one batch.")
+@click.option("--lr", default=1e-3, show_default=True, help="Learning rate of the check.")
+@click.option("--min-drop", default=0.3, show_default=True,
+              help="Fail unless the loss falls by this share of its starting size.")
+def train_check(params_path, family, steps, lr, min_drop) -> None:
+    """Overfit one batch with the configured architecture and report each layer group's
+    gradient norm; exit 1 if the loss does not fall (a configuration that cannot learn)."""
+    from cryptocast.training.check import overfit_one_batch
+
+    result = overfit_one_batch(family, load_params(params_path), steps=steps, lr=lr)
+    click.echo(f"{family}: loss {result['initial_loss']:.4f} -> {result['final_loss']:.4f} "
+               f"in {steps} steps on one batch ({result['seconds']:.1f} s)")
+    click.echo("gradient norm per layer group at the first step:")
+    for group, norm in result["grad_norms"].items():
+        flag = "  <- no gradient" if norm == 0 else ("  <- exploding" if norm > 1e3 else "")
+        click.echo(f"  {group:<28} {norm:10.4g}{flag}")
+    if result["relative_drop"] < min_drop:
+        click.echo(f"FAILED: the loss fell by {result['relative_drop']:.0%} of its starting "
+                   f"size, less than {min_drop:.0%}: this configuration does not learn")
+        raise SystemExit(1)
+    click.echo(f"ok: the loss fell by {result['relative_drop']:.0%}")
+
+
+@main.group()
 def sweep() -> None:
     """Optuna sweeps shared by several machines through one database."""
 
