@@ -1,9 +1,14 @@
 """DVC stage `finetune@toto` (plan 3.1): the base checkpoint fine-tuned on `finetune.symbols`'
 training split with early stopping on validation loss; then base vs fine-tuned on the same
-validation and test windows of every target symbol, with DM p-values."""
+validation and test windows of every target symbol, with DM p-values.
 
+Data-parallel: `torchrun --nproc_per_node N stages/finetune.py toto` (gloo, CPU)."""
+
+import os
 import sys
 from pathlib import Path
+
+import torch
 
 from cryptocast.config import EvalConfig, load_params, symbols_from_params
 from cryptocast.data.corpus import load_training_corpus
@@ -15,6 +20,8 @@ if __name__ == "__main__":
     family = sys.argv[1]
     if family != "toto":
         raise SystemExit(f"finetune: only toto is built so far, got {family!r}")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun --nproc_per_node N
+        torch.distributed.init_process_group("gloo")
     params = load_params()
     runtime = configure(RuntimeConfig.from_params(params))
     settings = params["finetune"]
@@ -24,6 +31,8 @@ if __name__ == "__main__":
                             {**settings["toto"], "symbols": settings["symbols"]},
                             Path("models/finetuned/toto"), Path("plots/finetune"),
                             Path("build/state/finetune/toto"), seed)
+    if torch.distributed.is_initialized() and torch.distributed.get_rank() > 0:
+        sys.exit(0)  # rank 0 evaluates and writes
     comparison = compare_checkpoints("toto", params["models"]["toto"]["forecaster"],
                                      symbols_from_params(params), "data/prepared", "models",
                                      "models/finetuned", EvalConfig.from_params(params), seed)

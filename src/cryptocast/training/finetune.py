@@ -28,6 +28,13 @@ from cryptocast.training.toto import WindowSampler, validation_windows
 HEAD = ("model.unembed", "model.output_distribution")
 
 
+def world() -> tuple[int, int]:
+    """(rank, world size) under `torchrun` (torch.distributed initialised), else (0, 1)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
 @dataclass(frozen=True)
 class TotoFinetuneParams:
     """params.yaml `finetune.toto` (and `finetune.symbols`)."""
@@ -103,7 +110,7 @@ def _lr(step: int, params: TotoFinetuneParams) -> float:
 
 
 def _step(model, optimizer, x, mask, params: TotoFinetuneParams, where: str) -> float:
-    patch = model.config.patch_size
+    patch = getattr(model, "module", model).config.patch_size
     out = model(x[..., :-patch], mask[..., :-patch])
     target = (x[..., patch:] - out.loc) / out.scale  # scaled by the lookback's statistics only
     loss = finetune_loss(params.loss, out.distribution, target, mask[..., patch:],
@@ -118,16 +125,27 @@ def _step(model, optimizer, x, mask, params: TotoFinetuneParams, where: str) -> 
     return float(loss.detach())
 
 
-def finetune_toto(corpus: TrainingCorpus, base_dir: Path, train_params: dict[str, Any],
-                  out_dir: Path, plots_dir: Path, state_dir: Path, seed: int) -> dict[str, Any]:
+def finetune_toto(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[str, Any],
+                  out_dir: str | Path, plots_dir: str | Path, state_dir: str | Path,
+                  seed: int) -> dict[str, Any]:
     """Fine-tune the checkpoint in `base_dir` on `corpus` (already cut at the validation
-    start); keep the epoch with the best validation loss in `out_dir`."""
+    start); keep the epoch with the best validation loss in `out_dir`. Under `torchrun`
+    (torch.distributed initialised) each process trains on its slice of the global batch."""
+    base_dir, out_dir, plots_dir = Path(base_dir), Path(out_dir), Path(plots_dir)
     params = from_mapping(TotoFinetuneParams, train_params, "params finetune.toto")
+    rank, size = world()
+    if params.batch_size % size:
+        raise ValueError(f"params finetune.toto.batch_size {params.batch_size} must be a "
+                         f"multiple of the {size} processes")
     seed_everything(seed)
     model = load_checkpoint(base_dir)
     set_dropout(model, params.dropout)
     trainable = set_trainable(model, params.trainable)
     optimizer = torch.optim.AdamW(trainable, lr=params.lr, weight_decay=params.weight_decay)
+    # data parallel: every rank draws the same global batch and trains on its slice; DDP
+    # averages the gradients, so the weights follow the single-process run (dropout aside)
+    net = torch.nn.parallel.DistributedDataParallel(model) if size > 1 else model
+    rows_per_rank = slice(rank * params.batch_size // size, (rank + 1) * params.batch_size // size)
     rng = np.random.default_rng(seed)
     patch = model.config.patch_size
     train = [f.candles["close"].to_numpy(np.float32) for f in corpus.train
@@ -159,7 +177,7 @@ def finetune_toto(corpus: TrainingCorpus, base_dir: Path, train_params: dict[str
             for group in optimizer.param_groups:
                 group["lr"] = _lr(step, params)
             x, mask = sampler.sample(params.batch_size, rng)
-            losses.append(_step(model, optimizer, x, mask, params,
+            losses.append(_step(net, optimizer, x[rows_per_rank], mask[rows_per_rank], params,
                                 f"step {step + 1} (epoch {epoch + 1})"))
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", refresh=False)
         val = validation_loss(model, windows, params.loss, params.huber_delta)
@@ -171,13 +189,16 @@ def finetune_toto(corpus: TrainingCorpus, base_dir: Path, train_params: dict[str
                                 "model": copy.deepcopy(model.state_dict())}, 0
         else:
             since_best += 1
+        if rank:  # one writer: rank 0
+            continue
         write_curve(plots_dir / "toto.csv", rows)
         store.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                     "rows": rows, "best": best, "since_best": since_best, "elapsed": elapsed})
     model.load_state_dict(best["model"])
-    save_checkpoint(model.eval(), out_dir)
-    store.clear()
+    if rank == 0:
+        save_checkpoint(model.eval(), out_dir)
+        store.clear()
     return {"base_val_loss": base_val, "best_val_loss": best["val_loss"],
             "best_epoch": best["epoch"], "epochs_run": len(rows),
             "stopped_early": len(rows) < params.epochs, "train_seconds": round(elapsed, 1),
