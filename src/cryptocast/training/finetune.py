@@ -8,20 +8,18 @@ run naming the step, before any state or checkpoint is written.
 
 from __future__ import annotations
 
-import copy
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from cryptocast.config import from_mapping
 from cryptocast.data.corpus import TrainingCorpus
 from cryptocast.models.toto import Toto, load_checkpoint, save_checkpoint
-from cryptocast.training.common import ResumableState, seed_everything, write_curve
+from cryptocast.training.common import ResumableState, seed_everything
+from cryptocast.training.early_stopping import Schedule, finite, fit
 from cryptocast.training.losses import LOSSES, finetune_loss
 from cryptocast.training.toto import WindowSampler, validation_windows
 
@@ -103,21 +101,17 @@ def validation_loss(model: Toto, windows: tuple[torch.Tensor, ...], kind: str, d
     return total / len(x)
 
 
-def _lr(step: int, params: TotoFinetuneParams) -> float:
-    if step < params.warmup_steps:
-        return params.lr * (step + 1) / params.warmup_steps
-    return params.lr
+def warmup_lr(step: int, lr: float, warmup_steps: int) -> float:
+    """Linear warm-up to `lr`, then constant (fine-tuning is short; early stopping ends it)."""
+    return lr * (step + 1) / warmup_steps if step < warmup_steps else lr
 
 
 def _step(model, optimizer, x, mask, params: TotoFinetuneParams, where: str) -> float:
     patch = getattr(model, "module", model).config.patch_size
     out = model(x[..., :-patch], mask[..., :-patch])
     target = (x[..., patch:] - out.loc) / out.scale  # scaled by the lookback's statistics only
-    loss = finetune_loss(params.loss, out.distribution, target, mask[..., patch:],
-                         params.huber_delta)
-    if not torch.isfinite(loss):
-        raise FloatingPointError(f"finetune toto: loss is {float(loss.detach())} at {where}; "
-                                 "stopped before writing any state (lower finetune.toto.lr?)")
+    loss = finite(finetune_loss(params.loss, out.distribution, target, mask[..., patch:],
+                                params.huber_delta), "finetune toto", where)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
@@ -157,52 +151,25 @@ def finetune_toto(corpus: TrainingCorpus, base_dir: str | Path, train_params: di
                                        "base": str(base_dir), "val_start": str(corpus.val_start),
                                        "series": sorted(f"{f.symbol}@{f.interval}"
                                                         for f in corpus.train)})
-    state = store.load() or {}
-    rows, best, since_best, elapsed = (state.get("rows", []), state.get("best"),
-                                       state.get("since_best", 0), state.get("elapsed", 0.0))
-    if state:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"])
-    for epoch in range(len(rows), params.epochs):
-        if since_best >= params.patience:
-            break
-        started, losses = time.perf_counter(), []
-        model.train()
-        bar = tqdm(range(params.steps_per_epoch), desc=f"finetune toto epoch {epoch + 1}",
-                   leave=False, mininterval=2.0)
-        for i in bar:
-            step = epoch * params.steps_per_epoch + i
-            for group in optimizer.param_groups:
-                group["lr"] = _lr(step, params)
-            x, mask = sampler.sample(params.batch_size, rng)
-            losses.append(_step(net, optimizer, x[rows_per_rank], mask[rows_per_rank], params,
-                                f"step {step + 1} (epoch {epoch + 1})"))
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", refresh=False)
-        val = validation_loss(model, windows, params.loss, params.huber_delta)
-        elapsed += time.perf_counter() - started
-        rows.append({"epoch": epoch + 1, "train_loss": round(float(np.mean(losses)), 6),
-                     "val_loss": round(val, 6)})
-        if best is None or val < best["val_loss"]:
-            best, since_best = {"epoch": epoch + 1, "val_loss": val,
-                                "model": copy.deepcopy(model.state_dict())}, 0
-        else:
-            since_best += 1
-        if rank:  # one writer: rank 0
-            continue
-        write_curve(plots_dir / "toto.csv", rows)
-        store.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                    "rows": rows, "best": best, "since_best": since_best, "elapsed": elapsed})
-    model.load_state_dict(best["model"])
+
+    def step(number: int, where: str) -> float:
+        for group in optimizer.param_groups:
+            group["lr"] = warmup_lr(number, params.lr, params.warmup_steps)
+        x, mask = sampler.sample(params.batch_size, rng)
+        return _step(net, optimizer, x[rows_per_rank], mask[rows_per_rank], params, where)
+
+    result = fit(model, optimizer, step,
+                 lambda: validation_loss(model, windows, params.loss, params.huber_delta),
+                 Schedule("finetune toto", params.epochs, params.steps_per_epoch,
+                          params.patience), store, rng, plots_dir / "toto.csv", rank)
     if rank == 0:
         save_checkpoint(model.eval(), out_dir)
         store.clear()
-    return {"base_val_loss": base_val, "best_val_loss": best["val_loss"],
-            "best_epoch": best["epoch"], "epochs_run": len(rows),
-            "stopped_early": len(rows) < params.epochs, "train_seconds": round(elapsed, 1),
-            "loss": params.loss, "trainable": params.trainable,
+    return {"base_val_loss": base_val, "best_val_loss": result.best["val_loss"],
+            "best_epoch": result.best["epoch"], "epochs_run": len(result.rows),
+            "stopped_early": len(result.rows) < params.epochs,
+            "train_seconds": round(result.seconds, 1), "loss": params.loss,
+            "trainable": params.trainable,
             "trainable_parameters": sum(p.numel() for p in trainable)}
 
 
