@@ -12,7 +12,7 @@ from test_toto_training import VAL_START, frame
 
 from cryptocast.data.corpus import TrainingCorpus
 from cryptocast.models.toto import Toto, load_checkpoint, save_checkpoint
-from cryptocast.training.finetune import finetune_toto
+from cryptocast.training.finetune_toto import finetune_toto
 
 TRAIN = {"symbols": ["AAA"], "epochs": 2, "steps_per_epoch": 3, "batch_size": 4,
          "context_length": 16, "warmup_steps": 1, "lr": 1e-3, "dropout": 0.0}

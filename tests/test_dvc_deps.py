@@ -24,6 +24,7 @@ NEURAL = ("toto", "kronos")
 DYNAMIC = {
     "cryptocast.forecast.registry": "cryptocast.models.{family}",
     "cryptocast.training": "cryptocast.training.{family}",
+    "cryptocast.training.finetune": "cryptocast.training.finetune_{family}",
 }
 
 

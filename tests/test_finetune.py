@@ -10,10 +10,10 @@ from scipy import stats
 from test_toto_model import TINY
 from test_toto_training import corpus  # noqa: F401 - the shared fixture
 
-import cryptocast.training.finetune as ft
+import cryptocast.training.finetune_toto as ft
 from cryptocast.models.toto import Toto, load_checkpoint, save_checkpoint
 from cryptocast.models.toto.distribution import StudentTMixture
-from cryptocast.training.losses import finetune_loss, mixture_variance
+from cryptocast.training.finetune_toto import finetune_loss, mixture_variance
 
 TRAIN = {"symbols": ["AAA"], "epochs": 3, "steps_per_epoch": 3, "batch_size": 4,
          "context_length": 16, "warmup_steps": 1, "lr": 1e-3, "patience": 5}
@@ -127,3 +127,47 @@ def test_head_only_trains_the_head(base):
     assert sum(p.numel() for p in trainable) < sum(p.numel() for p in model.parameters())
     with pytest.raises(ValueError, match="trainable must be head or all"):
         ft.TotoFinetuneParams(trainable="backbone")
+
+
+def test_kronos_training_windows_exclude_the_target_from_their_statistics(corpus):  # noqa: F811
+    import numpy as np
+
+    from cryptocast.models.kronos import WindowSampler
+
+    sampler = WindowSampler(corpus.train, 16, clip=50.0)
+    x, _ = sampler.sample(np.random.default_rng(0), 2, 16, lookback=15)
+    feats, _ = sampler.series[0]
+    sampler.series[0] = (feats * np.where(np.arange(len(feats))[:, None] % 16 == 15, 3.0, 1.0),
+                         sampler.series[0][1])  # every 16th candle changed, targets included
+    again, _ = sampler.sample(np.random.default_rng(0), 2, 16, lookback=15)
+    changed_rows = ~torch.isclose(x, again).all(-1)  # [batch, time]
+    # a changed candle moves its own row only: no statistic saw it
+    assert changed_rows.sum(-1).max() <= 1
+
+
+def test_kronos_finetune_runs_keeps_the_best_epoch_and_reports_round_trips(corpus, tmp_path):  # noqa: F811
+    from test_kronos_training import PREDICTOR, TOKENIZER
+
+    from cryptocast.models.kronos import (
+        Kronos,
+        KronosTokenizer,
+        PredictorConfig,
+        TokenizerConfig,
+    )
+    from cryptocast.models.kronos import load_checkpoint as load_kronos
+    from cryptocast.models.kronos import save_checkpoint as save_kronos
+    from cryptocast.training.finetune_kronos import finetune_kronos
+
+    torch.manual_seed(0)
+    save_kronos(KronosTokenizer(TokenizerConfig(**TOKENIZER)), tmp_path / "base" / "tokenizer")
+    save_kronos(Kronos(PredictorConfig(**PREDICTOR)), tmp_path / "base" / "predictor")
+    summary = finetune_kronos(corpus, tmp_path / "base",
+                              {"symbols": ["AAA"], "epochs": 2, "steps_per_epoch": 3,
+                               "batch_size": 4, "window": 16, "min_window": 8,
+                               "tokenizer_steps": 2, "lr": 1e-3},
+                              tmp_path / "out", tmp_path / "plots", tmp_path / "state", seed=0)
+    assert summary["best_epoch"] in (1, 2) and summary["best_val_ce"] <= summary["base_val_ce"]
+    assert summary["tokenizer_close_err_median_after"] > 0
+    tok, pred = load_kronos(tmp_path / "out")
+    assert pred.config.d_model == PREDICTOR["d_model"]
+    assert (tmp_path / "plots" / "kronos.csv").exists()

@@ -34,9 +34,11 @@ class WindowSampler:
         counts = np.array([len(f) - window + 1 for f, _ in self.series], dtype=np.float64)
         self.weights = counts / counts.sum()
 
-    def sample(self, rng: np.random.Generator, batch: int,
-               length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x [batch, length, 6] float32, stamp [batch, length, 5] int64); length <= window."""
+    def sample(self, rng: np.random.Generator, batch: int, length: int | None = None,
+               lookback: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x [batch, length, 6] float32, stamp [batch, length, 5] int64); length <= window.
+        Each window is normalised with the statistics of its first `lookback` candles (all
+        when None); fine-tuning passes length - 1, so the target candle never enters them."""
         length = self.window if length is None else length
         if not 2 <= length <= self.window:
             raise ValueError(f"length must be in [2, {self.window}], got {length}")
@@ -47,7 +49,7 @@ class WindowSampler:
             start = int(rng.integers(0, len(feats) - length + 1))
             xs.append(feats[start:start + length])
             stamps.append(stamp[start:start + length])
-        x, _, _ = normalise(np.stack(xs), self.clip)
+        x, _, _ = normalise(np.stack(xs), self.clip, lookback)
         return torch.from_numpy(x).float(), torch.from_numpy(np.stack(stamps))
 
 

@@ -1,0 +1,132 @@
+"""finetune@kronos (plan 3.2): the base predictor trained further on crypto symbols' training
+split with early stopping on validation cross-entropy; optionally the tokenizer first (off by
+default), with its close round trip reported before and after. Windows are normalised on
+their lookback only: the reference fine-tuning normalised over lookback and target."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cryptocast.config import from_mapping
+from cryptocast.data.corpus import TrainingCorpus
+from cryptocast.models.kronos import (
+    WindowSampler,
+    load_checkpoint,
+    save_checkpoint,
+    validation_windows,
+)
+from cryptocast.training.common import ResumableState, seed_everything
+from cryptocast.training.early_stopping import Schedule, finite, fit
+from cryptocast.training.finetune import warmup_lr
+from cryptocast.training.kronos import (
+    predictor_loss,
+    predictor_val_ce,
+    tokenizer_close_errors,
+    tokenizer_loss,
+)
+
+
+@dataclass(frozen=True)
+class KronosFinetuneParams:
+    """params.yaml `finetune.kronos` (and `finetune.symbols`)."""
+
+    symbols: list[str] = field(default_factory=lambda: ["BTCUSDT", "ETHUSDT", "UNIUSDT",
+                                                        "SOLUSDT"])
+    epochs: int = 20
+    steps_per_epoch: int = 50
+    batch_size: int = 16
+    window: int = 288  # longest window (lookback + the target candle)
+    min_window: int = 64
+    clip: float = 5.0
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 20
+    grad_clip: float = 1.0
+    patience: int = 3
+    tokenizer_steps: int = 0  # 0: the tokenizer stays as it is
+    tokenizer_lr: float = 1e-4
+
+    def __post_init__(self) -> None:
+        if not 3 <= self.min_window <= self.window:
+            raise ValueError("params finetune.kronos: need 3 <= min_window <= window")
+        for name in ("epochs", "steps_per_epoch", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"params finetune.kronos.{name} must be >= 1")
+
+
+def _batch(sampler: WindowSampler, rng: np.random.Generator, params: KronosFinetuneParams):
+    length = int(rng.integers(params.min_window, params.window + 1))
+    return sampler.sample(rng, params.batch_size, length, lookback=length - 1)
+
+
+def _tune_tokenizer(tokenizer, sampler, rng, params: KronosFinetuneParams) -> None:
+    optimizer = torch.optim.AdamW(tokenizer.parameters(), lr=params.tokenizer_lr,
+                                  weight_decay=params.weight_decay)
+    tokenizer.train()
+    for number in range(params.tokenizer_steps):
+        loss = finite(tokenizer_loss(tokenizer, _batch(sampler, rng, params)[0])[0],
+                      "finetune kronos tokenizer", f"step {number + 1}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(tokenizer.parameters(), params.grad_clip)
+        optimizer.step()
+    tokenizer.eval()
+
+
+def finetune_kronos(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[str, Any],
+                    out_dir: str | Path, plots_dir: str | Path, state_dir: str | Path,
+                    seed: int) -> dict[str, Any]:
+    """Fine-tune `base_dir`/{tokenizer,predictor} on `corpus`; keep the epoch with the best
+    validation cross-entropy in `out_dir`/{tokenizer,predictor}."""
+    out_dir, plots_dir = Path(out_dir), Path(plots_dir)
+    params = from_mapping(KronosFinetuneParams, train_params, "params finetune.kronos")
+    seed_everything(seed)
+    tokenizer, predictor = load_checkpoint(base_dir)
+    rng = np.random.default_rng(seed)
+    sampler = WindowSampler([f for f in corpus.train if f.symbol in params.symbols],
+                            params.window, params.clip)
+    val = [validation_windows(f, corpus.val_start, params.window, params.clip)
+           for f in corpus.validation]
+    round_trip_before = tokenizer_close_errors(tokenizer, val)
+    if params.tokenizer_steps:
+        _tune_tokenizer(tokenizer, sampler, rng, params)
+    round_trip_after = tokenizer_close_errors(tokenizer, val)
+    tokenizer.requires_grad_(False)
+    base_ce = predictor_val_ce(predictor, tokenizer, val)
+    optimizer = torch.optim.AdamW(predictor.parameters(), lr=params.lr,
+                                  weight_decay=params.weight_decay)
+    store = ResumableState(state_dir, {"params": asdict(params), "seed": seed,
+                                       "base": str(base_dir), "val_start": str(corpus.val_start),
+                                       "tokenizer": {k: v.sum().item() for k, v in
+                                                     tokenizer.state_dict().items()}})
+
+    def step(number: int, where: str) -> float:
+        for group in optimizer.param_groups:
+            group["lr"] = warmup_lr(number, params.lr, params.warmup_steps)
+        x, stamp = _batch(sampler, rng, params)
+        s1, s2 = tokenizer.encode(x)
+        loss = finite(predictor_loss(predictor, s1, s2, stamp), "finetune kronos", where)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(predictor.parameters(), params.grad_clip)
+        optimizer.step()
+        return float(loss.detach())
+
+    result = fit(predictor, optimizer, step, lambda: predictor_val_ce(predictor, tokenizer, val),
+                 Schedule("finetune kronos", params.epochs, params.steps_per_epoch,
+                          params.patience), store, rng, plots_dir / "kronos.csv")
+    save_checkpoint(tokenizer, out_dir / "tokenizer")
+    save_checkpoint(predictor.eval(), out_dir / "predictor")
+    store.clear()
+    return {"base_val_ce": base_ce, "best_val_ce": result.best["val_loss"],
+            "best_epoch": result.best["epoch"], "epochs_run": len(result.rows),
+            "stopped_early": len(result.rows) < params.epochs,
+            "train_seconds": round(result.seconds, 1),
+            "tokenizer_steps": params.tokenizer_steps,
+            "tokenizer_close_err_median_before": round_trip_before["close_err_median_s1s2"],
+            "tokenizer_close_err_median_after": round_trip_after["close_err_median_s1s2"]}

@@ -1,0 +1,201 @@
+"""finetune@toto (plan 3.1): the base checkpoint trained further on crypto symbols' training
+split, with early stopping on validation loss so a small dataset cannot overfit unnoticed.
+
+Losses on the Toto mixture, per position, averaged over the masked positions of scaled
+targets: `nll` (negative log-likelihood of the Student-t mixture), `huber` (Huber loss of the
+mixture mean, `delta` in scaled units) and `heteroscedastic` (Gaussian NLL with the mixture's
+mean and variance, 0.5 (log(2 pi var) + (y - mean)^2 / var)).
+
+Reuses pretraining's windows and resumable state. Every epoch ends with an atomic resumable
+state (an interrupted run resumes and reaches the same weights); a non-finite loss stops the
+run naming the step, before any state or checkpoint is written.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cryptocast.config import from_mapping
+from cryptocast.data.corpus import TrainingCorpus
+from cryptocast.models.toto import Toto, load_checkpoint, save_checkpoint
+from cryptocast.models.toto.distribution import StudentTMixture
+from cryptocast.training.common import ResumableState, seed_everything
+from cryptocast.training.early_stopping import Schedule, finite, fit
+from cryptocast.training.finetune import warmup_lr, world
+from cryptocast.training.toto import WindowSampler, validation_windows
+
+LOSSES = ("nll", "huber", "heteroscedastic")
+
+
+def mixture_variance(mixture: StudentTMixture) -> torch.Tensor:
+    """Var of the mixture: sum_k w_k (scale_k^2 df_k / (df_k - 2) + loc_k^2) - mean^2 (df > 2)."""
+    w = F.softmax(mixture.logits, dim=-1)
+    second = (w * (mixture.scale**2 * mixture.df / (mixture.df - 2) + mixture.loc**2)).sum(-1)
+    return (second - mixture.mean**2).clamp_min(1e-12)
+
+
+def _masked_mean(per_position: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    if mask is None:
+        return per_position.mean()
+    mask = mask.to(per_position.dtype)
+    return (per_position * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def finetune_loss(kind: str, mixture: StudentTMixture, target: torch.Tensor,
+                  mask: torch.Tensor | None = None, delta: float = 1.0) -> torch.Tensor:
+    """The fine-tuning loss `kind` (one of LOSSES) of scaled targets under `mixture`."""
+    if kind == "nll":
+        per_position = -mixture.log_prob(target)
+    elif kind == "huber":
+        per_position = F.huber_loss(mixture.mean, target, reduction="none", delta=delta)
+    elif kind == "heteroscedastic":
+        var = mixture_variance(mixture)
+        per_position = 0.5 * (torch.log(2 * math.pi * var) + (target - mixture.mean) ** 2 / var)
+    else:
+        raise ValueError(f"finetune loss must be one of {list(LOSSES)}, got {kind!r}")
+    return _masked_mean(per_position, mask)
+
+
+HEAD = ("model.unembed", "model.output_distribution")
+
+
+@dataclass(frozen=True)
+class TotoFinetuneParams:
+    """params.yaml `finetune.toto` (and `finetune.symbols`)."""
+
+    symbols: list[str] = field(default_factory=lambda: ["BTCUSDT", "ETHUSDT", "UNIUSDT",
+                                                        "SOLUSDT"])
+    epochs: int = 10
+    steps_per_epoch: int = 100
+    batch_size: int = 8
+    context_length: int = 512  # candles per window before the predicted patch
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 20
+    grad_clip: float = 1.0
+    loss: str = "nll"  # nll | huber | heteroscedastic
+    huber_delta: float = 1.0  # in scaled units
+    trainable: str = "all"  # head (unembed + output head) | all
+    dropout: float = 0.1
+    patience: int = 3  # epochs without a better validation loss before stopping
+    pad_fraction: float = 0.0  # WindowSampler knobs
+    interval_weight_power: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"params finetune.toto.loss must be one of {list(LOSSES)}, "
+                             f"got {self.loss!r}")
+        if self.trainable not in ("head", "all"):
+            raise ValueError(f"params finetune.toto.trainable must be head or all, got "
+                             f"{self.trainable!r}")
+        for name in ("epochs", "steps_per_epoch", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"params finetune.toto.{name} must be >= 1")
+
+
+def set_trainable(model: Toto, trainable: str) -> list[torch.nn.Parameter]:
+    """Freeze everything but the head (unembed + output distribution) when `head`."""
+    params = []
+    for name, p in model.named_parameters():
+        p.requires_grad_(trainable == "all" or name.startswith(HEAD))
+        if p.requires_grad:
+            params.append(p)
+    return params
+
+
+def set_dropout(model: Toto, p: float) -> None:
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = p
+        elif hasattr(module, "dropout") and isinstance(module.dropout, float):
+            module.dropout = p
+
+
+def validation_loss(model: Toto, windows: tuple[torch.Tensor, ...], kind: str, delta: float,
+                    batch: int = 256) -> float:
+    """The fine-tuning loss of each validation window's next close (scaled units)."""
+    model.eval()
+    x, mask, target = windows
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, len(x), batch):
+            out = model(x[start : start + batch], mask[start : start + batch],
+                        last_patch_only=True)
+            mixture = out.distribution.map(lambda t: t[:, 0, 0].double())
+            scaled = (target[start : start + batch] - out.loc[:, 0, 0]) / out.scale[:, 0, 0]
+            total += float(finetune_loss(kind, mixture, scaled, delta=delta)) * len(scaled)
+    return total / len(x)
+
+
+def _step(model, optimizer, x, mask, params: TotoFinetuneParams, where: str) -> float:
+    patch = getattr(model, "module", model).config.patch_size
+    out = model(x[..., :-patch], mask[..., :-patch])
+    target = (x[..., patch:] - out.loc) / out.scale  # scaled by the lookback's statistics only
+    loss = finite(finetune_loss(params.loss, out.distribution, target, mask[..., patch:],
+                                params.huber_delta), "finetune toto", where)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
+    optimizer.step()
+    return float(loss.detach())
+
+
+def finetune_toto(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[str, Any],
+                  out_dir: str | Path, plots_dir: str | Path, state_dir: str | Path,
+                  seed: int) -> dict[str, Any]:
+    """Fine-tune the checkpoint in `base_dir` on `corpus` (already cut at the validation
+    start); keep the epoch with the best validation loss in `out_dir`. Under `torchrun`
+    (torch.distributed initialised) each process trains on its slice of the global batch."""
+    base_dir, out_dir, plots_dir = Path(base_dir), Path(out_dir), Path(plots_dir)
+    params = from_mapping(TotoFinetuneParams, train_params, "params finetune.toto")
+    rank, size = world()
+    if params.batch_size % size:
+        raise ValueError(f"params finetune.toto.batch_size {params.batch_size} must be a "
+                         f"multiple of the {size} processes")
+    seed_everything(seed)
+    model = load_checkpoint(base_dir)
+    set_dropout(model, params.dropout)
+    trainable = set_trainable(model, params.trainable)
+    optimizer = torch.optim.AdamW(trainable, lr=params.lr, weight_decay=params.weight_decay)
+    # data parallel: every rank draws the same global batch and trains on its slice; DDP
+    # averages the gradients, so the weights follow the single-process run (dropout aside)
+    net = torch.nn.parallel.DistributedDataParallel(model) if size > 1 else model
+    rows_per_rank = slice(rank * params.batch_size // size, (rank + 1) * params.batch_size // size)
+    rng = np.random.default_rng(seed)
+    patch = model.config.patch_size
+    train = [f.candles["close"].to_numpy(np.float32) for f in corpus.train
+             if f.symbol in params.symbols]
+    sampler = WindowSampler(train, params.context_length + patch, params)
+    windows = validation_windows(corpus, params.context_length)
+    base_val = validation_loss(model, windows, params.loss, params.huber_delta)  # base weights
+    store = ResumableState(state_dir, {"params": asdict(params), "seed": seed,
+                                       "base": str(base_dir), "val_start": str(corpus.val_start),
+                                       "series": sorted(f"{f.symbol}@{f.interval}"
+                                                        for f in corpus.train)})
+
+    def step(number: int, where: str) -> float:
+        for group in optimizer.param_groups:
+            group["lr"] = warmup_lr(number, params.lr, params.warmup_steps)
+        x, mask = sampler.sample(params.batch_size, rng)
+        return _step(net, optimizer, x[rows_per_rank], mask[rows_per_rank], params, where)
+
+    result = fit(model, optimizer, step,
+                 lambda: validation_loss(model, windows, params.loss, params.huber_delta),
+                 Schedule("finetune toto", params.epochs, params.steps_per_epoch,
+                          params.patience), store, rng, plots_dir / "toto.csv", rank)
+    if rank == 0:
+        save_checkpoint(model.eval(), out_dir)
+        store.clear()
+    return {"base_val_loss": base_val, "best_val_loss": result.best["val_loss"],
+            "best_epoch": result.best["epoch"], "epochs_run": len(result.rows),
+            "stopped_early": len(result.rows) < params.epochs,
+            "train_seconds": round(result.seconds, 1), "loss": params.loss,
+            "trainable": params.trainable,
+            "trainable_parameters": sum(p.numel() for p in trainable)}
