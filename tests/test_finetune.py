@@ -119,6 +119,15 @@ def test_early_stopping_keeps_the_best_epoch(corpus, base, tmp_path, monkeypatch
     assert (out / "plots" / "toto.csv").read_text().count("\n") == 4  # header + 3 epochs
 
 
+def test_the_base_is_kept_when_no_epoch_beats_it(corpus, base, tmp_path, monkeypatch):  # noqa: F811
+    losses = iter([0.1, 0.5, 0.7, 0.8])  # the base's validation loss is the best
+    monkeypatch.setattr(ft, "validation_loss", lambda *a, **k: next(losses))
+    summary, out = run(corpus, base, tmp_path, "kept", epochs=6, patience=3)
+    assert summary["best_epoch"] == 0 and summary["best_val_loss"] == 0.1
+    a, b = load_checkpoint(base).state_dict(), load_checkpoint(out / "model").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_head_only_trains_the_head(base):
     model = load_checkpoint(base)
     trainable = ft.set_trainable(model, "head")

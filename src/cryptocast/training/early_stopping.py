@@ -35,12 +35,17 @@ class Fit:
 
 def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         step: Callable[[int, str], float], validate: Callable[[], float], schedule: Schedule,
-        store: ResumableState, rng: np.random.Generator, curve: Path, rank: int = 0) -> Fit:
+        store: ResumableState, rng: np.random.Generator, curve: Path, rank: int = 0,
+        base_loss: float | None = None) -> Fit:
     """Train with `step(global_step, where)` (returns the batch loss; `where` names the step
     for error messages) until `schedule.epochs` or `patience` epochs without a better
-    `validate()`; resumes from `store` when it holds a state of the same run."""
+    `validate()`; resumes from `store` when it holds a state of the same run. With
+    `base_loss` (the starting weights' validation loss) the start counts as epoch 0: when no
+    epoch beats it, the starting weights are what comes back."""
     state = store.load() or {}
     rows, best = state.get("rows", []), state.get("best")
+    if best is None and base_loss is not None:
+        best = {"epoch": 0, "val_loss": base_loss, "model": copy.deepcopy(model.state_dict())}
     since_best, elapsed = state.get("since_best", 0), state.get("elapsed", 0.0)
     if state:
         model.load_state_dict(state["model"])

@@ -119,7 +119,8 @@ def finetune_kronos(corpus: TrainingCorpus, base_dir: str | Path, train_params: 
 
     result = fit(predictor, optimizer, step, lambda: predictor_val_ce(predictor, tokenizer, val),
                  Schedule("finetune kronos", params.epochs, params.steps_per_epoch,
-                          params.patience), store, rng, plots_dir / "kronos.csv")
+                          params.patience), store, rng, plots_dir / "kronos.csv",
+                 base_loss=base_ce)
     save_checkpoint(tokenizer, out_dir / "tokenizer")
     save_checkpoint(predictor.eval(), out_dir / "predictor")
     store.clear()

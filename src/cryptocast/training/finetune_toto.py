@@ -189,7 +189,8 @@ def finetune_toto(corpus: TrainingCorpus, base_dir: str | Path, train_params: di
     result = fit(model, optimizer, step,
                  lambda: validation_loss(model, windows, params.loss, params.huber_delta),
                  Schedule("finetune toto", params.epochs, params.steps_per_epoch,
-                          params.patience), store, rng, plots_dir / "toto.csv", rank)
+                          params.patience), store, rng, plots_dir / "toto.csv", rank,
+                 base_loss=base_val)
     if rank == 0:
         save_checkpoint(model.eval(), out_dir)
         store.clear()
