@@ -46,8 +46,9 @@ def _blocks(metrics: Mapping[str, Any], name: str) -> tuple[dict, dict]:
 def gather(symbol: str, params: Mapping[str, Any], metrics_dir: str | Path,
            improved_dir: str | Path) -> list[Candidate]:
     """Every stage's candidates for `symbol` from the metrics files (and the configs they
-    name): naive and the baseline config, the plan's candidates, the sweep winners and the
-    ensembles, and the resweep winners when that stage has run."""
+    name): naive and the baseline config, the plan's candidates, the sweep winners, the
+    fine-tuned default forecasters and the re-sweep winners when those stages have run, and
+    the ensembles."""
     metrics_dir = Path(metrics_dir)
     baseline = read_json(metrics_dir / "baseline" / f"{symbol}.json")
     spec = params["baseline"][symbol]
@@ -68,6 +69,14 @@ def gather(symbol: str, params: Mapping[str, Any], metrics_dir: str | Path,
             name = f"sweep_{family}"
             found.append(Candidate(f"{stage}_{family}", stage, config,
                                    *_blocks(doc["candidates"], name)))
+    for family in ("toto", "kronos"):  # the family's default forecaster, fine-tuned
+        path = metrics_dir / "finetune" / f"{family}.json"
+        if path.exists() and symbol in read_json(path)["symbols"]:
+            scored = read_json(path)["symbols"][symbol]
+            config = {"model": family, **params["models"][family]["forecaster"],
+                      "checkpoint_dir": "models/finetuned"}
+            found.append(Candidate(f"finetuned_{family}", "finetune", config,
+                                   *_blocks(scored, "finetuned")))
     ensemble = read_json(metrics_dir / "ensemble" / f"{symbol}.json")
     for kind, choice in ensemble["weights"].items():
         config = {"model": "ensemble", "kind": kind, "weight": choice["weight"],
