@@ -1,11 +1,12 @@
 """Regenerate tests/golden/kronos.json: golden values of the official Kronos code.
 
 The official code (github.com/shiyu-coder/Kronos, MIT) is not on PyPI and is never a
-dependency of this project: clone it anywhere and give the folder that holds its `model/`:
+dependency of this project: clone it (here into build/ref/Kronos) and give the folder that holds
+its `model/`:
 
-    python -m venv /tmp/refvenv
-    /tmp/refvenv/bin/pip install torch einops huggingface_hub pandas tqdm
-    /tmp/refvenv/bin/python tests/golden/kronos_reference.py --kronos-src /path/to/Kronos
+    python -m venv build/ref/venv
+    build/ref/venv/bin/pip install torch einops huggingface_hub pandas tqdm
+    build/ref/venv/bin/python tests/golden/kronos_reference.py --kronos-src build/ref/Kronos
 
 It builds a tiny tokenizer and predictor, sets every parameter from its sorted name index
 (seeded normal draws; our module trees have the same names, so tests rebuild the same

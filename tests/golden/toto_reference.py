@@ -3,10 +3,12 @@
 Needs the official package's source and its model dependencies, in a scratch environment
 (toto-ts pins old torch/numpy/pandas, so it is never a dependency of this project):
 
-    pip download --no-deps toto-ts==0.2.0 -d /tmp/toto && unzip -d /tmp/toto /tmp/toto/*.whl
-    python -m venv /tmp/refvenv
-    /tmp/refvenv/bin/pip install torch einops gluonts rotary-embedding-torch huggingface_hub
-    /tmp/refvenv/bin/python tests/golden/toto_reference.py --toto-src /tmp/toto
+    pip download --no-deps toto-ts==0.2.0 -d build/ref/toto
+    unzip -d build/ref/toto build/ref/toto/*.whl
+    python -m venv build/ref/venv
+    build/ref/venv/bin/pip install torch einops gluonts rotary-embedding-torch jaxtyping \
+        lightning scipy huggingface_hub
+    build/ref/venv/bin/python tests/golden/toto_reference.py --toto-src build/ref/toto
 
 It builds the official model with the tiny config below, sets every parameter by a formula of
 its sorted name index (our module tree has the same names, so tests rebuild the same weights),
