@@ -12,8 +12,7 @@ from test_toto_training import corpus  # noqa: F401 - the shared fixture
 
 import cryptocast.training.finetune_toto as ft
 from cryptocast.models.toto import Toto, load_checkpoint, save_checkpoint
-from cryptocast.models.toto.distribution import StudentTMixture
-from cryptocast.training.finetune_toto import finetune_loss, mixture_variance
+from cryptocast.models.toto.distribution import StudentTMixture, finetune_loss, mixture_variance
 
 TRAIN = {"symbols": ["AAA"], "epochs": 3, "steps_per_epoch": 3, "batch_size": 4,
          "context_length": 16, "warmup_steps": 1, "lr": 1e-3, "patience": 5}

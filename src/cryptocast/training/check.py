@@ -17,7 +17,7 @@ import torch
 from cryptocast.models.kronos import Kronos, KronosTokenizer, PredictorConfig, TokenizerConfig
 from cryptocast.models.kronos.inputs import normalise
 from cryptocast.models.toto import Toto
-from cryptocast.training.finetune_toto import finetune_loss
+from cryptocast.models.toto.distribution import finetune_loss
 from cryptocast.training.kronos import predictor_loss
 from cryptocast.training.toto import model_config
 

@@ -5,12 +5,45 @@ windows."""
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
+from cryptocast.data.prepared import load_series, read_splits
+from cryptocast.evaluation.evaluate import backtest_candidates, metrics_for_dvc, score_results
+from cryptocast.forecast.registry import build_forecaster
+from cryptocast.training.early_stopping import Schedule
+
 FAMILIES = ("toto", "kronos")
+
+
+@dataclass(frozen=True)
+class FinetuneParams:
+    """What both families' `params.yaml finetune.<family>` hold (and `finetune.symbols`);
+    each family's class adds its own knobs and may change these defaults."""
+
+    SECTION: ClassVar[str] = "finetune"
+    symbols: list[str] = field(default_factory=lambda: ["BTCUSDT", "ETHUSDT", "UNIUSDT",
+                                                        "SOLUSDT"])
+    epochs: int = 10
+    steps_per_epoch: int = 100
+    batch_size: int = 8
+    lr: float = 1e-4  # AdamW, after a linear warm-up
+    weight_decay: float = 0.01
+    warmup_steps: int = 20
+    grad_clip: float = 1.0
+    patience: int = 3  # epochs without a better validation loss before stopping
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "steps_per_epoch", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"params {self.SECTION}.{name} must be >= 1")
+
+    def schedule(self) -> Schedule:
+        return Schedule(self.SECTION.replace(".", " "), self.epochs, self.steps_per_epoch,
+                        self.patience)
 
 
 def finetune_family(family: str, corpus, base_dir: str | Path, train_params: dict[str, Any],
@@ -42,10 +75,6 @@ def compare_checkpoints(family: str, knobs: dict[str, Any], symbols: list[str],
     """Base vs fine-tuned checkpoint with the same forecaster knobs, on the same validation and
     test windows of every symbol: metrics of both, the fine-tuned one's DM p-value and MAE
     difference interval against the base, and naive."""
-    from cryptocast.data.prepared import load_series, read_splits
-    from cryptocast.evaluation.evaluate import backtest_candidates, metrics_for_dvc, score_results
-    from cryptocast.forecast.registry import build_forecaster
-
     splits = read_splits(prepared_dir)
     spec = {"model": family, **knobs}
     report = {}

@@ -5,9 +5,9 @@ their lookback only: the reference fine-tuning normalised over lookback and targ
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -21,8 +21,8 @@ from cryptocast.models.kronos import (
     validation_windows,
 )
 from cryptocast.training.common import ResumableState, seed_everything
-from cryptocast.training.early_stopping import Schedule, finite, fit
-from cryptocast.training.finetune import warmup_lr
+from cryptocast.training.early_stopping import finite, fit
+from cryptocast.training.finetune import FinetuneParams, warmup_lr
 from cryptocast.training.kronos import (
     predictor_loss,
     predictor_val_ce,
@@ -32,31 +32,23 @@ from cryptocast.training.kronos import (
 
 
 @dataclass(frozen=True)
-class KronosFinetuneParams:
+class KronosFinetuneParams(FinetuneParams):
     """params.yaml `finetune.kronos` (and `finetune.symbols`)."""
 
-    symbols: list[str] = field(default_factory=lambda: ["BTCUSDT", "ETHUSDT", "UNIUSDT",
-                                                        "SOLUSDT"])
+    SECTION: ClassVar[str] = "finetune.kronos"
     epochs: int = 20
     steps_per_epoch: int = 50
     batch_size: int = 16
     window: int = 288  # longest window (lookback + the target candle)
     min_window: int = 64
     clip: float = 5.0
-    lr: float = 1e-4
-    weight_decay: float = 0.01
-    warmup_steps: int = 20
-    grad_clip: float = 1.0
-    patience: int = 3
     tokenizer_steps: int = 0  # 0: the tokenizer stays as it is
     tokenizer_lr: float = 1e-4
 
     def __post_init__(self) -> None:
         if not 3 <= self.min_window <= self.window:
             raise ValueError("params finetune.kronos: need 3 <= min_window <= window")
-        for name in ("epochs", "steps_per_epoch", "batch_size", "patience"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"params finetune.kronos.{name} must be >= 1")
+        super().__post_init__()
 
 
 def _batch(sampler: WindowSampler, rng: np.random.Generator, params: KronosFinetuneParams):
@@ -118,8 +110,7 @@ def finetune_kronos(corpus: TrainingCorpus, base_dir: str | Path, train_params: 
         return float(loss.detach())
 
     result = fit(predictor, optimizer, step, lambda: predictor_val_ce(predictor, tokenizer, val),
-                 Schedule("finetune kronos", params.epochs, params.steps_per_epoch,
-                          params.patience), store, rng, plots_dir / "kronos.csv",
+                 params.schedule(), store, rng, plots_dir / "kronos.csv",
                  base_loss=base_ce)
     save_checkpoint(tokenizer, out_dir / "tokenizer")
     save_checkpoint(predictor.eval(), out_dir / "predictor")

@@ -1,10 +1,7 @@
 """finetune@toto (plan 3.1): the base checkpoint trained further on crypto symbols' training
 split, with early stopping on validation loss so a small dataset cannot overfit unnoticed.
 
-Losses on the Toto mixture, per position, averaged over the masked positions of scaled
-targets: `nll` (negative log-likelihood of the Student-t mixture), `huber` (Huber loss of the
-mixture mean, `delta` in scaled units) and `heteroscedastic` (Gaussian NLL with the mixture's
-mean and variance, 0.5 (log(2 pi var) + (y - mean)^2 / var)).
+The losses (`finetune.toto.loss`) are the mixture's, in models/toto/distribution.py.
 
 Reuses pretraining's windows and resumable state. Every epoch ends with an atomic resumable
 state (an interrupted run resumes and reaches the same weights); a non-finite loss stops the
@@ -13,78 +10,35 @@ run naming the step, before any state or checkpoint is written.
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from cryptocast.config import from_mapping
 from cryptocast.data.corpus import TrainingCorpus
 from cryptocast.models.toto import Toto, load_checkpoint, save_checkpoint
-from cryptocast.models.toto.distribution import StudentTMixture
+from cryptocast.models.toto.distribution import LOSSES, finetune_loss
 from cryptocast.training.common import ResumableState, seed_everything
-from cryptocast.training.early_stopping import Schedule, finite, fit
-from cryptocast.training.finetune import warmup_lr, world
-from cryptocast.training.toto import WindowSampler, validation_windows
-
-LOSSES = ("nll", "huber", "heteroscedastic")
-
-
-def mixture_variance(mixture: StudentTMixture) -> torch.Tensor:
-    """Var of the mixture: sum_k w_k (scale_k^2 df_k / (df_k - 2) + loc_k^2) - mean^2 (df > 2)."""
-    w = F.softmax(mixture.logits, dim=-1)
-    second = (w * (mixture.scale**2 * mixture.df / (mixture.df - 2) + mixture.loc**2)).sum(-1)
-    return (second - mixture.mean**2).clamp_min(1e-12)
-
-
-def _masked_mean(per_position: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    if mask is None:
-        return per_position.mean()
-    mask = mask.to(per_position.dtype)
-    return (per_position * mask).sum() / mask.sum().clamp_min(1.0)
-
-
-def finetune_loss(kind: str, mixture: StudentTMixture, target: torch.Tensor,
-                  mask: torch.Tensor | None = None, delta: float = 1.0) -> torch.Tensor:
-    """The fine-tuning loss `kind` (one of LOSSES) of scaled targets under `mixture`."""
-    if kind == "nll":
-        per_position = -mixture.log_prob(target)
-    elif kind == "huber":
-        per_position = F.huber_loss(mixture.mean, target, reduction="none", delta=delta)
-    elif kind == "heteroscedastic":
-        var = mixture_variance(mixture)
-        per_position = 0.5 * (torch.log(2 * math.pi * var) + (target - mixture.mean) ** 2 / var)
-    else:
-        raise ValueError(f"finetune loss must be one of {list(LOSSES)}, got {kind!r}")
-    return _masked_mean(per_position, mask)
-
+from cryptocast.training.early_stopping import finite, fit
+from cryptocast.training.finetune import FinetuneParams, warmup_lr, world
+from cryptocast.training.toto import WindowSampler, validation_loss, validation_windows
 
 HEAD = ("model.unembed", "model.output_distribution")
 
 
 @dataclass(frozen=True)
-class TotoFinetuneParams:
+class TotoFinetuneParams(FinetuneParams):
     """params.yaml `finetune.toto` (and `finetune.symbols`)."""
 
-    symbols: list[str] = field(default_factory=lambda: ["BTCUSDT", "ETHUSDT", "UNIUSDT",
-                                                        "SOLUSDT"])
-    epochs: int = 10
-    steps_per_epoch: int = 100
-    batch_size: int = 8
+    SECTION: ClassVar[str] = "finetune.toto"
     context_length: int = 512  # candles per window before the predicted patch
-    lr: float = 1e-4
-    weight_decay: float = 0.01
-    warmup_steps: int = 20
-    grad_clip: float = 1.0
     loss: str = "nll"  # nll | huber | heteroscedastic
     huber_delta: float = 1.0  # in scaled units
     trainable: str = "all"  # head (unembed + output head) | all
     dropout: float = 0.1
-    patience: int = 3  # epochs without a better validation loss before stopping
     pad_fraction: float = 0.0  # WindowSampler knobs
     interval_weight_power: float = 0.5
 
@@ -95,9 +49,7 @@ class TotoFinetuneParams:
         if self.trainable not in ("head", "all"):
             raise ValueError(f"params finetune.toto.trainable must be head or all, got "
                              f"{self.trainable!r}")
-        for name in ("epochs", "steps_per_epoch", "batch_size", "patience"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"params finetune.toto.{name} must be >= 1")
+        super().__post_init__()
 
 
 def set_trainable(model: Toto, trainable: str) -> list[torch.nn.Parameter]:
@@ -116,22 +68,6 @@ def set_dropout(model: Toto, p: float) -> None:
             module.p = p
         elif hasattr(module, "dropout") and isinstance(module.dropout, float):
             module.dropout = p
-
-
-def validation_loss(model: Toto, windows: tuple[torch.Tensor, ...], kind: str, delta: float,
-                    batch: int = 256) -> float:
-    """The fine-tuning loss of each validation window's next close (scaled units)."""
-    model.eval()
-    x, mask, target = windows
-    total = 0.0
-    with torch.no_grad():
-        for start in range(0, len(x), batch):
-            out = model(x[start : start + batch], mask[start : start + batch],
-                        last_patch_only=True)
-            mixture = out.distribution.map(lambda t: t[:, 0, 0].double())
-            scaled = (target[start : start + batch] - out.loc[:, 0, 0]) / out.scale[:, 0, 0]
-            total += float(finetune_loss(kind, mixture, scaled, delta=delta)) * len(scaled)
-    return total / len(x)
 
 
 def _step(model, optimizer, x, mask, params: TotoFinetuneParams, where: str) -> float:
@@ -188,8 +124,7 @@ def finetune_toto(corpus: TrainingCorpus, base_dir: str | Path, train_params: di
 
     result = fit(model, optimizer, step,
                  lambda: validation_loss(model, windows, params.loss, params.huber_delta),
-                 Schedule("finetune toto", params.epochs, params.steps_per_epoch,
-                          params.patience), store, rng, plots_dir / "toto.csv", rank,
+                 params.schedule(), store, rng, plots_dir / "toto.csv", rank,
                  base_loss=base_val)
     if rank == 0:
         save_checkpoint(model.eval(), out_dir)

@@ -19,7 +19,7 @@ from cryptocast.models.toto import (
     load_checkpoint,
     save_checkpoint,
 )
-from cryptocast.models.toto.distribution import combined_loss, nll_loss
+from cryptocast.models.toto.distribution import combined_loss, finetune_loss
 from cryptocast.training.common import ResumableState, seed_everything, write_curve
 
 CURVE_FILE = "loss.csv"
@@ -118,8 +118,10 @@ def validation_windows(
 
 
 @torch.no_grad()
-def validation_nll(model: Toto, windows: tuple[torch.Tensor, ...], batch: int = 256) -> float:
-    """Mean NLL of the next close in the model's scaled units (one step ahead)."""
+def validation_loss(model: Toto, windows: tuple[torch.Tensor, ...], kind: str = "nll",
+                    delta: float = 1.0, batch: int = 256) -> float:
+    """Mean loss `kind` (`finetune_loss`; NLL by default) of the next close in the model's
+    scaled units (one step ahead), over the validation windows."""
     model.eval()
     x, mask, target = windows
     total = 0.0
@@ -127,7 +129,7 @@ def validation_nll(model: Toto, windows: tuple[torch.Tensor, ...], batch: int = 
         out = model(x[start : start + batch], mask[start : start + batch], last_patch_only=True)
         mixture = out.distribution.map(lambda t: t[:, 0, 0].double())
         scaled = (target[start : start + batch] - out.loc[:, 0, 0]) / out.scale[:, 0, 0]
-        total += float(nll_loss(mixture, scaled)) * len(scaled)
+        total += float(finetune_loss(kind, mixture, scaled, delta=delta)) * len(scaled)
     return total / len(x)
 
 
@@ -206,7 +208,7 @@ def pretrain(corpus: TrainingCorpus, model_params: dict, train_params: dict, out
         t0 = time.perf_counter()
         train_loss = _run_epoch(model, optimizer, sampler, rng, params, epoch,
                                 epoch * params.steps_per_epoch)
-        val = validation_nll(model, windows)
+        val = validation_loss(model, windows)
         elapsed += time.perf_counter() - t0
         rows.append({"epoch": epoch + 1, "train_loss": round(train_loss, 6),
                      "val_nll": round(val, 6)})

@@ -62,22 +62,10 @@ class KronosCache:
         self.windows = windows
         self.v2 = 2 ** forecaster.predictor.config.s2_bits
         self._states: dict[tuple[int, float], list[_Window | None]] = {}
-        self._stacked: dict[tuple[int, float], tuple | None] = {}
 
     def warm(self, context_length: int, clip: float) -> None:
-        """Build every window's state for (context_length, clip) now, and stack the context
-        keys/values of all windows (when their lengths agree) for batched calls."""
-        key = (context_length, clip)
-        if key in self._stacked:
-            return
-        states = self._window_states(range(len(self.windows.contexts)), context_length, clip)
-        if len({st.mem_prefix[0].shape[2] for st in states}) == 1:
-            self._stacked[key] = (_stack([st.mem_prefix for st in states]),
-                                  torch.cat([st.last for st in states]),
-                                  [_stack(layer) for layer in zip(*(st.dec_prefix for st in states),
-                                                                  strict=True)])
-        else:
-            self._stacked[key] = None
+        """Build every window's state for (context_length, clip) now."""
+        self._window_states(range(len(self.windows.contexts)), context_length, clip)
 
     def _window_states(self, indices, context_length: int, clip: float) -> list[_Window]:
         key = (context_length, clip)
@@ -112,11 +100,8 @@ class KronosCache:
         )
 
     @torch.no_grad()
-    def _fill_s2_logits(self, states: list[_Window], wanted: list[list[int]],
-                        rows: torch.Tensor, stacked: tuple | None) -> None:
-        """Compute the missing s2 logits of `wanted` s1 ids, one batched call per prefix
-        length (windows with a shorter history have a shorter prefix). `rows`: the windows'
-        indices into `stacked`, the context keys/values of every window (or None)."""
+    def _fill_s2_logits(self, states: list[_Window], wanted: list[list[int]]) -> None:
+        """Compute the missing s2 logits of `wanted` s1 ids, batched over windows."""
         missing = [[t for t in ids if t not in st.s2_logits] for st, ids in zip(states, wanted,
                                                                                  strict=True)]
         todo = [j for j, ids in enumerate(missing) if ids]
@@ -124,12 +109,8 @@ class KronosCache:
         for group in _batches(states, todo, lambda st: st.mem_prefix[0].shape[2], sizes):
             width = max(len(missing[j]) for j in group)
             ids = torch.tensor([missing[j] + [0] * (width - len(missing[j])) for j in group])
-            if stacked is None:
-                prefix = _stack([states[j].mem_prefix for j in group])
-                last = torch.cat([states[j].last for j in group])
-            else:
-                pick = rows[group]
-                prefix, last = tuple(t[pick] for t in stacked[0]), stacked[1][pick]
+            prefix = _stack([states[j].mem_prefix for j in group])
+            last = torch.cat([states[j].last for j in group])
             logits = self.forecaster.predictor.s2_logits(ids, prefix, None, last)
             orders = torch.sort(logits, dim=-1, descending=True).indices.to(torch.int16)
             for row, order, j in zip(logits, orders, group, strict=True):
@@ -137,8 +118,7 @@ class KronosCache:
                 states[j].s2_order.update(zip(missing[j], order, strict=False))
 
     @torch.no_grad()
-    def _fill_closes(self, states: list[_Window], wanted: list[list[int]],
-                     rows: torch.Tensor, stacked: tuple | None) -> None:
+    def _fill_closes(self, states: list[_Window], wanted: list[list[int]]) -> None:
         """Decode the missing (s1, s2) pairs (keys s1 * V2 + s2), batched as above."""
         missing = [sorted(set(keys) - set(st.closes)) for st, keys in zip(states, wanted,
                                                                           strict=True)]
@@ -147,12 +127,8 @@ class KronosCache:
         for group in _batches(states, todo, lambda st: st.dec_prefix[0][0].shape[2], sizes):
             width = max(len(missing[j]) for j in group)
             keys = torch.tensor([missing[j] + [0] * (width - len(missing[j])) for j in group])
-            if stacked is None:
-                prefix = [_stack(layer) for layer in zip(*(states[j].dec_prefix for j in group),
-                                                          strict=True)]
-            else:
-                pick = rows[group]
-                prefix = [(k[pick], v[pick]) for k, v in stacked[2]]
+            prefix = [_stack(layer) for layer in zip(*(states[j].dec_prefix for j in group),
+                                                      strict=True)]
             out = self.forecaster.tokenizer.decode_suffix(
                 (keys // self.v2)[..., None], (keys % self.v2)[..., None], prefix)
             for row, j in zip(out[:, :, 0, CLOSE].double(), group, strict=True):
@@ -161,16 +137,13 @@ class KronosCache:
     def samples(self, indices: Sequence[int], cfg: SamplingConfig, context_length: int,
                 clip: float, anchor: bool) -> np.ndarray:
         """[len(indices), sample_count] sampled closes of the windows for the knobs."""
-        self.warm(context_length, clip)
         states = self._window_states(indices, context_length, clip)
-        stacked = self._stacked[(context_length, clip)]
-        rows = torch.tensor(list(indices))
         generators = [torch.Generator().manual_seed(st.seed) for st in states]
         probs1 = filtered_probs(torch.stack([st.logits1 for st in states]), cfg,
                                 torch.stack([st.order1 for st in states]))
         s1 = draw(probs1, cfg.sample_count, generators)  # [W, S]
         uniques = [torch.unique(row, return_inverse=True) for row in s1]
-        self._fill_s2_logits(states, [u.tolist() for u, _ in uniques], rows, stacked)
+        self._fill_s2_logits(states, [u.tolist() for u, _ in uniques])
         keys = []
         for st, (unique, inverse), row, g in zip(states, uniques, s1, generators, strict=True):
             ids = unique.tolist()
@@ -180,7 +153,7 @@ class KronosCache:
             cdf2 = filtered_probs(logits2, cfg, order2).double().cumsum(-1)
             s2 = draw_from_cdf(cdf2[inverse], 1, g)[:, 0]
             keys.append((row * self.v2 + s2).tolist())
-        self._fill_closes(states, keys, rows, stacked)
+        self._fill_closes(states, keys)
         out = np.empty((len(states), cfg.sample_count))
         for k, (st, row) in enumerate(zip(states, keys, strict=True)):
             close = denormalise(np.array([st.closes[key] for key in row]), st.mean, st.std)

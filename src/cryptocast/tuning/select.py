@@ -71,8 +71,8 @@ def gather(symbol: str, params: Mapping[str, Any], metrics_dir: str | Path,
                                    *_blocks(doc["candidates"], name)))
     for family in ("toto", "kronos"):  # the family's default forecaster, fine-tuned
         path = metrics_dir / "finetune" / f"{family}.json"
-        if path.exists() and symbol in read_json(path)["symbols"]:
-            scored = read_json(path)["symbols"][symbol]
+        scored = read_json(path)["symbols"].get(symbol) if path.exists() else None
+        if scored is not None:
             config = {"model": family, **params["models"][family]["forecaster"],
                       "checkpoint_dir": "models/finetuned"}
             found.append(Candidate(f"finetuned_{family}", "finetune", config,

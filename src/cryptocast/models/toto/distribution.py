@@ -85,15 +85,19 @@ class MixtureOfStudentTsOutput(nn.Module):
         )
 
 
+def masked_mean(per_position: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over the positions where `mask` is true (all if None)."""
+    if mask is None:
+        return per_position.mean()
+    mask = mask.to(per_position.dtype)
+    return (per_position * mask).sum() / mask.sum().clamp_min(1.0)
+
+
 def nll_loss(
     mixture: StudentTMixture, target: torch.Tensor, mask: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Mean negative log-likelihood over positions where `mask` is true (all if None)."""
-    nll = -mixture.log_prob(target)
-    if mask is None:
-        return nll.mean()
-    mask = mask.to(nll.dtype)
-    return (nll * mask).sum() / mask.sum().clamp_min(1.0)
+    return masked_mean(-mixture.log_prob(target), mask)
 
 
 def combined_loss(
@@ -106,6 +110,32 @@ def combined_loss(
     """The reference training loss: lambda * NLL + (1 - lambda) * Cauchy loss on the mean,
     log1p(0.5 * ((mean - target) / delta)^2), averaged over masked positions."""
     robust = torch.log1p(0.5 * ((mixture.mean - target) / delta) ** 2)
-    per_pos = lambda_nll * -mixture.log_prob(target) + (1 - lambda_nll) * robust
-    mask = mask.to(per_pos.dtype)
-    return (per_pos * mask).sum() / mask.sum().clamp_min(1.0)
+    return masked_mean(lambda_nll * -mixture.log_prob(target) + (1 - lambda_nll) * robust, mask)
+
+
+# The fine-tuning losses (plan 3.1), on scaled targets.
+LOSSES = ("nll", "huber", "heteroscedastic")
+
+
+def mixture_variance(mixture: StudentTMixture) -> torch.Tensor:
+    """Var of the mixture: sum_k w_k (scale_k^2 df_k / (df_k - 2) + loc_k^2) - mean^2 (df > 2)."""
+    w = F.softmax(mixture.logits, dim=-1)
+    second = (w * (mixture.scale**2 * mixture.df / (mixture.df - 2) + mixture.loc**2)).sum(-1)
+    return (second - mixture.mean**2).clamp_min(1e-12)
+
+
+def finetune_loss(kind: str, mixture: StudentTMixture, target: torch.Tensor,
+                  mask: torch.Tensor | None = None, delta: float = 1.0) -> torch.Tensor:
+    """`nll` (the mixture's negative log-likelihood), `huber` (Huber loss of the mixture
+    mean, `delta` in scaled units) or `heteroscedastic` (Gaussian NLL with the mixture's mean
+    and variance, 0.5 (log(2 pi var) + (y - mean)^2 / var)), averaged over masked positions."""
+    if kind == "nll":
+        return nll_loss(mixture, target, mask)
+    if kind == "huber":
+        per_position = F.huber_loss(mixture.mean, target, reduction="none", delta=delta)
+    elif kind == "heteroscedastic":
+        var = mixture_variance(mixture)
+        per_position = 0.5 * (torch.log(2 * math.pi * var) + (target - mixture.mean) ** 2 / var)
+    else:
+        raise ValueError(f"finetune loss must be one of {list(LOSSES)}, got {kind!r}")
+    return masked_mean(per_position, mask)
