@@ -137,8 +137,6 @@ def data_fetch(exchange, symbol, interval, since, until, out_dir) -> None:
 )
 def evaluate(params_path, symbol, stage, names, specs) -> None:
     """Evaluate candidates on the validation and test splits and print the key metrics."""
-    from cryptocast.evaluation.evaluate import evaluate_symbol
-
     params = load_params(params_path)
     section = params.get(stage, {}).get(symbol, {"reference": "naive", "candidates": {}})
     candidates = {k: v for k, v in section["candidates"].items() if not names or k in names}
@@ -147,16 +145,7 @@ def evaluate(params_path, symbol, stage, names, specs) -> None:
         candidates[name] = json.loads(text)
     candidates.setdefault("naive", {"model": "naive"})
     reference = section["reference"] if section["reference"] in candidates else "naive"
-    metrics, _ = evaluate_symbol(
-        "data/prepared",
-        "models",
-        symbol,
-        candidates,
-        reference,
-        EvalConfig.from_params(params),
-        seed=params.get("seed", 0),
-    )
-    _print_metrics(metrics, reference)
+    _print_evaluation(params, symbol, candidates, reference)
 
 
 def _record(symbol: str, config: str | None):
@@ -215,7 +204,7 @@ def compare(params_path, symbol) -> None:
     models = params["models"]
     specs = {"toto": {"model": "toto", **models["toto"]["forecaster"]},
              "kronos": {"model": "kronos", **models["kronos"]["forecaster"]}}
-    _print_evaluation(params, symbol, specs)
+    _print_evaluation(params, symbol, {**specs, "naive": {"model": "naive"}}, "naive")
 
 
 @main.command("quick-eval")
@@ -253,13 +242,12 @@ def _print_metrics(metrics, reference: str) -> None:
         click.echo(table.to_string(float_format="{:.4g}".format))
 
 
-def _print_evaluation(params, symbol: str, specs: dict) -> None:
+def _print_evaluation(params, symbol: str, candidates: dict, reference: str) -> None:
     from cryptocast.evaluation.evaluate import evaluate_symbol
 
-    candidates = {**specs, "naive": {"model": "naive"}}
-    metrics, _ = evaluate_symbol("data/prepared", "models", symbol, candidates, "naive",
+    metrics, _ = evaluate_symbol("data/prepared", "models", symbol, candidates, reference,
                                  EvalConfig.from_params(params), seed=params.get("seed", 0))
-    _print_metrics(metrics, "naive")
+    _print_metrics(metrics, reference)
 
 
 @main.command()
