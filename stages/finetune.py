@@ -2,9 +2,9 @@
 `finetune.symbols`' training split with early stopping on validation loss; then base vs
 fine-tuned on the same validation and test windows of every target symbol, with DM p-values.
 
-Data-parallel (Toto): `torchrun --nproc_per_node N stages/finetune.py toto` (gloo, CPU)."""
+On `runtime.device` (auto: CUDA when present, with bf16 autocast). Data-parallel:
+`torchrun --nproc_per_node N stages/finetune.py FAMILY` (NCCL between GPUs, gloo on CPU)."""
 
-import os
 import sys
 from pathlib import Path
 
@@ -13,15 +13,14 @@ import torch
 from cryptocast.config import EvalConfig, load_params, symbols_from_params
 from cryptocast.data.corpus import load_training_corpus
 from cryptocast.io import write_json
-from cryptocast.runtime import RuntimeConfig, configure
-from cryptocast.training.finetune import compare_checkpoints, finetune_family
+from cryptocast.runtime import RuntimeConfig, configure, current_device
+from cryptocast.training.finetune import compare_checkpoints, finetune_family, init_distributed
 
 if __name__ == "__main__":
     family = sys.argv[1]
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun --nproc_per_node N
-        torch.distributed.init_process_group("gloo")
     params = load_params()
     runtime = configure(RuntimeConfig.from_params(params))
+    distributed = init_distributed(current_device())
     settings = params["finetune"]
     seed = int(params["seed"])
     corpus = load_training_corpus("data/prepared", settings["symbols"])
@@ -29,8 +28,12 @@ if __name__ == "__main__":
                               {**settings[family], "symbols": settings["symbols"]},
                               Path(f"models/finetuned/{family}"), Path("plots/finetune"),
                               Path(f"build/state/finetune/{family}"), seed)
-    if torch.distributed.is_initialized() and torch.distributed.get_rank() > 0:
-        sys.exit(0)  # rank 0 evaluates and writes
+    if distributed:
+        runtime["processes"] = torch.distributed.get_world_size()
+        rank = torch.distributed.get_rank()
+        torch.distributed.destroy_process_group()
+        if rank > 0:
+            sys.exit(0)  # rank 0 evaluates and writes
     comparison = compare_checkpoints(family, params["models"][family]["forecaster"],
                                      symbols_from_params(params), "data/prepared", "models",
                                      "models/finetuned", EvalConfig.from_params(params), seed)

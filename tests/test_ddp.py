@@ -3,19 +3,28 @@ the same global batch and seed (dropout 0: its masks are drawn per process)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from test_kronos_training import PREDICTOR, TOKENIZER
 from test_toto_model import TINY
 from test_toto_training import VAL_START, frame
 
 from cryptocast.data.corpus import TrainingCorpus
-from cryptocast.models.toto import Toto, load_checkpoint, save_checkpoint
-from cryptocast.training.finetune_toto import finetune_toto
+from cryptocast.models import kronos, toto
+from cryptocast.training.finetune import finetune_family
 
-TRAIN = {"symbols": ["AAA"], "epochs": 2, "steps_per_epoch": 3, "batch_size": 4,
-         "context_length": 16, "warmup_steps": 1, "lr": 1e-3, "dropout": 0.0}
+TRAIN = {
+    "toto": {"symbols": ["AAA"], "epochs": 2, "steps_per_epoch": 3, "batch_size": 4,
+             "context_length": 16, "warmup_steps": 1, "lr": 1e-3, "dropout": 0.0},
+    "kronos": {"symbols": ["AAA"], "epochs": 2, "steps_per_epoch": 3, "batch_size": 4,
+               "window": 16, "min_window": 8, "warmup_steps": 1, "lr": 1e-3, "dropout": 0.0,
+               "tokenizer_steps": 2},
+}
 
 
 def make_corpus() -> TrainingCorpus:
@@ -24,34 +33,54 @@ def make_corpus() -> TrainingCorpus:
                           pd.Timestamp("2024-03-16"))
 
 
-def worker(rank: int, size: int, init: str, base: str, out: str) -> None:
+def train(family: str, base: Path, out: Path) -> None:
+    finetune_family(family, make_corpus(), base, TRAIN[family], out / "model", out / "plots",
+                    out / "state", seed=0)
+
+
+def worker(rank: int, size: int, init: str, family: str, base: str, out: str) -> None:
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=size)
     try:
         torch.set_num_threads(1)
-        finetune_toto(make_corpus(), base, TRAIN, f"{out}/model", f"{out}/plots",
-                      f"{out}/state", seed=0)
+        train(family, Path(base), Path(out))
     finally:
         dist.destroy_process_group()
 
 
-def test_two_gloo_processes_match_one(tmp_path):
-    from pathlib import Path
-
+def save_base(family: str, base: Path) -> None:
     torch.manual_seed(0)
-    save_checkpoint(Toto(TINY), tmp_path / "base")
-    single = tmp_path / "single"
-    finetune_toto(make_corpus(), tmp_path / "base", TRAIN, single / "model", single / "plots",
-                  single / "state", seed=0)
-    mp.spawn(worker, args=(2, f"file://{tmp_path / 'rendezvous'}", str(tmp_path / "base"),
-                           str(tmp_path / "ddp")), nprocs=2, join=True)
-    a = load_checkpoint(single / "model").state_dict()
-    b = load_checkpoint(Path(tmp_path / "ddp" / "model")).state_dict()
+    if family == "toto":
+        toto.save_checkpoint(toto.Toto(TINY), base)
+    else:
+        kronos.save_checkpoint(kronos.KronosTokenizer(kronos.TokenizerConfig(**TOKENIZER)),
+                               base / "tokenizer")
+        kronos.save_checkpoint(kronos.Kronos(kronos.PredictorConfig(**PREDICTOR)),
+                               base / "predictor")
+
+
+def weights(family: str, folder: Path) -> dict[str, torch.Tensor]:
+    if family == "toto":
+        return toto.load_checkpoint(folder).state_dict()
+    tokenizer, predictor = kronos.load_checkpoint(folder)
+    return {**{f"tokenizer.{k}": v for k, v in tokenizer.state_dict().items()},
+            **{f"predictor.{k}": v for k, v in predictor.state_dict().items()}}
+
+
+@pytest.mark.parametrize("family", ["toto", "kronos"])
+def test_two_gloo_processes_match_one(family, tmp_path):
+    save_base(family, tmp_path / "base")
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    train(family, tmp_path / "base", single)
+    mp.spawn(worker, args=(2, f"file://{tmp_path / 'rendezvous'}", family,
+                           str(tmp_path / "base"), str(ddp)), nprocs=2, join=True)
+    a, b = weights(family, single / "model"), weights(family, ddp / "model")
     assert all(torch.allclose(a[k], b[k], atol=1e-5, rtol=1e-4) for k in a)
     # each process saw its half of every batch (rank 0 logs its own training loss), and the
     # validation losses, computed on the same weights, agree
-    curves = [pd.read_csv(d / "plots" / "toto.csv") for d in (single, tmp_path / "ddp")]
+    curves = [pd.read_csv(d / "plots" / f"{family}.csv") for d in (single, ddp)]
     assert not curves[0]["train_loss"].equals(curves[1]["train_loss"])
-    assert curves[0]["val_loss"].tolist() == curves[1]["val_loss"].tolist()
+    assert curves[0]["val_loss"].tolist() == pytest.approx(curves[1]["val_loss"].tolist(),
+                                                           abs=1e-5)
     # and they did train: the weights moved away from the base
-    base = load_checkpoint(tmp_path / "base").state_dict()
+    base = weights(family, tmp_path / "base")
     assert any(not torch.allclose(a[k], base[k]) for k in a)

@@ -1,8 +1,11 @@
-"""Process-wide runtime settings shared by every stage and bench: torch CPU threads."""
+"""Process-wide runtime settings shared by every stage and bench: torch CPU threads, and the
+device that training and forecasting run on (with bf16 autocast on CUDA)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,26 +13,75 @@ import torch
 
 from cryptocast.config import from_mapping
 
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    """params.yaml `runtime`: torch CPU threads for every stage (results do not depend on it;
-    latencies do, so it is written into the metrics)."""
+    """params.yaml `runtime`: torch CPU threads (results do not depend on them; latencies do,
+    so they are written into the metrics), the device (`auto` = CUDA when present) and bf16
+    autocast on CUDA (CPU always computes in float32)."""
 
     threads: int = 2
+    device: str = "auto"
+    bf16: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
             raise ValueError(f"params runtime.threads must be a positive int, got {self.threads!r}")
+        if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
+            raise ValueError("params runtime.device must be auto, cpu, cuda or cuda:N, got "
+                             f"{self.device!r}")
+        if not isinstance(self.bf16, bool):
+            raise ValueError(f"params runtime.bf16 must be true or false, got {self.bf16!r}")
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> RuntimeConfig:
         return from_mapping(cls, params.get("runtime"), "params runtime")
 
 
+def resolve_device(name: str) -> torch.device:
+    """`auto` -> CUDA when present, else CPU. A bare `cuda` under torchrun is the process's
+    own GPU (LOCAL_RANK). Asking for CUDA without one is an error, not a silent CPU run."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type != "cuda":
+        return device
+    if not torch.cuda.is_available():
+        raise ValueError(f"params runtime.device is {name!r} but torch {torch.__version__} sees "
+                         "no CUDA device; use auto or cpu")
+    if device.index is None:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if device.index >= torch.cuda.device_count():
+        raise ValueError(f"params runtime.device {device} does not exist: "
+                         f"{torch.cuda.device_count()} CUDA devices")
+    return device
+
+
+_current = {"device": torch.device("cpu"), "bf16": False}
+
+
 def configure(cfg: RuntimeConfig) -> dict[str, Any]:
     """Apply `cfg` to this process; returns what was set, for the metrics files."""
     torch.set_num_threads(cfg.threads)
-    return {"threads": torch.get_num_threads(),
+    device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    _current.update(device=device, bf16=cfg.bf16 and device.type == "cuda")
+    return {"threads": torch.get_num_threads(), "device": str(device),
+            "bf16_autocast": _current["bf16"],
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
             "gomp_spincount": os.environ.get("GOMP_SPINCOUNT", "default")}
+
+
+def current_device() -> torch.device:
+    """The device `configure` chose for this process (CPU until it runs)."""
+    return _current["device"]
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast for work on a CUDA `device` when `runtime.bf16` is on; else nothing."""
+    if device.type == "cuda" and _current["bf16"]:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()

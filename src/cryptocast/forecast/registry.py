@@ -9,6 +9,7 @@ from typing import Any
 
 from cryptocast.forecast.base import Forecaster
 from cryptocast.forecast.naive import NaiveForecaster, NaiveGaussianForecaster
+from cryptocast.runtime import current_device
 
 NAIVE_MODELS = {"naive": NaiveForecaster, "naive_gaussian": NaiveGaussianForecaster}
 NEURAL_MODELS = ("toto", "kronos")  # checkpoint folders under models_dir/<family>
@@ -18,7 +19,8 @@ MODELS = (*NAIVE_MODELS, *NEURAL_MODELS)
 def build_forecaster(
     name: str, spec: Mapping[str, Any], models_dir: str | Path = "models", seed: int = 0
 ) -> Forecaster:
-    """The candidate `name` built from its spec; errors name the candidate and the bad key."""
+    """The candidate `name` built from its spec, on the process's device (`runtime.device`);
+    errors name the candidate and the bad key."""
     knobs = dict(spec)
     model = knobs.pop("model", None)
     if model not in MODELS:
@@ -27,7 +29,8 @@ def build_forecaster(
         if model in NAIVE_MODELS:
             return NAIVE_MODELS[model](name=name, **knobs)
         family = importlib.import_module(f"cryptocast.models.{model}")
-        return family.build_forecaster(Path(models_dir) / model, name=name, seed=seed, **knobs)
+        return family.build_forecaster(Path(models_dir) / model, name=name, seed=seed,
+                                       device=current_device(), **knobs)
     except TypeError as err:
         raise ValueError(f"candidate {name!r} ({model}): {err}") from err
 

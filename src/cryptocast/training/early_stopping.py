@@ -15,7 +15,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from cryptocast.training.common import ResumableState, write_curve
+from cryptocast.training.common import (
+    ResumableState,
+    set_torch_rng_state,
+    torch_rng_state,
+    write_curve,
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         rng.bit_generator.state = state["numpy_rng"]
-        torch.set_rng_state(state["torch_rng"])
+        set_torch_rng_state(state["torch_rng"])
     for epoch in range(len(rows), schedule.epochs):
         if since_best >= schedule.patience:
             break
@@ -77,7 +82,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             continue
         write_curve(curve, rows)
         store.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                    "numpy_rng": rng.bit_generator.state, "torch_rng": torch_rng_state(),
                     "rows": rows, "best": best, "since_best": since_best, "elapsed": elapsed})
     model.load_state_dict(best["model"])
     return Fit(best, rows, elapsed)

@@ -1,10 +1,11 @@
-"""What fine-tuning both families shares: the dispatch by family, the process world under
-torchrun, the learning-rate warm-up, and the base vs fine-tuned comparison on the evaluation
-windows."""
+"""What fine-tuning both families shares: the dispatch by family, the device and process
+world (data-parallel under torchrun), the learning-rate warm-up, and the base vs fine-tuned
+comparison on the evaluation windows."""
 
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -14,6 +15,7 @@ import torch
 from cryptocast.data.prepared import load_series, read_splits
 from cryptocast.evaluation.evaluate import backtest_candidates, metrics_for_dvc, score_results
 from cryptocast.forecast.registry import build_forecaster
+from cryptocast.runtime import current_device
 from cryptocast.training.early_stopping import Schedule
 
 FAMILIES = ("toto", "kronos")
@@ -35,15 +37,32 @@ class FinetuneParams:
     warmup_steps: int = 20
     grad_clip: float = 1.0
     patience: int = 3  # epochs without a better validation loss before stopping
+    dropout: float | None = None  # every dropout rate while fine-tuning (None: the checkpoint's)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "steps_per_epoch", "batch_size", "patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"params {self.SECTION}.{name} must be >= 1")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"params {self.SECTION}.dropout must be in [0, 1) or null, got "
+                             f"{self.dropout!r}")
 
     def schedule(self) -> Schedule:
         return Schedule(self.SECTION.replace(".", " "), self.epochs, self.steps_per_epoch,
                         self.patience)
+
+
+def set_dropout(model: torch.nn.Module, p: float | None) -> None:
+    """Every dropout of `model` at rate `p` (dropout layers and attention's dropout rates);
+    None leaves the checkpoint's rates."""
+    if p is None:
+        return
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = p
+        for name in ("dropout", "attn_dropout_p"):  # attention rates (Toto, Kronos)
+            if isinstance(getattr(module, name, None), float):
+                setattr(module, name, p)
 
 
 def finetune_family(family: str, corpus, base_dir: str | Path, train_params: dict[str, Any],
@@ -57,11 +76,58 @@ def finetune_family(family: str, corpus, base_dir: str | Path, train_params: dic
                                                   plots_dir, state_dir, seed)
 
 
-def world() -> tuple[int, int]:
-    """(rank, world size) under `torchrun` (torch.distributed initialised), else (0, 1)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
+def init_distributed(device: torch.device) -> bool:
+    """Join the process group when launched by `torchrun` (WORLD_SIZE > 1): NCCL between
+    GPUs, gloo on CPU. Returns whether this is a data-parallel run."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    torch.distributed.init_process_group(backend(device))
+    return True
+
+
+def backend(device: torch.device) -> str:
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's share of a data-parallel run: every rank draws the same global batch and
+    trains on its slice of rows; DDP averages the gradients, so the weights follow the
+    single-process run with the same global batch (dropout aside)."""
+
+    rank: int = 0
+    size: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @classmethod
+    def current(cls) -> World:
+        """The torchrun process group when initialised (else one process), on the process's
+        device (`runtime.device`)."""
+        device = current_device()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return cls(torch.distributed.get_rank(), torch.distributed.get_world_size(), device)
+        return cls(0, 1, device)
+
+    def rows(self, batch_size: int, section: str) -> slice:
+        """This rank's rows of a global batch of `batch_size`."""
+        if batch_size % self.size:
+            raise ValueError(f"params {section}.batch_size {batch_size} must be a multiple of "
+                             f"the {self.size} processes")
+        share = batch_size // self.size
+        return slice(self.rank * share, (self.rank + 1) * share)
+
+    def broadcast(self, model: torch.nn.Module) -> None:
+        """Copy rank 0's weights of `model` to every process."""
+        if self.size > 1:
+            for tensor in model.state_dict().values():
+                torch.distributed.broadcast(tensor, 0)
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        """`model` (already on `device`) under DDP when there are several processes."""
+        if self.size == 1:
+            return model
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
 
 def warmup_lr(step: int, lr: float, warmup_steps: int) -> float:

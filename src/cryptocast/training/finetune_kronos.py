@@ -20,9 +20,10 @@ from cryptocast.models.kronos import (
     save_checkpoint,
     validation_windows,
 )
+from cryptocast.runtime import autocast
 from cryptocast.training.common import ResumableState, seed_everything
 from cryptocast.training.early_stopping import finite, fit
-from cryptocast.training.finetune import FinetuneParams, warmup_lr
+from cryptocast.training.finetune import FinetuneParams, World, set_dropout, warmup_lr
 from cryptocast.training.kronos import (
     predictor_loss,
     predictor_val_ce,
@@ -51,22 +52,32 @@ class KronosFinetuneParams(FinetuneParams):
         super().__post_init__()
 
 
-def _batch(sampler: WindowSampler, rng: np.random.Generator, params: KronosFinetuneParams):
+def _batch(sampler: WindowSampler, rng: np.random.Generator, params: KronosFinetuneParams,
+           rows: slice, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """This process's `rows` of a global batch (every process draws the same one)."""
     length = int(rng.integers(params.min_window, params.window + 1))
-    return sampler.sample(rng, params.batch_size, length, lookback=length - 1)
+    x, stamp = sampler.sample(rng, params.batch_size, length, lookback=length - 1)
+    return x[rows].to(device), stamp[rows].to(device)
 
 
-def _tune_tokenizer(tokenizer, sampler, rng, params: KronosFinetuneParams) -> None:
+def _tune_tokenizer(tokenizer, sampler, rng, params: KronosFinetuneParams,
+                    world: World) -> None:
+    """Every process takes the same full-batch steps (the tokenizer is small and its loss
+    does not run through forward()); rank 0's weights are then broadcast, so every process
+    tokenises alike."""
     optimizer = torch.optim.AdamW(tokenizer.parameters(), lr=params.tokenizer_lr,
                                   weight_decay=params.weight_decay)
     tokenizer.train()
     for number in range(params.tokenizer_steps):
-        loss = finite(tokenizer_loss(tokenizer, _batch(sampler, rng, params)[0])[0],
-                      "finetune kronos tokenizer", f"step {number + 1}")
+        x = _batch(sampler, rng, params, slice(None), world.device)[0]
+        with autocast(world.device):
+            loss = tokenizer_loss(tokenizer, x)[0]
+        loss = finite(loss, "finetune kronos tokenizer", f"step {number + 1}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(tokenizer.parameters(), params.grad_clip)
         optimizer.step()
+    world.broadcast(tokenizer)
     tokenizer.eval()
 
 
@@ -74,11 +85,15 @@ def finetune_kronos(corpus: TrainingCorpus, base_dir: str | Path, train_params: 
                     out_dir: str | Path, plots_dir: str | Path, state_dir: str | Path,
                     seed: int) -> dict[str, Any]:
     """Fine-tune `base_dir`/{tokenizer,predictor} on `corpus`; keep the epoch with the best
-    validation cross-entropy in `out_dir`/{tokenizer,predictor}."""
+    validation cross-entropy in `out_dir`/{tokenizer,predictor}. Runs on the process's
+    device (`runtime.device`); under `torchrun` each process trains the predictor on its
+    slice of the global batch (DDP)."""
     out_dir, plots_dir = Path(out_dir), Path(plots_dir)
     params = from_mapping(KronosFinetuneParams, train_params, "params finetune.kronos")
+    world = World.current()
+    rows = world.rows(params.batch_size, "finetune.kronos")
     seed_everything(seed)
-    tokenizer, predictor = load_checkpoint(base_dir)
+    tokenizer, predictor = (m.to(world.device) for m in load_checkpoint(base_dir))
     rng = np.random.default_rng(seed)
     sampler = WindowSampler([f for f in corpus.train if f.symbol in params.symbols],
                             params.window, params.clip)
@@ -86,12 +101,14 @@ def finetune_kronos(corpus: TrainingCorpus, base_dir: str | Path, train_params: 
            for f in corpus.validation]
     round_trip_before = tokenizer_close_errors(tokenizer, val)
     if params.tokenizer_steps:
-        _tune_tokenizer(tokenizer, sampler, rng, params)
+        _tune_tokenizer(tokenizer, sampler, rng, params, world)
     round_trip_after = tokenizer_close_errors(tokenizer, val)
     tokenizer.requires_grad_(False)
     base_ce = predictor_val_ce(predictor, tokenizer, val)
+    set_dropout(predictor, params.dropout)
     optimizer = torch.optim.AdamW(predictor.parameters(), lr=params.lr,
                                   weight_decay=params.weight_decay)
+    net = world.wrap(predictor)
     store = ResumableState(state_dir, {"params": asdict(params), "seed": seed,
                                        "base": str(base_dir), "val_start": str(corpus.val_start),
                                        "tokenizer": {k: v.sum().item() for k, v in
@@ -100,9 +117,11 @@ def finetune_kronos(corpus: TrainingCorpus, base_dir: str | Path, train_params: 
     def step(number: int, where: str) -> float:
         for group in optimizer.param_groups:
             group["lr"] = warmup_lr(number, params.lr, params.warmup_steps)
-        x, stamp = _batch(sampler, rng, params)
-        s1, s2 = tokenizer.encode(x)
-        loss = finite(predictor_loss(predictor, s1, s2, stamp), "finetune kronos", where)
+        x, stamp = _batch(sampler, rng, params, rows, world.device)
+        with autocast(world.device):
+            s1, s2 = tokenizer.encode(x)
+            loss = predictor_loss(net, s1, s2, stamp)
+        loss = finite(loss, "finetune kronos", where)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(predictor.parameters(), params.grad_clip)
@@ -110,11 +129,12 @@ def finetune_kronos(corpus: TrainingCorpus, base_dir: str | Path, train_params: 
         return float(loss.detach())
 
     result = fit(predictor, optimizer, step, lambda: predictor_val_ce(predictor, tokenizer, val),
-                 params.schedule(), store, rng, plots_dir / "kronos.csv",
+                 params.schedule(), store, rng, plots_dir / "kronos.csv", world.rank,
                  base_loss=base_ce)
-    save_checkpoint(tokenizer, out_dir / "tokenizer")
-    save_checkpoint(predictor.eval(), out_dir / "predictor")
-    store.clear()
+    if world.rank == 0:
+        save_checkpoint(tokenizer, out_dir / "tokenizer")
+        save_checkpoint(predictor.eval(), out_dir / "predictor")
+        store.clear()
     return {"base_val_ce": base_ce, "best_val_ce": result.best["val_loss"],
             "best_epoch": result.best["epoch"], "epochs_run": len(result.rows),
             "stopped_early": len(result.rows) < params.epochs,

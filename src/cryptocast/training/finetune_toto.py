@@ -21,9 +21,10 @@ from cryptocast.config import from_mapping
 from cryptocast.data.corpus import TrainingCorpus
 from cryptocast.models.toto import Toto, load_checkpoint, save_checkpoint
 from cryptocast.models.toto.distribution import LOSSES, finetune_loss
+from cryptocast.runtime import autocast
 from cryptocast.training.common import ResumableState, seed_everything
 from cryptocast.training.early_stopping import finite, fit
-from cryptocast.training.finetune import FinetuneParams, warmup_lr, world
+from cryptocast.training.finetune import FinetuneParams, World, set_dropout, warmup_lr
 from cryptocast.training.toto import WindowSampler, validation_loss, validation_windows
 
 HEAD = ("model.unembed", "model.output_distribution")
@@ -38,7 +39,7 @@ class TotoFinetuneParams(FinetuneParams):
     loss: str = "nll"  # nll | huber | heteroscedastic
     huber_delta: float = 1.0  # in scaled units
     trainable: str = "all"  # head (unembed + output head) | all
-    dropout: float = 0.1
+    dropout: float | None = 0.1
     pad_fraction: float = 0.0  # WindowSampler knobs
     interval_weight_power: float = 0.5
 
@@ -62,19 +63,13 @@ def set_trainable(model: Toto, trainable: str) -> list[torch.nn.Parameter]:
     return params
 
 
-def set_dropout(model: Toto, p: float) -> None:
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = p
-        elif hasattr(module, "dropout") and isinstance(module.dropout, float):
-            module.dropout = p
-
-
 def _step(model, optimizer, x, mask, params: TotoFinetuneParams, where: str) -> float:
     patch = getattr(model, "module", model).config.patch_size
-    out = model(x[..., :-patch], mask[..., :-patch])
-    target = (x[..., patch:] - out.loc) / out.scale  # scaled by the lookback's statistics only
-    loss = finite(finetune_loss(params.loss, out.distribution, target, mask[..., patch:],
+    with autocast(x.device):
+        out = model(x[..., :-patch], mask[..., :-patch])
+    target = (x[..., patch:] - out.loc.float()) / out.scale.float()  # lookback statistics only
+    mixture = out.distribution.map(lambda t: t.float())
+    loss = finite(finetune_loss(params.loss, mixture, target, mask[..., patch:],
                                 params.huber_delta), "finetune toto", where)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -88,22 +83,18 @@ def finetune_toto(corpus: TrainingCorpus, base_dir: str | Path, train_params: di
                   seed: int) -> dict[str, Any]:
     """Fine-tune the checkpoint in `base_dir` on `corpus` (already cut at the validation
     start); keep the epoch with the best validation loss in `out_dir`. Under `torchrun`
-    (torch.distributed initialised) each process trains on its slice of the global batch."""
+    (torch.distributed initialised) each process trains on its slice of the global batch;
+    everything runs on the process's device (`runtime.device`)."""
     base_dir, out_dir, plots_dir = Path(base_dir), Path(out_dir), Path(plots_dir)
     params = from_mapping(TotoFinetuneParams, train_params, "params finetune.toto")
-    rank, size = world()
-    if params.batch_size % size:
-        raise ValueError(f"params finetune.toto.batch_size {params.batch_size} must be a "
-                         f"multiple of the {size} processes")
+    world = World.current()
+    rows = world.rows(params.batch_size, "finetune.toto")
     seed_everything(seed)
-    model = load_checkpoint(base_dir)
+    model = load_checkpoint(base_dir).to(world.device)
     set_dropout(model, params.dropout)
     trainable = set_trainable(model, params.trainable)
     optimizer = torch.optim.AdamW(trainable, lr=params.lr, weight_decay=params.weight_decay)
-    # data parallel: every rank draws the same global batch and trains on its slice; DDP
-    # averages the gradients, so the weights follow the single-process run (dropout aside)
-    net = torch.nn.parallel.DistributedDataParallel(model) if size > 1 else model
-    rows_per_rank = slice(rank * params.batch_size // size, (rank + 1) * params.batch_size // size)
+    net = world.wrap(model)
     rng = np.random.default_rng(seed)
     patch = model.config.patch_size
     train = [f.candles["close"].to_numpy(np.float32) for f in corpus.train
@@ -120,13 +111,14 @@ def finetune_toto(corpus: TrainingCorpus, base_dir: str | Path, train_params: di
         for group in optimizer.param_groups:
             group["lr"] = warmup_lr(number, params.lr, params.warmup_steps)
         x, mask = sampler.sample(params.batch_size, rng)
-        return _step(net, optimizer, x[rows_per_rank], mask[rows_per_rank], params, where)
+        return _step(net, optimizer, x[rows].to(world.device), mask[rows].to(world.device),
+                     params, where)
 
     result = fit(model, optimizer, step,
                  lambda: validation_loss(model, windows, params.loss, params.huber_delta),
-                 params.schedule(), store, rng, plots_dir / "toto.csv", rank,
+                 params.schedule(), store, rng, plots_dir / "toto.csv", world.rank,
                  base_loss=base_val)
-    if rank == 0:
+    if world.rank == 0:
         save_checkpoint(model.eval(), out_dir)
         store.clear()
     return {"base_val_loss": base_val, "best_val_loss": result.best["val_loss"],

@@ -24,7 +24,14 @@ from cryptocast.models.kronos import (
 from cryptocast.models.kronos.inputs import CLOSE, denormalise
 from cryptocast.models.kronos.tokenizer import ids_to_bits
 from cryptocast.models.kronos.windows import ValidationWindows, WindowSampler, validation_windows
-from cryptocast.training.common import ResumableState, seed_everything, write_curve
+from cryptocast.runtime import autocast, current_device
+from cryptocast.training.common import (
+    ResumableState,
+    seed_everything,
+    set_torch_rng_state,
+    torch_rng_state,
+    write_curve,
+)
 
 
 @dataclass(frozen=True)
@@ -152,14 +159,17 @@ def tokenizer_close_errors(model: KronosTokenizer, windows: list[ValidationWindo
     the normalised MSE, and the naive absolute return error |close / prev_close - 1| of the
     same targets, as a median and as a mean (pct_return_mae), so ratios compare like with like."""
     model.eval()
+    device = next(model.parameters()).device
     full, coarse, mse, naive = [], [], [], []
     for w in windows:
-        s1, s2 = model.encode(w.x)
-        recon, recon_s1 = model.decode(s1, s2), model.decode_s1(s1)
-        mse.append(((recon - w.x) ** 2).mean(dim=(1, 2)).numpy())
+        x = w.x.to(device)
+        with autocast(device):
+            s1, s2 = model.encode(x)
+            recon, recon_s1 = model.decode(s1, s2).float(), model.decode_s1(s1).float()
+        mse.append(((recon - x) ** 2).mean(dim=(1, 2)).cpu().numpy())
         for out, recon_out in ((full, recon), (coarse, recon_s1)):
-            close = denormalise(recon_out[:, -1, CLOSE].double().numpy(), w.mean[:, 0, CLOSE],
-                                w.std[:, 0, CLOSE])
+            close = denormalise(recon_out[:, -1, CLOSE].double().cpu().numpy(),
+                                w.mean[:, 0, CLOSE], w.std[:, 0, CLOSE])
             out.append(np.abs(close / w.close - 1))
         naive.append(np.abs(w.close / w.prev_close - 1))
     full, naive = np.concatenate(full), np.concatenate(naive)
@@ -178,10 +188,13 @@ def predictor_val_ce(model: Kronos, tokenizer: KronosTokenizer,
                      windows: list[ValidationWindows]) -> float:
     """Token cross-entropy on the validation windows (weighted by window count)."""
     model.eval()
+    device = next(model.parameters()).device
     total, count = 0.0, 0
     for w in windows:
-        s1, s2 = tokenizer.encode(w.x)
-        total += float(predictor_loss(model, s1, s2, w.stamp)) * len(w.x)
+        with autocast(device):
+            s1, s2 = tokenizer.encode(w.x.to(device))
+            loss = predictor_loss(model, s1, s2, w.stamp.to(device))
+        total += float(loss) * len(w.x)
         count += len(w.x)
     return total / count
 
@@ -197,7 +210,7 @@ def _run_phase(name: str, model: torch.nn.Module, phase: PhaseParams, state: dic
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start, rows, running = state["step"], state["rows"], state["running"]
-        torch.set_rng_state(state["torch_rng"])
+        set_torch_rng_state(state["torch_rng"])
         rng.bit_generator.state = state["numpy_rng"]
     for step in tqdm(range(start, phase.steps), desc=f"kronos {name}", initial=start,
                      total=phase.steps, mininterval=5):
@@ -217,7 +230,7 @@ def _run_phase(name: str, model: torch.nn.Module, phase: PhaseParams, state: dic
         if done % checkpoint_every == 0 or done == phase.steps:
             state.update(phase=name, step=done, rows=rows, running=running,
                          model=model.state_dict(), optimizer=opt.state_dict(),
-                         torch_rng=torch.get_rng_state(), numpy_rng=rng.bit_generator.state,
+                         torch_rng=torch_rng_state(), numpy_rng=rng.bit_generator.state,
                          elapsed=clock())
             store.save(state)
     return rows
@@ -253,13 +266,15 @@ def pretrain(corpus, model_params: dict, train_params: dict, out_dir: Path, plot
     if (tok_cfg.s1_bits, tok_cfg.s2_bits) != (pred_cfg.s1_bits, pred_cfg.s2_bits):
         raise ValueError("models.kronos: tokenizer and predictor s1_bits/s2_bits must match")
     seed_everything(seed)
+    device = current_device()
     sampler = WindowSampler(corpus.train, params.window, params.clip)
     if params.interval_weights is not None:
         weight_intervals(sampler, sampler.intervals, params.interval_weights)
 
     def batch(r: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         length = int(r.integers(params.min_window, params.window + 1))
-        return sampler.sample(r, params.batch_size, length)
+        x, stamp = sampler.sample(r, params.batch_size, length)
+        return x.to(device), stamp.to(device)
 
     val_tok = [validation_windows(f, corpus.val_start, params.eval_window, params.clip)
                for f in corpus.validation]
@@ -277,14 +292,15 @@ def pretrain(corpus, model_params: dict, train_params: dict, out_dir: Path, plot
     def clock() -> float:
         return time.perf_counter() - started
 
-    tokenizer = KronosTokenizer(tok_cfg)
+    tokenizer = KronosTokenizer(tok_cfg).to(device)
     if state.get("phase") == "predictor":
         tokenizer.load_state_dict(state["tokenizer"])
         tok_rows = state["tokenizer_rows"]
     else:
         def tok_step(r: np.random.Generator) -> torch.Tensor:
-            return tokenizer_loss(tokenizer, batch(r)[0], params.close_code_weight,
-                                  params.clip)[0]
+            with autocast(device):
+                return tokenizer_loss(tokenizer, batch(r)[0], params.close_code_weight,
+                                      params.clip)[0]
 
         def tok_eval() -> dict[str, float]:
             return tokenizer_close_errors(tokenizer, val_tok)
@@ -296,12 +312,13 @@ def pretrain(corpus, model_params: dict, train_params: dict, out_dir: Path, plot
     tokenizer.eval().requires_grad_(False)
     tokenizer_s = state["tokenizer_s"]
 
-    predictor = Kronos(pred_cfg)
+    predictor = Kronos(pred_cfg).to(device)
 
     def pred_step(r: np.random.Generator) -> torch.Tensor:
         x, stamp = batch(r)
-        s1, s2 = tokenizer.encode(x)
-        return predictor_loss(predictor, s1, s2, stamp)
+        with autocast(device):
+            s1, s2 = tokenizer.encode(x)
+            return predictor_loss(predictor, s1, s2, stamp)
 
     def pred_eval() -> dict[str, float]:
         return {"val_ce": predictor_val_ce(predictor, tokenizer, val_pred)}

@@ -20,7 +20,14 @@ from cryptocast.models.toto import (
     save_checkpoint,
 )
 from cryptocast.models.toto.distribution import combined_loss, finetune_loss
-from cryptocast.training.common import ResumableState, seed_everything, write_curve
+from cryptocast.runtime import autocast, current_device
+from cryptocast.training.common import (
+    ResumableState,
+    seed_everything,
+    set_torch_rng_state,
+    torch_rng_state,
+    write_curve,
+)
 
 CURVE_FILE = "loss.csv"
 
@@ -123,10 +130,13 @@ def validation_loss(model: Toto, windows: tuple[torch.Tensor, ...], kind: str = 
     """Mean loss `kind` (`finetune_loss`; NLL by default) of the next close in the model's
     scaled units (one step ahead), over the validation windows."""
     model.eval()
-    x, mask, target = windows
+    device = next(model.parameters()).device
+    x, mask, target = (w.to(device) for w in windows)
     total = 0.0
     for start in range(0, len(x), batch):
-        out = model(x[start : start + batch], mask[start : start + batch], last_patch_only=True)
+        with autocast(device):
+            out = model(x[start : start + batch], mask[start : start + batch],
+                        last_patch_only=True)
         mixture = out.distribution.map(lambda t: t[:, 0, 0].double())
         scaled = (target[start : start + batch] - out.loc[:, 0, 0]) / out.scale[:, 0, 0]
         total += float(finetune_loss(kind, mixture, scaled, delta=delta)) * len(scaled)
@@ -141,9 +151,11 @@ def _lr_factor(step: int, params: TotoTrainParams, total: int) -> float:
 
 
 def _train_step(model, optimizer, x, mask, params: TotoTrainParams, patch: int) -> float:
-    out = model(x[..., :-patch], mask[..., :-patch])
-    target = (x[..., patch:] - out.loc) / out.scale
-    loss = combined_loss(out.distribution, target, mask[..., patch:], params.lambda_nll)
+    with autocast(x.device):
+        out = model(x[..., :-patch], mask[..., :-patch])
+    target = (x[..., patch:] - out.loc.float()) / out.scale.float()
+    loss = combined_loss(out.distribution.map(lambda t: t.float()), target, mask[..., patch:],
+                         params.lambda_nll)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
@@ -153,6 +165,7 @@ def _train_step(model, optimizer, x, mask, params: TotoTrainParams, patch: int) 
 
 def _run_epoch(model, optimizer, sampler, rng, params, epoch: int, global_step: int) -> float:
     model.train()
+    device = next(model.parameters()).device
     total_steps = params.epochs * params.steps_per_epoch
     losses = []
     bar = tqdm(range(params.steps_per_epoch), desc=f"toto epoch {epoch + 1}/{params.epochs}",
@@ -160,7 +173,7 @@ def _run_epoch(model, optimizer, sampler, rng, params, epoch: int, global_step: 
     for i in bar:
         for group in optimizer.param_groups:
             group["lr"] = params.lr * _lr_factor(global_step + i, params, total_steps)
-        x, mask = sampler.sample(params.batch_size, rng)
+        x, mask = (t.to(device) for t in sampler.sample(params.batch_size, rng))
         losses.append(_train_step(model, optimizer, x, mask, params, model.config.patch_size))
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", refresh=False)
     return float(np.mean(losses))
@@ -175,7 +188,8 @@ def _fingerprint(config: TotoConfig, params: TotoTrainParams, corpus: TrainingCo
 
 def pretrain(corpus: TrainingCorpus, model_params: dict, train_params: dict, out_dir: Path,
              plots_dir: Path, state_dir: Path, seed: int) -> dict[str, float]:
-    """Train on corpus.train, track validation NLL per epoch, write the checkpoint to out_dir.
+    """Train on corpus.train (on `runtime.device`), track validation NLL per epoch, write the
+    checkpoint to out_dir.
 
     Resumes from `state_dir` after an interrupt (same config, data and seed only); the curve
     (epoch, train_loss, val_nll) goes to `plots_dir`/loss.csv.
@@ -187,7 +201,7 @@ def pretrain(corpus: TrainingCorpus, model_params: dict, train_params: dict, out
         raise ValueError(f"pretrain.toto.context_length ({params.context_length}) must be a "
                          f"multiple of models.toto.patch_size ({patch})")
     seed_everything(seed)
-    model = Toto(config)
+    model = Toto(config).to(current_device())
     optimizer = torch.optim.AdamW(model.parameters(), lr=params.lr,
                                   weight_decay=params.weight_decay)
     rng = np.random.default_rng(seed)
@@ -199,7 +213,7 @@ def pretrain(corpus: TrainingCorpus, model_params: dict, train_params: dict, out
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         rng.bit_generator.state = saved["numpy_rng"]
-        torch.set_rng_state(saved["torch_rng"])
+        set_torch_rng_state(saved["torch_rng"])
         rows, start_epoch, elapsed = saved["rows"], saved["epoch"], saved["elapsed_s"]
     sampler = WindowSampler([s.candles["close"].to_numpy(np.float32) for s in corpus.train],
                             params.context_length + patch, params)
@@ -215,7 +229,7 @@ def pretrain(corpus: TrainingCorpus, model_params: dict, train_params: dict, out
         tqdm.write(f"toto epoch {epoch + 1}: train_loss {train_loss:.4f} val_nll {val:.4f}")
         write_curve(Path(plots_dir) / CURVE_FILE, rows)
         state.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                    "numpy_rng": rng.bit_generator.state, "torch_rng": torch_rng_state(),
                     "rows": rows, "epoch": epoch + 1, "elapsed_s": elapsed})
     model.eval()
     save_checkpoint(model, out_dir)

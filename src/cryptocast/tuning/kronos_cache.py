@@ -29,6 +29,7 @@ from cryptocast.models.kronos.inputs import (
     time_stamps,
 )
 from cryptocast.models.kronos.sampling import draw, draw_from_cdf, filtered_probs
+from cryptocast.runtime import autocast
 from cryptocast.tuning.pools import SplitWindows, tail
 
 CHUNK = 10  # windows per batched model call (and per pruning check of the sweep)
@@ -83,18 +84,20 @@ class KronosCache:
         ctx = tail(ctx, length)
         feats = candle_features(ctx.ohlcv[:, :4], ctx.ohlcv[:, 4])[None]
         x, mean, std = normalise(feats, clip)
-        s1_ctx, s2_ctx = f.tokenizer.encode(torch.from_numpy(x).float())
-        stamp = torch.from_numpy(time_stamps(ctx.timestamps))[None]
-        hidden, _ = f.predictor.context(s1_ctx, s2_ctx, stamp)
-        last = hidden[:, -1:, :]
-        start = max(0, length + 1 - f.max_context)
-        recon = f.tokenizer.decode(s1_ctx[:, start:], s2_ctx[:, start:])[0, -1, CLOSE]
+        with autocast(f.device):
+            s1_ctx, s2_ctx = f.tokenizer.encode(torch.from_numpy(x).float().to(f.device))
+            stamp = torch.from_numpy(time_stamps(ctx.timestamps))[None].to(f.device)
+            hidden, _ = f.predictor.context(s1_ctx, s2_ctx, stamp)
+            last = hidden[:, -1:, :]
+            start = max(0, length + 1 - f.max_context)
+            recon = f.tokenizer.decode(s1_ctx[:, start:], s2_ctx[:, start:])[0, -1, CLOSE]
+            logits1 = f.predictor.head.proj_s1(last[:, 0])[0]
+            mem_prefix = f.predictor.dep_layer.cross_attn.memory_kv(hidden)
+            dec_prefix = f.tokenizer.decoder_prefix(s1_ctx[:, start:], s2_ctx[:, start:])
         m, s = float(mean[0, 0, CLOSE]), float(std[0, 0, CLOSE])
-        logits1 = f.predictor.head.proj_s1(last[:, 0])[0]
         return _Window(
             logits1=logits1, order1=torch.sort(logits1, descending=True).indices,
-            mem_prefix=f.predictor.dep_layer.cross_attn.memory_kv(hidden), last=last,
-            dec_prefix=f.tokenizer.decoder_prefix(s1_ctx[:, start:], s2_ctx[:, start:]),
+            mem_prefix=mem_prefix, last=last, dec_prefix=dec_prefix,
             mean=m, std=s, anchor_shift=feats[0, -1, CLOSE] - float(denormalise(recon, m, s)),
             seed=ctx.draw_seed(f.seed),
         )
@@ -108,10 +111,12 @@ class KronosCache:
         sizes = [len(ids) for ids in missing]
         for group in _batches(states, todo, lambda st: st.mem_prefix[0].shape[2], sizes):
             width = max(len(missing[j]) for j in group)
-            ids = torch.tensor([missing[j] + [0] * (width - len(missing[j])) for j in group])
+            ids = torch.tensor([missing[j] + [0] * (width - len(missing[j])) for j in group],
+                               device=self.forecaster.device)
             prefix = _stack([states[j].mem_prefix for j in group])
             last = torch.cat([states[j].last for j in group])
-            logits = self.forecaster.predictor.s2_logits(ids, prefix, None, last)
+            with autocast(self.forecaster.device):
+                logits = self.forecaster.predictor.s2_logits(ids, prefix, None, last)
             orders = torch.sort(logits, dim=-1, descending=True).indices.to(torch.int16)
             for row, order, j in zip(logits, orders, group, strict=True):
                 states[j].s2_logits.update(zip(missing[j], row, strict=False))
@@ -126,11 +131,13 @@ class KronosCache:
         sizes = [len(keys) for keys in missing]
         for group in _batches(states, todo, lambda st: st.dec_prefix[0][0].shape[2], sizes):
             width = max(len(missing[j]) for j in group)
-            keys = torch.tensor([missing[j] + [0] * (width - len(missing[j])) for j in group])
+            keys = torch.tensor([missing[j] + [0] * (width - len(missing[j])) for j in group],
+                                device=self.forecaster.device)
             prefix = [_stack(layer) for layer in zip(*(states[j].dec_prefix for j in group),
                                                       strict=True)]
-            out = self.forecaster.tokenizer.decode_suffix(
-                (keys // self.v2)[..., None], (keys % self.v2)[..., None], prefix)
+            with autocast(self.forecaster.device):
+                out = self.forecaster.tokenizer.decode_suffix(
+                    (keys // self.v2)[..., None], (keys % self.v2)[..., None], prefix)
             for row, j in zip(out[:, :, 0, CLOSE].double(), group, strict=True):
                 states[j].closes.update(zip(missing[j], row.tolist(), strict=False))
 

@@ -3,42 +3,25 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
+
+from cryptocast.models.folder import CONFIG_FILE, WEIGHTS_FILE, write_folder
 
 from .config import PredictorConfig, TokenizerConfig
 from .predictor import Kronos
 from .tokenizer import KronosTokenizer
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 # Buffers fixed by the config; a checkpoint may omit them, and must match when it has them.
 DERIVED_BUFFERS = ("rotary.inv_freq", "bsq.basis", "bsq.group_basis")
 
 
 def save_checkpoint(model: KronosTokenizer | Kronos, directory: str | Path) -> None:
     """Write config.json + model.safetensors into `directory`, replacing it atomically."""
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
-        (tmp / CONFIG_FILE).write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
-        state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
-        save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
-        old = directory.with_name(f".{directory.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if directory.exists():
-            os.replace(directory, old)
-        os.replace(tmp, directory)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    write_folder(directory, model.config.to_dict(), model)
 
 
 def _read_config(directory: Path) -> dict:

@@ -10,6 +10,7 @@ import torch
 
 from cryptocast.forecast.aggregation import aggregate, parse_aggregation
 from cryptocast.forecast.base import Context, Forecast
+from cryptocast.runtime import autocast
 
 from .checkpoint import load_checkpoint
 from .inputs import CLOSE, candle_features, denormalise, normalise, time_stamps
@@ -37,7 +38,7 @@ class KronosForecaster:
                  seed: int = 0, sample_count: int = 1, temperature: float = 1.0,
                  top_p: float = 0.9, top_k: int = 0, clip: float = 5.0, max_context: int = 512,
                  context_length: int | None = None, aggregate: str = "mean",
-                 anchor: bool = False) -> None:
+                 anchor: bool = False, device: str | torch.device = "cpu") -> None:
         if max_context < 1:
             raise ValueError(f"max_context must be >= 1, got {max_context}")
         if context_length is not None and context_length < 1:
@@ -46,7 +47,9 @@ class KronosForecaster:
             raise ValueError(f"clip must be > 0, got {clip}")
         parse_aggregation(aggregate)
         self.name = name
-        self.tokenizer, self.predictor = tokenizer.eval(), predictor.eval()
+        self.device = torch.device(device)
+        self.tokenizer = tokenizer.eval().to(self.device)
+        self.predictor = predictor.eval().to(self.device)
         self.sampling = SamplingConfig(temperature, int(top_k), float(top_p), int(sample_count))
         self.clip, self.max_context, self.aggregate = float(clip), int(max_context), aggregate
         self.anchor = bool(anchor)
@@ -79,12 +82,14 @@ class KronosForecaster:
         x, mean, std = normalise(feats, self.clip)
         stamp = time_stamps(ctx.timestamps[-length:])[None]
         future = time_stamps(ctx.future_timestamps)[None]
-        xt = torch.from_numpy(x).float()
+        xt = torch.from_numpy(x).float().to(self.device)
         generator = torch.Generator().manual_seed(ctx.draw_seed(self.seed))
-        out = generate(
-            self.tokenizer, self.predictor, xt, torch.from_numpy(stamp),
-            torch.from_numpy(future), self.sampling, self.max_context, [generator],
-        ).double().numpy()  # [1, S, H, F]
+        with autocast(self.device):
+            out = generate(
+                self.tokenizer, self.predictor, xt, torch.from_numpy(stamp).to(self.device),
+                torch.from_numpy(future).to(self.device), self.sampling, self.max_context,
+                [generator],
+            ).double().cpu().numpy()  # [1, S, H, F]
         mean, std = mean[:, :, None, CLOSE], std[:, :, None, CLOSE]
         close = denormalise(out[..., CLOSE], mean, std)[0]
         if not self.anchor:
@@ -98,14 +103,17 @@ class KronosForecaster:
         """Normalised close of the last context candle as the tokenizer reconstructs it, in the
         decoder window the forecast is decoded in."""
         start = max(0, x.shape[1] + horizon - self.max_context)
-        s1, s2 = self.tokenizer.encode(x)
-        return self.tokenizer.decode(s1[:, start:], s2[:, start:])[:, -1, CLOSE].double().numpy()
+        with autocast(self.device):
+            s1, s2 = self.tokenizer.encode(x)
+            recon = self.tokenizer.decode(s1[:, start:], s2[:, start:])[:, -1, CLOSE]
+        return recon.double().cpu().numpy()
 
 
 def build_forecaster(checkpoint_dir: str | Path, name: str, seed: int = 0,
-                     **knobs: object) -> KronosForecaster:
+                     device: str | torch.device = "cpu", **knobs: object) -> KronosForecaster:
     """Load `checkpoint_dir/{tokenizer,predictor}` and build a forecaster with the knobs
     (sample_count, temperature, top_p, top_k, clip, max_context, context_length, aggregate,
-    anchor)."""
+    anchor) on `device`."""
     tokenizer, predictor = load_checkpoint(checkpoint_dir)
-    return KronosForecaster(tokenizer, predictor, name=name, seed=seed, **knobs)  # type: ignore[arg-type]
+    return KronosForecaster(tokenizer, predictor, name=name, seed=seed, device=device,
+                            **knobs)  # type: ignore[arg-type]

@@ -73,8 +73,9 @@ def draw(probs: torch.Tensor, n: int, generators: Generators) -> torch.Tensor:
 
 
 def draw_from_cdf(cdf: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:
-    """n draws per row of an unnormalised float64 CDF [..., V] -> ids [..., n]."""
-    u = torch.rand((*cdf.shape[:-1], n), generator=generator, dtype=torch.float64)
+    """n draws per row of an unnormalised float64 CDF [..., V] -> ids [..., n]. The uniforms
+    come from the CPU (`generator` is a CPU one), so a seed draws alike on every device."""
+    u = torch.rand((*cdf.shape[:-1], n), generator=generator, dtype=torch.float64).to(cdf.device)
     # right=True skips tokens of zero probability (flat steps of the CDF)
     ids = torch.searchsorted(cdf, u * cdf[..., -1:], right=True)
     return ids.clamp_max(cdf.shape[-1] - 1)

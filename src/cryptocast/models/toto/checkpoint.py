@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
+from cryptocast.models.folder import CONFIG_FILE, WEIGHTS_FILE, write_folder
 from cryptocast.models.toto.config import TotoConfig
 from cryptocast.models.toto.model import Toto
 
@@ -33,7 +31,7 @@ def _normalise_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def load_checkpoint(directory: str | Path, map_location: str = "cpu") -> Toto:
     """Build a `Toto` from `directory`/config.json and load `model.safetensors` strictly."""
     directory = Path(directory)
-    config_path, weights_path = directory / "config.json", directory / "model.safetensors"
+    config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
     for path in (config_path, weights_path):
         if not path.is_file():
             raise FileNotFoundError(f"Toto checkpoint: missing {path}")
@@ -62,20 +60,4 @@ def load_checkpoint(directory: str | Path, map_location: str = "cpu") -> Toto:
 
 def save_checkpoint(model: Toto, directory: str | Path) -> None:
     """Write config.json + model.safetensors into `directory`, replacing it atomically."""
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
-        (tmp / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
-        state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-        save_file(state, tmp / "model.safetensors", metadata={"format": "pt"})
-        old = None
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(directory, old)
-        os.replace(tmp, directory)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    write_folder(directory, model.config.to_dict(), model)

@@ -21,6 +21,7 @@ from cryptocast.forecast.base import Context, Forecast
 from cryptocast.models.toto.checkpoint import load_checkpoint
 from cryptocast.models.toto.layers import KVCache
 from cryptocast.models.toto.model import Toto, TotoOutput
+from cryptocast.runtime import autocast
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,10 @@ class ForecasterKnobs:
 class TotoForecaster:
     """Forecaster protocol implementation: samples [B, S, H] and aggregated points [B, H]."""
 
-    def __init__(self, model: Toto, name: str = "toto", seed: int = 0, **knobs) -> None:
-        self.model = model.eval()
+    def __init__(self, model: Toto, name: str = "toto", seed: int = 0,
+                 device: str | torch.device = "cpu", **knobs) -> None:
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
         self.name = name
         self.knobs = ForecasterKnobs.from_knobs(knobs)
         self.context_length = self.knobs.context_length
@@ -105,18 +108,21 @@ class TotoForecaster:
             mask = torch.zeros(1, 1, length, dtype=torch.bool)
             mask[0, 0, length - len(values) :] = True
             generator = torch.Generator().manual_seed(seeds[i])
-            with torch.inference_mode():
-                out[i] = self._sample_series(x, mask, horizon, generator)[0].numpy()
+            with torch.inference_mode(), autocast(self.device):
+                out[i] = self._sample_series(x.to(self.device), mask.to(self.device), horizon,
+                                             generator)[0].numpy()
         return out
 
     @staticmethod
     def _draw(output: TotoOutput, steps: int, num: int,
               generator: torch.Generator) -> torch.Tensor:
-        """[batch, num, steps] values of the first `steps` steps of the predicted patch."""
-        mixture = output.distribution.map(lambda t: t[:, 0, :steps])
+        """[batch, num, steps] values (float64, on the CPU) of the first `steps` steps of the
+        predicted patch. The draws are made on the CPU from a CPU generator, so a seed gives
+        the same samples on every device (up to the model's rounding)."""
+        mixture = output.distribution.map(lambda t: _host(t[:, 0, :steps]))
         draws = mixture.sample(num, generator).double()  # [batch, steps, num]
-        loc = output.loc[:, 0, :steps, None].double()
-        scale = output.scale[:, 0, :steps, None].double()
+        loc = output.loc[:, 0, :steps, None].double().cpu()
+        scale = output.scale[:, 0, :steps, None].double().cpu()
         return (draws * scale + loc).transpose(1, 2)
 
     def _sample_series(self, x: torch.Tensor, mask: torch.Tensor, horizon: int,
@@ -137,8 +143,9 @@ class TotoForecaster:
             part = draws[:, start : start + self.knobs.samples_per_batch]
             count = part.shape[1]
             chunk_cache = cache.repeat_interleave(count)
-            xs = torch.cat((x.repeat_interleave(count, 0), part.reshape(-1, 1, p).to(x.dtype)), -1)
-            ones = torch.ones(count, 1, p, dtype=torch.bool)
+            xs = torch.cat((x.repeat_interleave(count, 0),
+                            part.reshape(-1, 1, p).to(x.device, x.dtype)), -1)
+            ones = torch.ones(count, 1, p, dtype=torch.bool, device=x.device)
             ms = torch.cat((mask.repeat_interleave(count, 0), ones), -1)
             for _ in range(n_patches - 1):
                 out = self.model(
@@ -146,14 +153,21 @@ class TotoForecaster:
                     last_patch_only=True,
                 )
                 step = self._draw(out, p, 1, generator).reshape(-1, 1, p)
-                xs = torch.cat((xs, step.to(x.dtype)), -1)
+                xs = torch.cat((xs, step.to(x.device, x.dtype)), -1)
                 ms = torch.cat((ms, ones), -1)
             # keep the float64 first patch; later patches come back through the float inputs
-            later = xs[:, 0, length + p :].double().view(1, count, -1)
+            later = xs[:, 0, length + p :].double().cpu().view(1, count, -1)
             chunks.append(torch.cat((part, later), -1)[..., :horizon])
         return torch.cat(chunks, dim=1)
 
 
-def build_forecaster(checkpoint_dir: str | Path, name: str, seed: int, **knobs) -> TotoForecaster:
+def _host(t: torch.Tensor) -> torch.Tensor:
+    """`t` on the CPU, in float32 at least (bf16 under CUDA autocast)."""
+    return t.to("cpu", torch.promote_types(t.dtype, torch.float32))
+
+
+def build_forecaster(checkpoint_dir: str | Path, name: str, seed: int,
+                     device: str | torch.device = "cpu", **knobs) -> TotoForecaster:
     """Load the checkpoint in `checkpoint_dir` and wrap it as a forecaster with `knobs`."""
-    return TotoForecaster(load_checkpoint(checkpoint_dir), name=name, seed=seed, **knobs)
+    return TotoForecaster(load_checkpoint(checkpoint_dir), name=name, seed=seed, device=device,
+                          **knobs)
