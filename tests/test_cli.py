@@ -108,3 +108,18 @@ def test_forecast_prints_the_next_close_and_its_80_interval(project, monkeypatch
     assert live.exit_code == 0, live.output
     assert calls == [("kraken", "AAAUSDT", "1d")]
     assert "candle 2025-03-02 00:00:00" in live.output  # after the last fetched candle
+
+
+@pytest.mark.parametrize("args, message", [
+    (["evaluate", "--symbol", "FOO"], "no prepared candles for FOO at 1d"),
+    (["forecast", "AAAUSDT", "--device", "cuda"], "runtime.device is 'cuda' but"),
+    (["compare", "AAAUSDT", "--device", "tpu"], "runtime.device must be auto, cpu, cuda"),
+])
+def test_user_mistakes_end_in_one_line_and_exit_2(project, monkeypatch, args, message):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert result.output.startswith("Error: ") and result.output.count("\n") == 1

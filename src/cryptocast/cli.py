@@ -32,7 +32,34 @@ PARAMS = click.option(
 )
 
 
-@click.group()
+DEVICE = click.option("--device", default=None,
+                      help="Overrides runtime.device: auto | cpu | cuda | cuda:N.")
+
+
+class OneLineErrors(click.Group):
+    """User mistakes (a bad param, a missing file, an unknown symbol) end with one line and
+    exit 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (ValueError, FileNotFoundError) as err:
+            raise click.UsageError(str(err)) from err
+
+
+def load_runtime_params(params_path: str, device: str | None = None) -> dict:
+    """params.yaml, with this process's threads and device set from its `runtime` section
+    (`--device` overrides runtime.device)."""
+    from cryptocast.runtime import RuntimeConfig, configure
+
+    params = load_params(params_path)
+    if device is not None:
+        params = {**params, "runtime": {**(params.get("runtime") or {}), "device": device}}
+    configure(RuntimeConfig.from_params(params))
+    return params
+
+
+@click.group(cls=OneLineErrors)
 @click.option("-v", "--verbose", is_flag=True, help="Log repairs and progress details.")
 def main(verbose: bool) -> None:
     """Reproducible crypto price forecasting with Toto and Kronos."""
@@ -135,9 +162,10 @@ def data_fetch(exchange, symbol, interval, since, until, out_dir) -> None:
     metavar="NAME=JSON",
     help='An extra candidate, e.g. toto8=\'{"model": "toto", "num_samples": 8}\'.',
 )
-def evaluate(params_path, symbol, stage, names, specs) -> None:
+@DEVICE
+def evaluate(params_path, symbol, stage, names, specs, device) -> None:
     """Evaluate candidates on the validation and test splits and print the key metrics."""
-    params = load_params(params_path)
+    params = load_runtime_params(params_path, device)
     section = params.get(stage, {}).get(symbol, {"reference": "naive", "candidates": {}})
     candidates = {k: v for k, v in section["candidates"].items() if not names or k in names}
     for item in specs:
@@ -155,10 +183,7 @@ def _record(symbol: str, config: str | None):
     if not path.exists():
         raise click.UsageError(f"{path}: no config for {symbol}; run the pipeline (make all) "
                                "or pass --config with any hyperparams/ JSON")
-    try:
-        return read_record(path), path
-    except ValueError as err:
-        raise click.UsageError(str(err)) from err
+    return read_record(path), path
 
 
 @main.command()
@@ -168,13 +193,14 @@ def _record(symbol: str, config: str | None):
               help="A hyperparams/ JSON (default: the selected hyperparams/best/SYMBOL.json).")
 @click.option("--live", is_flag=True, help="Fetch the latest candles from the exchange (ccxt).")
 @click.option("--exchange", default="binance", show_default=True, help="ccxt exchange for --live.")
-def forecast(params_path, symbol, config, live, exchange) -> None:
+@DEVICE
+def forecast(params_path, symbol, config, live, exchange, device) -> None:
     """Forecast the next candle's close of SYMBOL with its 80% interval, from the latest
     prepared candles (or, with --live, the exchange's)."""
     from cryptocast.data.prepared import load_series, read_splits
     from cryptocast.tuning.production import forecast_next
 
-    params = load_params(params_path)
+    params = load_runtime_params(params_path, device)
     record, path = _record(symbol, config)
     interval = read_splits("data/prepared").interval
     if live:
@@ -197,10 +223,11 @@ def forecast(params_path, symbol, config, live, exchange) -> None:
 @main.command()
 @PARAMS
 @click.argument("symbol")
-def compare(params_path, symbol) -> None:
+@DEVICE
+def compare(params_path, symbol, device) -> None:
     """Toto vs Kronos (their default forecasters, models.<family>.forecaster) vs naive on the
     same validation and test windows."""
-    params = load_params(params_path)
+    params = load_runtime_params(params_path, device)
     models = params["models"]
     specs = {"toto": {"model": "toto", **models["toto"]["forecaster"]},
              "kronos": {"model": "kronos", **models["kronos"]["forecaster"]}}
@@ -212,13 +239,14 @@ def compare(params_path, symbol) -> None:
 @click.argument("symbol")
 @click.option("--config", required=True, type=click.Path(dir_okay=False),
               help="Any hyperparams/ JSON (an improved, sweep or best config).")
-def quick_eval(params_path, symbol, config) -> None:
+@DEVICE
+def quick_eval(params_path, symbol, config, device) -> None:
     """Score one hyperparams/ config on SYMBOL's validation and test windows beside naive."""
     from cryptocast.data.prepared import read_splits
     from cryptocast.evaluation.evaluate import score_results
     from cryptocast.tuning.production import backtest_record
 
-    params = load_params(params_path)
+    params = load_runtime_params(params_path, device)
     record, _ = _record(symbol, config)
     if record.symbol != symbol:
         click.echo(f"note: {config} was tuned for {record.symbol}; scoring it on {symbol}")
@@ -285,12 +313,14 @@ def train() -> None:
 @click.option("--lr", default=1e-3, show_default=True, help="Learning rate of the check.")
 @click.option("--min-drop", default=0.3, show_default=True,
               help="Fail unless the loss falls by this share of its starting size.")
-def train_check(params_path, family, steps, lr, min_drop) -> None:
+@DEVICE
+def train_check(params_path, family, steps, lr, min_drop, device) -> None:
     """Overfit one batch with the configured architecture and report each layer group's
     gradient norm; exit 1 if the loss does not fall (a configuration that cannot learn)."""
     from cryptocast.training.check import overfit_one_batch
 
-    result = overfit_one_batch(family, load_params(params_path), steps=steps, lr=lr)
+    result = overfit_one_batch(family, load_runtime_params(params_path, device), steps=steps,
+                               lr=lr)
     click.echo(f"{family}: loss {result['initial_loss']:.4f} -> {result['final_loss']:.4f} "
                f"in {steps} steps on one batch ({result['seconds']:.1f} s)")
     click.echo("gradient norm per layer group at the first step:")
@@ -322,15 +352,13 @@ def sweep() -> None:
               help="Seconds between heartbeats; a silent worker's trial is retried.")
 @click.option("--grace", type=int, default=30, show_default=True,
               help="Seconds without a heartbeat before a running trial counts as failed.")
-def sweep_worker(params_path, storage, study_name, n_trials, heartbeat, grace) -> None:
+@DEVICE
+def sweep_worker(params_path, storage, study_name, n_trials, heartbeat, grace, device) -> None:
     """Join a running sweep study and run its trials here until it is done."""
     from cryptocast.tuning.worker import run_worker
 
-    try:
-        done = run_worker(load_params(params_path), storage, study_name, n_trials,
-                          heartbeat_interval=heartbeat, grace_period=grace)
-    except (ValueError, FileNotFoundError) as err:
-        raise click.UsageError(str(err)) from err
+    done = run_worker(load_runtime_params(params_path, device), storage, study_name, n_trials,
+                      heartbeat_interval=heartbeat, grace_period=grace)
     click.echo(f"{study_name}: {done} finished trials")
 
 

@@ -18,6 +18,7 @@ from cryptocast.models.kronos import Kronos, KronosTokenizer, PredictorConfig, T
 from cryptocast.models.kronos.inputs import normalise
 from cryptocast.models.toto import Toto
 from cryptocast.models.toto.distribution import finetune_loss
+from cryptocast.runtime import autocast, current_device
 from cryptocast.training.kronos import predictor_loss
 from cryptocast.training.toto import model_config
 
@@ -43,44 +44,54 @@ def _random_walks(batch: int, length: int, rng: np.random.Generator) -> np.ndarr
     return 100 * np.exp(np.cumsum(rng.normal(0, 0.02, (batch, length)), axis=1))
 
 
-def _toto_setup(params: dict[str, Any], rng: np.random.Generator):
-    model = Toto(model_config(params["models"]["toto"].get("architecture", {})))
+def _toto_setup(params: dict[str, Any], rng: np.random.Generator, device: torch.device):
+    model = Toto(model_config(params["models"]["toto"].get("architecture", {}))).to(device)
     patch, context = model.config.patch_size, 8 * model.config.patch_size
-    x = torch.tensor(_random_walks(8, context + patch, rng), dtype=torch.float32)[:, None]
+    x = torch.tensor(_random_walks(8, context + patch, rng), dtype=torch.float32,
+                     device=device)[:, None]
     mask = torch.ones_like(x, dtype=torch.bool)
     kind = (params.get("finetune") or {}).get("toto", {}).get("loss", "nll")
 
     def loss() -> torch.Tensor:
-        out = model(x[..., :-patch], mask[..., :-patch])
-        return finetune_loss(kind, out.distribution, (x[..., patch:] - out.loc) / out.scale)
+        with autocast(device):
+            out = model(x[..., :-patch], mask[..., :-patch])
+        target = (x[..., patch:] - out.loc.float()) / out.scale.float()
+        return finetune_loss(kind, out.distribution.map(lambda t: t.float()), target)
 
     return model, loss
 
 
-def _kronos_setup(params: dict[str, Any], rng: np.random.Generator):
+def _kronos_setup(params: dict[str, Any], rng: np.random.Generator, device: torch.device):
     arch = params["models"]["kronos"].get("architecture", {})
-    tokenizer = KronosTokenizer(TokenizerConfig.from_dict(arch.get("tokenizer", {}))).eval()
-    model = Kronos(PredictorConfig.from_dict(arch.get("predictor", {})))
+    tokenizer = KronosTokenizer(TokenizerConfig.from_dict(arch.get("tokenizer", {})))
+    tokenizer = tokenizer.eval().to(device)
+    model = Kronos(PredictorConfig.from_dict(arch.get("predictor", {}))).to(device)
     walks = _random_walks(8, 64, rng)
     feats = np.stack([walks, walks * 1.01, walks * 0.99, walks, np.ones_like(walks),
                       walks], axis=-1)
     x, _, _ = normalise(feats, 5.0)
     with torch.no_grad():
-        s1, s2 = tokenizer.encode(torch.from_numpy(x).float())
-    stamp = torch.zeros(8, 64, 5, dtype=torch.long)
-    return model, lambda: predictor_loss(model, s1, s2, stamp)
+        s1, s2 = tokenizer.encode(torch.from_numpy(x).float().to(device))
+    stamp = torch.zeros(8, 64, 5, dtype=torch.long, device=device)
+
+    def loss() -> torch.Tensor:
+        with autocast(device):
+            return predictor_loss(model, s1, s2, stamp)
+
+    return model, loss
 
 
 def overfit_one_batch(family: str, params: dict[str, Any], steps: int = 60, lr: float = 1e-3,
                       seed: int = 0) -> dict[str, Any]:
     """Train `family`'s configured architecture on one fixed batch: the loss before and after,
-    their ratio, the first step's gradient norm per layer group, and the seconds taken."""
+    their ratio, the first step's gradient norm per layer group, and the seconds taken; on
+    the process's device (`runtime.device`)."""
     setups = {"toto": _toto_setup, "kronos": _kronos_setup}
     if family not in setups:
         raise ValueError(f"train check: family must be one of {sorted(setups)}, got {family!r}")
     torch.manual_seed(seed)
     started = time.perf_counter()
-    model, loss_fn = setups[family](params, np.random.default_rng(seed))
+    model, loss_fn = setups[family](params, np.random.default_rng(seed), current_device())
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     losses, norms = [], {}
