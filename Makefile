@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
-# The CPU build of torch (pip's default torch pulls ~4 GB of CUDA libraries).
+# The CPU build of torch (pip's default torch pulls ~4 GB of CUDA libraries). On a GPU machine,
+# TORCH_INDEX=https://download.pytorch.org/whl/<cuda tag> installs a CUDA build instead.
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
 export PATH := $(BIN):$(PATH)
 
 .PHONY: all setup repro test lint postgres smoke bench push pull clean
@@ -14,7 +16,7 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
@@ -43,6 +45,7 @@ bench: setup
 	python bench/kronos_latency.py
 	python bench/thread_contention.py
 	python bench/sweep_speed.py
+	python bench/device_check.py
 
 push: setup
 	dvc push

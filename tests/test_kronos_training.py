@@ -67,6 +67,8 @@ def test_pretrain_outputs_metrics_and_curves(corpus, tmp_path):
     assert {"train_loss", "close_err_median_s1s2", "close_err_median_s1"} <= set(rows[0])
     with open(tmp_path / "a" / "plots" / "predictor.csv") as fh:
         assert list(csv.DictReader(fh))[-1].keys() >= {"step", "train_loss", "val_ce"}
+    # a finished run leaves no resumable state behind (a rerun trains again)
+    assert not (tmp_path / "a" / "state" / "state.pt").exists()
 
 
 def test_resume_after_interrupt_matches_uninterrupted(corpus, tmp_path, monkeypatch):

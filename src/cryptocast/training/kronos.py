@@ -330,6 +330,7 @@ def pretrain(corpus, model_params: dict, train_params: dict, out_dir: Path, plot
     save_checkpoint(predictor.eval(), out_dir / "predictor")
     write_curve(plots_dir / "tokenizer.csv", tok_rows)
     write_curve(plots_dir / "predictor.csv", pred_rows)
+    store.clear()  # a finished run's state must not stand in for a later run
     final_tok = tok_rows[-1]
     return {
         "tokenizer_close_err_median_s1s2": final_tok["close_err_median_s1s2"],
