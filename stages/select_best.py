@@ -1,7 +1,9 @@
-"""DVC stage `select`: per symbol, the candidate with the best validation pct_return_mae among
-every stage's (naive included), as hyperparams/best/<SYMBOL>.json, summarised in
-metrics/best.json; then the chosen config run on both splits (plots/forecast/<SYMBOL>.csv:
-forecasts, 80% band, PIT). The test split never enters the choice."""
+"""DVC stage `select`: per symbol, the candidate that `select.rule` picks on validation among
+every stage's (naive included; by default the best validation pct_return_mae among those that
+beat naive significantly there, else naive_gaussian), as hyperparams/best/<SYMBOL>.json,
+summarised in metrics/best.json; then the chosen config run on both splits
+(plots/forecast/<SYMBOL>.csv: forecasts, 80% band, PIT). The test split never enters the
+choice."""
 
 from cryptocast.config import EvalConfig, load_params, symbols_from_params
 from cryptocast.io import write_atomic, write_json
@@ -23,6 +25,8 @@ if __name__ == "__main__":
                      lambda tmp, f=frame: f.to_csv(tmp, index=False))
         summary[symbol] = {
             "chosen": record.selection["chosen"],
+            "rule": record.selection["rule"],
+            "threshold": record.selection.get("threshold"),
             "model": record.model,
             "validation_pct_return_mae": record.validation["pct_return_mae"],
             "test_pct_return_mae": record.test["pct_return_mae"],

@@ -8,7 +8,7 @@ import pytest
 
 from cryptocast.report.build import Block, _html, _markdown
 from cryptocast.report.figures import pit_histogram
-from cryptocast.report.tables import candidate_row, markdown_table, plan_verdicts
+from cryptocast.report.tables import candidate_row, markdown_table, plan_verdicts, selection_text
 from cryptocast.tuning.select import Candidate
 
 
@@ -51,3 +51,18 @@ def test_markdown_table_shape():
         "| a | b |", "| --- | --- |", "| 1 | 2 |"]
     with pytest.raises(TypeError):
         markdown_table(["a"], [[1]])  # cells are text
+
+
+def test_selection_text_says_why():
+    best = {"chosen": "naive_gaussian", "rule": "significant", "threshold": 0.05 / 14,
+            "test_pct_return_mae": 0.0262, "test_naive_pct_return_mae": 0.0262,
+            "test_dm_pvalue_vs_naive": 1.0}
+    assert selection_text(best) == (
+        "Selected: **naive_gaussian**: no candidate beat naive on validation with DM p below "
+        "0.0036 (select.rule significant), so the random walk is the production forecast "
+        "(test MAE 2.62% vs naive 2.62%, DM p 1.00).")
+    beat = {**best, "chosen": "sweep_toto", "test_pct_return_mae": 0.025}
+    assert selection_text(beat).startswith("Selected: **sweep_toto**, which beat naive on "
+                                           "validation with DM p below 0.0036 (test MAE 2.50%")
+    assert selection_text({**beat, "rule": "best"}) == (
+        "Selected: **sweep_toto** (test MAE 2.50% vs naive 2.62%, DM p 1.00).")

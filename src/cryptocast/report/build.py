@@ -19,6 +19,7 @@ from cryptocast.report.tables import (
     SUMMARY_COLUMNS,
     candidate_row,
     markdown_table,
+    selection_text,
     summary_rows,
     symbol_reports,
 )
@@ -45,10 +46,7 @@ def _report_blocks(params: Mapping[str, Any], metrics_dir: Path, hyperparams_dir
         history = pd.read_csv(plots_dir / "sweep" / f"{r.symbol}.csv")
         blocks += [
             Block("heading", (2, r.symbol)),
-            Block("text", f"Selected: **{r.best['chosen']}** (test MAE "
-                          f"{100 * r.best['test_pct_return_mae']:.2f}% vs naive "
-                          f"{100 * r.best['test_naive_pct_return_mae']:.2f}%, DM p "
-                          f"{r.best['test_dm_pvalue_vs_naive']:.2f})."),
+            Block("text", selection_text(r.best)),
             Block("heading", (3, "Plan items")),
             Block("bullets", r.verdicts),
             Block("heading", (3, "Every candidate (test split unless marked val)")),

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptocast.io import read_json
-from cryptocast.tuning.select import Candidate, gather
+from cryptocast.tuning.select import NAIVE, Candidate, gather
 
 COLUMNS = ("candidate", "stage", "val MAE", "test MAE", "test price MAE", "latency (1 call)",
            "skill vs naive [95%]", "DM p vs naive", "CRPS", "80% coverage", "strategy return")
@@ -86,6 +86,22 @@ def summary_rows(reports: list[SymbolReport]) -> list[list[str]]:
     return [[r.symbol, r.best["chosen"], _pct(r.best["validation_pct_return_mae"]),
              _pct(r.best["test_pct_return_mae"]), _pct(r.best["test_naive_pct_return_mae"]),
              _num(r.best["test_dm_pvalue_vs_naive"], "{:.2f}")] for r in reports]
+
+
+def selection_text(best: Mapping[str, Any]) -> str:
+    """What was selected, why, and how it did on test."""
+    chosen = f"Selected: **{best['chosen']}**"
+    result = (f"test MAE {_pct(best['test_pct_return_mae'])} vs naive "
+              f"{_pct(best['test_naive_pct_return_mae'])}, DM p "
+              f"{_num(best['test_dm_pvalue_vs_naive'], '{:.2f}')}")
+    if best.get("rule") != "significant":
+        return f"{chosen} ({result})."
+    if best["chosen"] in NAIVE:
+        return (f"{chosen}: no candidate beat naive on validation with DM p below "
+                f"{best['threshold']:.4f} (select.rule significant), so the random walk is the "
+                f"production forecast ({result}).")
+    return (f"{chosen}, which beat naive on validation with DM p below "
+            f"{best['threshold']:.4f} ({result}).")
 
 
 SUMMARY_COLUMNS = ("symbol", "selected", "val MAE", "test MAE", "test naive MAE",
