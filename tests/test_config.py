@@ -22,3 +22,18 @@ def test_merge_params_overrides_recursively():
 def test_missing_params_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         load_params(tmp_path / "nope.yaml")
+
+
+def test_from_mapping_names_missing_keys():
+    from dataclasses import dataclass
+
+    from cryptocast.config import from_mapping
+
+    @dataclass
+    class Needs:
+        required: int
+        optional: int = 1
+
+    assert from_mapping(Needs, {"required": 2}, "s") == Needs(2, 1)
+    with pytest.raises(ValueError, match=r"s: missing keys \['required'\]"):
+        from_mapping(Needs, {"optional": 3}, "s")

@@ -117,7 +117,7 @@ def test_bad_input_raises_with_parameter_name(model):
     fc = TotoForecaster(model, seed=0, num_samples=8)
     with pytest.raises(ValueError, match="horizon"):
         fc.predict([make_context(10, 1, 0), make_context(10, 2, 0)])
-    with pytest.raises(ValueError, match="unknown knobs"):
+    with pytest.raises(ValueError, match=r"Toto forecaster knobs: unknown keys \['temperature'\]"):
         TotoForecaster(model, seed=0, temperature=1.0)
     with pytest.raises(ValueError, match="valid forms"):
         TotoForecaster(model, seed=0, aggregate="mode")

@@ -115,3 +115,16 @@ def test_bad_params_name_the_key(corpus, tmp_path):
     with pytest.raises(ValueError, match="context_length"):
         pretrain(corpus, MODEL, {**TRAIN, "context_length": 10}, tmp_path / "m", tmp_path / "p",
                  tmp_path / "s", 0)
+
+
+def test_one_learning_rate_schedule_by_hand():
+    from cryptocast.training.common import lr_at
+
+    # warm-up: (step + 1) / warmup of the peak
+    assert [lr_at(s, 1.0, 4) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert lr_at(100, 1e-4, 20) == 1e-4  # no total: constant after the warm-up
+    # cosine from the peak to 10% of it: halfway is 55%, the end and beyond 10%
+    assert lr_at(4, 2.0, 4, total=14) == pytest.approx(2.0)
+    assert lr_at(9, 2.0, 4, total=14) == pytest.approx(2.0 * 0.55)
+    assert lr_at(14, 2.0, 4, total=14) == pytest.approx(0.2)
+    assert lr_at(99, 2.0, 4, total=14) == pytest.approx(0.2)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,12 +25,17 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
 
 
 def from_mapping(cls: type[T], values: Mapping[str, Any] | None, section: str) -> T:
-    """`cls(**values)` for a dataclass; an unknown key is an error naming `section`."""
+    """`cls(**values)` for a dataclass; an unknown key, or a missing one without a default,
+    is an error naming `section`."""
     values = dict(values or {})
-    known = {f.name for f in fields(cls)}
+    known = {f.name for f in fields(cls) if f.init}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"{section}: unknown keys {unknown}; known: {sorted(known)}")
+    missing = sorted(f.name for f in fields(cls) if f.init and f.name not in values
+                     and f.default is MISSING and f.default_factory is MISSING)
+    if missing:
+        raise ValueError(f"{section}: missing keys {missing}")
     return cls(**values)
 
 

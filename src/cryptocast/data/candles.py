@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cryptocast.config import from_mapping
 from cryptocast.io import write_atomic
 
 COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
@@ -77,14 +78,7 @@ class RepairPolicy:
     @classmethod
     def from_params(cls, d: dict | None) -> RepairPolicy:
         """Build from a params mapping; unknown keys and invalid values are errors."""
-        d = dict(d or {})
-        unknown = sorted(set(d) - set(cls.CHOICES))
-        if unknown:
-            raise ValueError(
-                f"repair policy: unknown key(s) {', '.join(map(repr, unknown))}; "
-                f"valid keys: {', '.join(cls.CHOICES)}"
-            )
-        return cls(**d)
+        return from_mapping(cls, d, "params data.repair")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import random
 from pathlib import Path
@@ -24,6 +25,19 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def lr_at(step: int, lr: float, warmup: int, total: int | None = None,
+          floor: float = 0.1) -> float:
+    """The learning rate of every training loop: a linear warm-up to `lr` over `warmup`
+    steps, then constant (`total` None: fine-tuning, which early stopping ends) or a cosine
+    decay to `floor` x `lr` at step `total`."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    if total is None:
+        return lr
+    progress = min((step - warmup) / max(1, total - warmup), 1.0)
+    return lr * (floor + (1 - floor) / 2 * (1 + math.cos(math.pi * progress)))
 
 
 def torch_rng_state() -> dict[str, Any]:

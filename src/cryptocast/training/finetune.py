@@ -130,11 +130,6 @@ class World:
         return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
 
-def warmup_lr(step: int, lr: float, warmup_steps: int) -> float:
-    """Linear warm-up to `lr`, then constant (fine-tuning is short; early stopping ends it)."""
-    return lr * (step + 1) / warmup_steps if step < warmup_steps else lr
-
-
 def compare_checkpoints(family: str, knobs: dict[str, Any], symbols: list[str],
                         prepared_dir: str | Path, base_models: str | Path,
                         finetuned_models: str | Path, cfg, seed: int) -> dict[str, Any]:

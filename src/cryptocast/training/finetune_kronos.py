@@ -21,9 +21,9 @@ from cryptocast.models.kronos import (
     validation_windows,
 )
 from cryptocast.runtime import autocast
-from cryptocast.training.common import ResumableState, seed_everything
+from cryptocast.training.common import ResumableState, lr_at, seed_everything
 from cryptocast.training.early_stopping import finite, fit
-from cryptocast.training.finetune import FinetuneParams, World, set_dropout, warmup_lr
+from cryptocast.training.finetune import FinetuneParams, World, set_dropout
 from cryptocast.training.kronos import (
     predictor_loss,
     predictor_val_ce,
@@ -116,7 +116,7 @@ def finetune_kronos(corpus: TrainingCorpus, base_dir: str | Path, train_params: 
 
     def step(number: int, where: str) -> float:
         for group in optimizer.param_groups:
-            group["lr"] = warmup_lr(number, params.lr, params.warmup_steps)
+            group["lr"] = lr_at(number, params.lr, params.warmup_steps)
         x, stamp = _batch(sampler, rng, params, rows, world.device)
         with autocast(world.device):
             s1, s2 = tokenizer.encode(x)

@@ -22,9 +22,9 @@ from cryptocast.data.corpus import TrainingCorpus
 from cryptocast.models.toto import Toto, load_checkpoint, save_checkpoint
 from cryptocast.models.toto.distribution import LOSSES, finetune_loss
 from cryptocast.runtime import autocast
-from cryptocast.training.common import ResumableState, seed_everything
+from cryptocast.training.common import ResumableState, lr_at, seed_everything
 from cryptocast.training.early_stopping import finite, fit
-from cryptocast.training.finetune import FinetuneParams, World, set_dropout, warmup_lr
+from cryptocast.training.finetune import FinetuneParams, World, set_dropout
 from cryptocast.training.toto import WindowSampler, validation_loss, validation_windows
 
 HEAD = ("model.unembed", "model.output_distribution")
@@ -109,7 +109,7 @@ def finetune_toto(corpus: TrainingCorpus, base_dir: str | Path, train_params: di
 
     def step(number: int, where: str) -> float:
         for group in optimizer.param_groups:
-            group["lr"] = warmup_lr(number, params.lr, params.warmup_steps)
+            group["lr"] = lr_at(number, params.lr, params.warmup_steps)
         x, mask = sampler.sample(params.batch_size, rng)
         return _step(net, optimizer, x[rows].to(world.device), mask[rows].to(world.device),
                      params, where)

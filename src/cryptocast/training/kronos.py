@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from cryptocast.config import from_mapping
 from cryptocast.models.kronos import (
     Kronos,
     KronosTokenizer,
@@ -27,6 +27,7 @@ from cryptocast.models.kronos.windows import ValidationWindows, WindowSampler, v
 from cryptocast.runtime import autocast, current_device
 from cryptocast.training.common import (
     ResumableState,
+    lr_at,
     seed_everything,
     set_torch_rng_state,
     torch_rng_state,
@@ -43,12 +44,6 @@ class PhaseParams:
     weight_decay: float = 0.01
     warmup: int = 50
     eval_every: int = 250
-
-    def lr_at(self, step: int) -> float:
-        if step < self.warmup:
-            return self.lr * (step + 1) / self.warmup
-        progress = (step - self.warmup) / max(1, self.steps - self.warmup)
-        return self.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
 @dataclass(frozen=True)
@@ -72,15 +67,9 @@ class PretrainParams:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PretrainParams:
         data = dict(data)
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"pretrain.kronos: unknown keys {unknown}")
         for phase in ("tokenizer", "predictor"):
-            extra = sorted(set(data.get(phase, {})) - set(PhaseParams.__dataclass_fields__))
-            if extra:
-                raise ValueError(f"pretrain.kronos.{phase}: unknown keys {extra}")
-            data[phase] = PhaseParams(**data.get(phase, {}))
-        params = cls(**data)
+            data[phase] = from_mapping(PhaseParams, data.get(phase), f"pretrain.kronos.{phase}")
+        params = from_mapping(cls, data, "pretrain.kronos")
         weights = params.interval_weights
         if weights is not None and (not weights or min(weights.values()) < 0
                                     or sum(weights.values()) <= 0):
@@ -216,7 +205,7 @@ def _run_phase(name: str, model: torch.nn.Module, phase: PhaseParams, state: dic
                      total=phase.steps, mininterval=5):
         model.train()
         for group in opt.param_groups:
-            group["lr"] = phase.lr_at(step)
+            group["lr"] = lr_at(step, phase.lr, phase.warmup, phase.steps)
         loss = step_loss(rng)
         opt.zero_grad(set_to_none=True)
         loss.backward()

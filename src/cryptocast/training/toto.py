@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -23,6 +22,7 @@ from cryptocast.models.toto.distribution import combined_loss, finetune_loss
 from cryptocast.runtime import autocast, current_device
 from cryptocast.training.common import (
     ResumableState,
+    lr_at,
     seed_everything,
     set_torch_rng_state,
     torch_rng_state,
@@ -143,13 +143,6 @@ def validation_loss(model: Toto, windows: tuple[torch.Tensor, ...], kind: str = 
     return total / len(x)
 
 
-def _lr_factor(step: int, params: TotoTrainParams, total: int) -> float:
-    if step < params.warmup_steps:
-        return (step + 1) / params.warmup_steps
-    progress = (step - params.warmup_steps) / max(1, total - params.warmup_steps)
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-
 def _train_step(model, optimizer, x, mask, params: TotoTrainParams, patch: int) -> float:
     with autocast(x.device):
         out = model(x[..., :-patch], mask[..., :-patch])
@@ -172,7 +165,7 @@ def _run_epoch(model, optimizer, sampler, rng, params, epoch: int, global_step: 
                leave=False, mininterval=2.0)
     for i in bar:
         for group in optimizer.param_groups:
-            group["lr"] = params.lr * _lr_factor(global_step + i, params, total_steps)
+            group["lr"] = lr_at(global_step + i, params.lr, params.warmup_steps, total_steps)
         x, mask = (t.to(device) for t in sampler.sample(params.batch_size, rng))
         losses.append(_train_step(model, optimizer, x, mask, params, model.config.patch_size))
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", refresh=False)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
+
+from cryptocast.config import from_mapping
 
 T = TypeVar("T", bound="_Config")
 
@@ -13,24 +15,10 @@ class _Config:
 
     @classmethod
     def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"{cls.__name__}: unknown config keys {unknown}")
-        missing = sorted(n for n in names if n not in data and _required(cls, n))
-        if missing:
-            raise ValueError(f"{cls.__name__}: missing config keys {missing}")
-        return cls(**data)
+        return from_mapping(cls, data, f"{cls.__name__} (config.json)")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # type: ignore[call-overload]
-
-
-def _required(cls: type, name: str) -> bool:
-    from dataclasses import MISSING
-
-    field = next(f for f in fields(cls) if f.name == name)
-    return field.default is MISSING and field.default_factory is MISSING
 
 
 def _positive(owner: str, **values: int) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from cryptocast.config import from_mapping
 
 SCALER_CLS = "<class 'model.scaler.CausalPatchStdMeanScaler'>"
 MIXTURE_CLS = "<class 'model.distribution.MixtureOfStudentTsOutput'>"
@@ -84,8 +86,5 @@ class TotoConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TotoConfig:
         """Build from `config.json` content; unknown keys are an error naming them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known - set(IGNORED_KEYS))
-        if unknown:
-            raise ValueError(f"TotoConfig: unknown config keys {unknown}; known: {sorted(known)}")
-        return cls(**{k: v for k, v in values.items() if k in known})
+        kept = {k: v for k, v in values.items() if k not in IGNORED_KEYS}
+        return from_mapping(cls, kept, "TotoConfig (config.json)")

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from cryptocast.config import from_mapping
 from cryptocast.forecast.aggregation import aggregate, parse_aggregation
 from cryptocast.forecast.base import Context, Forecast
 from cryptocast.models.toto.checkpoint import load_checkpoint
@@ -45,13 +46,6 @@ class ForecasterKnobs:
             )
         parse_aggregation(self.aggregate)
 
-    @classmethod
-    def from_knobs(cls, knobs: dict) -> ForecasterKnobs:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(knobs) - known)
-        if unknown:
-            raise ValueError(f"Toto forecaster: unknown knobs {unknown}; known: {sorted(known)}")
-        return cls(**knobs)
 
 
 class TotoForecaster:
@@ -62,7 +56,7 @@ class TotoForecaster:
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
         self.name = name
-        self.knobs = ForecasterKnobs.from_knobs(knobs)
+        self.knobs = from_mapping(ForecasterKnobs, knobs, "Toto forecaster knobs")
         self.context_length = self.knobs.context_length
         self.patch_size = model.config.patch_size
         self.seed = seed
