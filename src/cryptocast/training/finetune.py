@@ -1,6 +1,6 @@
-"""What fine-tuning both families shares: the dispatch by family, the device and process
-world (data-parallel under torchrun), the learning-rate warm-up, and the base vs fine-tuned
-comparison on the evaluation windows."""
+"""What fine-tuning both families shares: the params, the dispatch by family, the device and
+process world (data-parallel under torchrun), and the base vs fine-tuned comparison on the
+evaluation windows."""
 
 from __future__ import annotations
 
