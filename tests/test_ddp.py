@@ -84,3 +84,35 @@ def test_two_gloo_processes_match_one(family, tmp_path):
     # and they did train: the weights moved away from the base
     base = weights(family, tmp_path / "base")
     assert any(not torch.allclose(a[k], base[k]) for k in a)
+
+
+def join(rank: int, port: int, out: str) -> None:
+    """A torchrun-like process: the environment names the group, init_distributed joins it."""
+    import os
+
+    from cryptocast.training.finetune import World, init_distributed
+
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2",
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    assert init_distributed(torch.device("cpu"))
+    try:
+        world = World.current()
+        Path(out, f"rank{rank}").write_text(
+            f"{dist.get_backend()} {world.rank} {world.size} {world.device}")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_init_distributed_joins_the_torchrun_group_over_gloo(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    from cryptocast.training.finetune import init_distributed
+
+    assert not init_distributed(torch.device("cpu"))  # not under torchrun: one process
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(join, args=(port, str(tmp_path)), nprocs=2, join=True)
+    assert [(tmp_path / f"rank{r}").read_text() for r in (0, 1)] == ["gloo 0 2 cpu",
+                                                                     "gloo 1 2 cpu"]
