@@ -14,16 +14,13 @@ Usage: .venv/bin/python bench/sweep_speed.py [--symbol BTCUSDT] [--trials 100] [
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import click
 import numpy as np
 
-from cryptocast.config import load_params
 from cryptocast.forecast.registry import build_forecaster
 from cryptocast.io import write_json
-from cryptocast.models.kronos import KronosForecaster, load_checkpoint
-from cryptocast.runtime import RuntimeConfig, configure
+from cryptocast.runtime import load_and_configure
 from cryptocast.tuning.kronos_cache import KronosCache
 from cryptocast.tuning.pools import build_toto_pool, tail, validation_windows
 from cryptocast.tuning.sweep import grid, sweep_settings
@@ -64,8 +61,7 @@ def toto_trials(settings, windows, picked, seed: int) -> tuple[float, float]:
 
 def kronos_trials(windows, picked, seed: int) -> tuple[float, float]:
     """(cache build seconds, seconds of the trials scored from the warm cache)."""
-    tokenizer, predictor = load_checkpoint(Path("models") / "kronos")
-    cache = KronosCache(KronosForecaster(tokenizer, predictor, seed=seed), windows)
+    cache = KronosCache(build_forecaster("kronos", {"model": "kronos"}, "models", seed), windows)
     combos = {(c["context_length"], c["clip"]) for c in picked}
     _, build = timed(lambda: [cache.warm(length, clip) for length, clip in combos])
     order = np.arange(len(windows.contexts))
@@ -81,8 +77,7 @@ def kronos_trials(windows, picked, seed: int) -> tuple[float, float]:
               help="trials run with the real forecaster (the rest extrapolated)")
 @click.option("--out", default="bench/results/sweep_speed.json", type=click.Path())
 def main(symbol: str, trials: int, n_timed: int, out: str) -> None:
-    params = load_params()
-    runtime = configure(RuntimeConfig.from_params(params))
+    params, runtime = load_and_configure()
     settings = sweep_settings(params, symbol)
     windows, _ = validation_windows(params, symbol, "data/prepared", settings)
     seed = int(params["seed"])

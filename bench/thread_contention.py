@@ -16,10 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cryptocast.io import write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # torch is imported first, so the OpenMP policy is the one the parent put in the environment
-# (importing cryptocast first would default it to PASSIVE).
+# (importing cryptocast first would set GOMP_SPINCOUNT=1000 where no policy is set).
 CHILD = r"""
 import json, statistics, sys, time
 import numpy as np, torch, yaml
@@ -98,9 +100,7 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row))
     out = ROOT / "bench/results/thread_contention.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"workload": "Toto pretraining step, batch 32, context 512",
-                               "rows": rows}, indent=2) + "\n")
+    write_json(out, {"workload": "Toto pretraining step, batch 32, context 512", "rows": rows})
     print(f"wrote {out.relative_to(ROOT)}")
 
 

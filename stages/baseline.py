@@ -2,16 +2,15 @@
 
 import sys
 
-from cryptocast.config import EvalConfig, load_params
+from cryptocast.config import EvalConfig
 from cryptocast.evaluation.evaluate import evaluate_symbol, metrics_for_dvc
 from cryptocast.forecast.registry import check_family
 from cryptocast.io import write_atomic, write_json
-from cryptocast.runtime import RuntimeConfig, configure
+from cryptocast.runtime import load_and_configure
 
 if __name__ == "__main__":
     symbol = sys.argv[1]
-    params = load_params()
-    configure(RuntimeConfig.from_params(params))
+    params, _ = load_and_configure()
     spec = params["baseline"][symbol]
     check_family(spec["candidates"], spec["family"], f"params baseline.{symbol}")
     metrics, forecasts = evaluate_symbol(

@@ -10,16 +10,15 @@ from pathlib import Path
 
 import torch
 
-from cryptocast.config import EvalConfig, load_params, symbols_from_params
+from cryptocast.config import EvalConfig, symbols_from_params
 from cryptocast.data.corpus import load_training_corpus
 from cryptocast.io import write_json
-from cryptocast.runtime import RuntimeConfig, configure, current_device
+from cryptocast.runtime import current_device, load_and_configure
 from cryptocast.training.finetune import compare_checkpoints, finetune_family, init_distributed
 
 if __name__ == "__main__":
     family = sys.argv[1]
-    params = load_params()
-    runtime = configure(RuntimeConfig.from_params(params))
+    params, runtime = load_and_configure()
     distributed = init_distributed(current_device())
     settings = params["finetune"]
     seed = int(params["seed"])

@@ -3,15 +3,13 @@ naive, with the expected and measured gain, DM p-value, bootstrap interval and a
 
 import sys
 
-from cryptocast.config import load_params
 from cryptocast.io import write_atomic, write_json
-from cryptocast.runtime import RuntimeConfig, configure
+from cryptocast.runtime import load_and_configure
 from cryptocast.tuning.improved import evaluate_plan
 
 if __name__ == "__main__":
     symbol = sys.argv[1]
-    params = load_params()
-    configure(RuntimeConfig.from_params(params))
+    params, _ = load_and_configure()
     doc, forecasts = evaluate_plan(params, symbol, "hyperparams/crypto_improved",
                                    "data/prepared", "models")
     write_json(f"metrics/improved/{symbol}.json", doc)

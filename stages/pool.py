@@ -3,14 +3,12 @@ context length of its sweep space, so sweeps score configs without running the m
 
 import sys
 
-from cryptocast.config import load_params
 from cryptocast.io import write_json
-from cryptocast.runtime import RuntimeConfig, configure
+from cryptocast.runtime import load_and_configure
 from cryptocast.tuning.pools import build_pool
 
 if __name__ == "__main__":
     symbol = sys.argv[1]
-    params = load_params()
-    runtime = configure(RuntimeConfig.from_params(params))
+    params, runtime = load_and_configure()
     summary = build_pool(params, symbol, "data/prepared", "models", f"pools/{symbol}")
     write_json(f"metrics/pool/{symbol}.json", {**summary, "runtime": runtime})

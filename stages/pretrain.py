@@ -3,15 +3,13 @@ checkpoint imported when params name one."""
 
 import sys
 
-from cryptocast.config import load_params
 from cryptocast.io import write_json
-from cryptocast.runtime import RuntimeConfig, configure
+from cryptocast.runtime import load_and_configure
 from cryptocast.training import pretrain_family
 
 if __name__ == "__main__":
     family = sys.argv[1]
-    params = load_params()
-    runtime = configure(RuntimeConfig.from_params(params))
+    params, runtime = load_and_configure()
     metrics = pretrain_family(
         family,
         params,

@@ -3,15 +3,14 @@ forecaster (`models.<family>.forecaster`) on the base checkpoint, beside naive-G
 
 import sys
 
-from cryptocast.config import EvalConfig, load_params, symbols_from_params
+from cryptocast.config import EvalConfig, symbols_from_params
 from cryptocast.evaluation.evaluate import family_validation_report
 from cryptocast.io import write_json
-from cryptocast.runtime import RuntimeConfig, configure
+from cryptocast.runtime import load_and_configure
 
 if __name__ == "__main__":
     family = sys.argv[1]
-    params = load_params()
-    runtime = configure(RuntimeConfig.from_params(params))
+    params, runtime = load_and_configure()
     report = family_validation_report(
         family,
         params["models"][family]["forecaster"],

@@ -5,16 +5,15 @@ import sys
 
 import pandas as pd
 
-from cryptocast.config import load_params, merge_params
+from cryptocast.config import merge_params
 from cryptocast.io import write_atomic, write_json
-from cryptocast.runtime import RuntimeConfig, configure
+from cryptocast.runtime import load_and_configure
 from cryptocast.tuning.pools import build_pool
 from cryptocast.tuning.symbol_sweep import sweep_symbol
 
 if __name__ == "__main__":
     symbol = sys.argv[1]
-    params = load_params()
-    runtime = configure(RuntimeConfig.from_params(params))
+    params, runtime = load_and_configure()
     # only the families that have a fine-tuned checkpoint are searched again
     params = merge_params(params, {"sweep": {"defaults": params["resweep"]}})
     pools = f"pools/resweep/{symbol}"

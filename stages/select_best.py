@@ -5,15 +5,14 @@ summarised in metrics/best.json; then the chosen config run on both splits
 (plots/forecast/<SYMBOL>.csv: forecasts, 80% band, PIT). The test split never enters the
 choice."""
 
-from cryptocast.config import EvalConfig, load_params, symbols_from_params
+from cryptocast.config import EvalConfig, symbols_from_params
 from cryptocast.io import write_atomic, write_json
-from cryptocast.runtime import RuntimeConfig, configure
+from cryptocast.runtime import load_and_configure
 from cryptocast.tuning.production import backtest_record, forecast_frame
 from cryptocast.tuning.select import best_record
 
 if __name__ == "__main__":
-    params = load_params()
-    configure(RuntimeConfig.from_params(params))
+    params, _ = load_and_configure()
     horizon = EvalConfig.from_params(params).horizon
     summary = {}
     for symbol in symbols_from_params(params):

@@ -5,15 +5,13 @@ import sys
 
 import pandas as pd
 
-from cryptocast.config import load_params
 from cryptocast.io import write_atomic, write_json
-from cryptocast.runtime import RuntimeConfig, configure
+from cryptocast.runtime import load_and_configure
 from cryptocast.tuning.symbol_sweep import save_samples, sweep_symbol
 
 if __name__ == "__main__":
     symbol = sys.argv[1]
-    params = load_params()
-    runtime = configure(RuntimeConfig.from_params(params))
+    params, runtime = load_and_configure()
     out = sweep_symbol(params, symbol, "data/prepared", "models", f"pools/{symbol}")
     out["record"].write(f"hyperparams/sweep/{symbol}.json")
     write_json(f"metrics/sweep/{symbol}.json", {**out["metrics"], "runtime": runtime})

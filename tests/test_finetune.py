@@ -71,7 +71,7 @@ def run(corpus, base, tmp_path, name, **train):  # noqa: F811
 def test_resume_after_an_interrupt_reaches_the_same_weights(corpus, base, tmp_path,  # noqa: F811
                                                             monkeypatch):
     full, _ = run(corpus, base, tmp_path, "full")
-    original, calls = ft._step, {"n": 0}
+    original, calls = ft._loss, {"n": 0}
 
     def crash_in_epoch_two(*args, **kwargs):
         calls["n"] += 1
@@ -79,11 +79,11 @@ def test_resume_after_an_interrupt_reaches_the_same_weights(corpus, base, tmp_pa
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(ft, "_step", crash_in_epoch_two)
+    monkeypatch.setattr(ft, "_loss", crash_in_epoch_two)
     with pytest.raises(KeyboardInterrupt):
         run(corpus, base, tmp_path, "resumed")
     assert not (tmp_path / "resumed" / "model").exists()
-    monkeypatch.setattr(ft, "_step", original)
+    monkeypatch.setattr(ft, "_loss", original)
     resumed, _ = run(corpus, base, tmp_path, "resumed")
     assert resumed["best_val_loss"] == pytest.approx(full["best_val_loss"], rel=1e-6)
     a = load_checkpoint(tmp_path / "full" / "model").state_dict()

@@ -21,6 +21,7 @@ from cryptocast.data.candles import (
     write_candles_csv,
 )
 from cryptocast.data.fetch import fetch_candles
+from cryptocast.runtime import load_and_configure
 
 PARAMS = click.option(
     "--params",
@@ -45,18 +46,6 @@ class OneLineErrors(click.Group):
             return super().invoke(ctx)
         except (ValueError, FileNotFoundError) as err:
             raise click.UsageError(str(err)) from err
-
-
-def load_runtime_params(params_path: str, device: str | None = None) -> dict:
-    """params.yaml, with this process's threads and device set from its `runtime` section
-    (`--device` overrides runtime.device)."""
-    from cryptocast.runtime import RuntimeConfig, configure
-
-    params = load_params(params_path)
-    if device is not None:
-        params = {**params, "runtime": {**(params.get("runtime") or {}), "device": device}}
-    configure(RuntimeConfig.from_params(params))
-    return params
 
 
 @click.group(cls=OneLineErrors)
@@ -165,7 +154,7 @@ def data_fetch(exchange, symbol, interval, since, until, out_dir) -> None:
 @DEVICE
 def evaluate(params_path, symbol, stage, names, specs, device) -> None:
     """Evaluate candidates on the validation and test splits and print the key metrics."""
-    params = load_runtime_params(params_path, device)
+    params = load_and_configure(params_path, device)[0]
     section = params.get(stage, {}).get(symbol, {"reference": "naive", "candidates": {}})
     candidates = {k: v for k, v in section["candidates"].items() if not names or k in names}
     for item in specs:
@@ -200,7 +189,7 @@ def forecast(params_path, symbol, config, live, exchange, device) -> None:
     from cryptocast.data.prepared import load_series, read_splits
     from cryptocast.tuning.production import forecast_next
 
-    params = load_runtime_params(params_path, device)
+    params = load_and_configure(params_path, device)[0]
     record, path = _record(symbol, config)
     interval = read_splits("data/prepared").interval
     if live:
@@ -227,7 +216,7 @@ def forecast(params_path, symbol, config, live, exchange, device) -> None:
 def compare(params_path, symbol, device) -> None:
     """Toto vs Kronos (their default forecasters, models.<family>.forecaster) vs naive on the
     same validation and test windows."""
-    params = load_runtime_params(params_path, device)
+    params = load_and_configure(params_path, device)[0]
     models = params["models"]
     specs = {"toto": {"model": "toto", **models["toto"]["forecaster"]},
              "kronos": {"model": "kronos", **models["kronos"]["forecaster"]}}
@@ -246,7 +235,7 @@ def quick_eval(params_path, symbol, config, device) -> None:
     from cryptocast.evaluation.evaluate import score_results
     from cryptocast.tuning.production import backtest_record
 
-    params = load_runtime_params(params_path, device)
+    params = load_and_configure(params_path, device)[0]
     record, _ = _record(symbol, config)
     if record.symbol != symbol:
         click.echo(f"note: {config} was tuned for {record.symbol}; scoring it on {symbol}")
@@ -319,7 +308,7 @@ def train_check(params_path, family, steps, lr, min_drop, device) -> None:
     gradient norm; exit 1 if the loss does not fall (a configuration that cannot learn)."""
     from cryptocast.training.check import overfit_one_batch
 
-    result = overfit_one_batch(family, load_runtime_params(params_path, device), steps=steps,
+    result = overfit_one_batch(family, load_and_configure(params_path, device)[0], steps=steps,
                                lr=lr)
     click.echo(f"{family}: loss {result['initial_loss']:.4f} -> {result['final_loss']:.4f} "
                f"in {steps} steps on one batch ({result['seconds']:.1f} s)")
@@ -357,7 +346,7 @@ def sweep_worker(params_path, storage, study_name, n_trials, heartbeat, grace, d
     """Join a running sweep study and run its trials here until it is done."""
     from cryptocast.tuning.worker import run_worker
 
-    done = run_worker(load_runtime_params(params_path, device), storage, study_name, n_trials,
+    done = run_worker(load_and_configure(params_path, device)[0], storage, study_name, n_trials,
                       heartbeat_interval=heartbeat, grace_period=grace)
     click.echo(f"{study_name}: {done} finished trials")
 

@@ -7,11 +7,12 @@ import contextlib
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from cryptocast.config import from_mapping
+from cryptocast.config import from_mapping, load_params
 
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -73,6 +74,16 @@ def configure(cfg: RuntimeConfig) -> dict[str, Any]:
             "bf16_autocast": _current["bf16"],
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
             "gomp_spincount": os.environ.get("GOMP_SPINCOUNT", "default")}
+
+
+def load_and_configure(params_path: str | Path = "params.yaml", device: str | None = None
+                       ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """params.yaml, and this process configured from its `runtime` section (`device`
+    overrides runtime.device): (params, what `configure` set, for the metrics files)."""
+    params = load_params(params_path)
+    if device is not None:
+        params = {**params, "runtime": {**(params.get("runtime") or {}), "device": device}}
+    return params, configure(RuntimeConfig.from_params(params))
 
 
 def current_device() -> torch.device:

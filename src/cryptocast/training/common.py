@@ -40,6 +40,20 @@ def lr_at(step: int, lr: float, warmup: int, total: int | None = None,
     return lr * (floor + (1 - floor) / 2 * (1 + math.cos(math.pi * progress)))
 
 
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, lr: float,
+                   clip: float) -> float:
+    """One step of every training loop: the learning rate `lr`, the gradients of `loss`
+    clipped to norm `clip` (over the parameters the optimiser trains); returns the loss."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]],
+                                   clip)
+    optimizer.step()
+    return float(loss.detach())
+
+
 def torch_rng_state() -> dict[str, Any]:
     """torch's CPU generator state, and every CUDA device's once CUDA is in use (dropout)."""
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []

@@ -16,9 +16,8 @@ from cryptocast.data.prepared import load_series, read_splits
 from cryptocast.evaluation.evaluate import backtest_candidates, metrics_for_dvc, score_results
 from cryptocast.forecast.registry import build_forecaster
 from cryptocast.runtime import current_device
+from cryptocast.training import FAMILIES
 from cryptocast.training.early_stopping import Schedule
-
-FAMILIES = ("toto", "kronos")
 
 
 @dataclass(frozen=True)
@@ -138,12 +137,12 @@ def compare_checkpoints(family: str, knobs: dict[str, Any], symbols: list[str],
     difference interval against the base, and naive."""
     splits = read_splits(prepared_dir)
     spec = {"model": family, **knobs}
+    forecasters = {"base": build_forecaster("base", spec, base_models, seed),
+                   "finetuned": build_forecaster("finetuned", spec, finetuned_models, seed),
+                   "naive": build_forecaster("naive", {"model": "naive"}, base_models, seed)}
     report = {}
     for symbol in symbols:
         candles = load_series(prepared_dir, splits.interval, symbol)
-        forecasters = {"base": build_forecaster("base", spec, base_models, seed),
-                       "finetuned": build_forecaster("finetuned", spec, finetuned_models, seed),
-                       "naive": build_forecaster("naive", {"model": "naive"}, base_models, seed)}
         results = backtest_candidates(candles, symbol, splits, forecasters, cfg)
         metrics, _ = score_results(results, "base", cfg, splits.interval, seed)
         report[symbol] = metrics_for_dvc(metrics)

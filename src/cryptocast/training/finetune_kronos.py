@@ -21,7 +21,7 @@ from cryptocast.models.kronos import (
     validation_windows,
 )
 from cryptocast.runtime import autocast
-from cryptocast.training.common import ResumableState, lr_at, seed_everything
+from cryptocast.training.common import ResumableState, lr_at, optimizer_step, seed_everything
 from cryptocast.training.early_stopping import finite, fit
 from cryptocast.training.finetune import FinetuneParams, World, set_dropout
 from cryptocast.training.kronos import (
@@ -73,10 +73,7 @@ def _tune_tokenizer(tokenizer, sampler, rng, params: KronosFinetuneParams,
         with autocast(world.device):
             loss = tokenizer_loss(tokenizer, x)[0]
         loss = finite(loss, "finetune kronos tokenizer", f"step {number + 1}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(tokenizer.parameters(), params.grad_clip)
-        optimizer.step()
+        optimizer_step(optimizer, loss, params.tokenizer_lr, params.grad_clip)
     world.broadcast(tokenizer)
     tokenizer.eval()
 
@@ -115,18 +112,13 @@ def finetune_kronos(corpus: TrainingCorpus, base_dir: str | Path, train_params: 
                                                      tokenizer.state_dict().items()}})
 
     def step(number: int, where: str) -> float:
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(number, params.lr, params.warmup_steps)
         x, stamp = _batch(sampler, rng, params, rows, world.device)
         with autocast(world.device):
             s1, s2 = tokenizer.encode(x)
             loss = predictor_loss(net, s1, s2, stamp)
         loss = finite(loss, "finetune kronos", where)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(predictor.parameters(), params.grad_clip)
-        optimizer.step()
-        return float(loss.detach())
+        return optimizer_step(optimizer, loss, lr_at(number, params.lr, params.warmup_steps),
+                              params.grad_clip)
 
     result = fit(predictor, optimizer, step, lambda: predictor_val_ce(predictor, tokenizer, val),
                  params.schedule(), store, rng, plots_dir / "kronos.csv", world.rank,

@@ -22,7 +22,7 @@ from cryptocast.data.corpus import TrainingCorpus
 from cryptocast.models.toto import Toto, load_checkpoint, save_checkpoint
 from cryptocast.models.toto.distribution import LOSSES, finetune_loss
 from cryptocast.runtime import autocast
-from cryptocast.training.common import ResumableState, lr_at, seed_everything
+from cryptocast.training.common import ResumableState, lr_at, optimizer_step, seed_everything
 from cryptocast.training.early_stopping import finite, fit
 from cryptocast.training.finetune import FinetuneParams, World, set_dropout
 from cryptocast.training.toto import WindowSampler, validation_loss, validation_windows
@@ -63,19 +63,14 @@ def set_trainable(model: Toto, trainable: str) -> list[torch.nn.Parameter]:
     return params
 
 
-def _step(model, optimizer, x, mask, params: TotoFinetuneParams, where: str) -> float:
+def _loss(model, x, mask, params: TotoFinetuneParams, where: str) -> torch.Tensor:
     patch = getattr(model, "module", model).config.patch_size
     with autocast(x.device):
         out = model(x[..., :-patch], mask[..., :-patch])
     target = (x[..., patch:] - out.loc.float()) / out.scale.float()  # lookback statistics only
     mixture = out.distribution.map(lambda t: t.float())
-    loss = finite(finetune_loss(params.loss, mixture, target, mask[..., patch:],
+    return finite(finetune_loss(params.loss, mixture, target, mask[..., patch:],
                                 params.huber_delta), "finetune toto", where)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
-    optimizer.step()
-    return float(loss.detach())
 
 
 def finetune_toto(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[str, Any],
@@ -108,11 +103,10 @@ def finetune_toto(corpus: TrainingCorpus, base_dir: str | Path, train_params: di
                                                         for f in corpus.train)})
 
     def step(number: int, where: str) -> float:
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(number, params.lr, params.warmup_steps)
         x, mask = sampler.sample(params.batch_size, rng)
-        return _step(net, optimizer, x[rows].to(world.device), mask[rows].to(world.device),
-                     params, where)
+        loss = _loss(net, x[rows].to(world.device), mask[rows].to(world.device), params, where)
+        return optimizer_step(optimizer, loss, lr_at(number, params.lr, params.warmup_steps),
+                              params.grad_clip)
 
     result = fit(model, optimizer, step,
                  lambda: validation_loss(model, windows, params.loss, params.huber_delta),

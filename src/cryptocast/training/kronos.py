@@ -28,6 +28,7 @@ from cryptocast.runtime import autocast, current_device
 from cryptocast.training.common import (
     ResumableState,
     lr_at,
+    optimizer_step,
     seed_everything,
     set_torch_rng_state,
     torch_rng_state,
@@ -204,14 +205,9 @@ def _run_phase(name: str, model: torch.nn.Module, phase: PhaseParams, state: dic
     for step in tqdm(range(start, phase.steps), desc=f"kronos {name}", initial=start,
                      total=phase.steps, mininterval=5):
         model.train()
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, phase.lr, phase.warmup, phase.steps)
         loss = step_loss(rng)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        running.append(loss.item())
+        running.append(optimizer_step(opt, loss, lr_at(step, phase.lr, phase.warmup,
+                                                       phase.steps), clip=1.0))
         done = step + 1
         if done % phase.eval_every == 0 or done == phase.steps:
             rows.append({"step": done, "train_loss": float(np.mean(running)), **evaluate()})

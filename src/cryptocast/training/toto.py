@@ -23,6 +23,7 @@ from cryptocast.runtime import autocast, current_device
 from cryptocast.training.common import (
     ResumableState,
     lr_at,
+    optimizer_step,
     seed_everything,
     set_torch_rng_state,
     torch_rng_state,
@@ -143,17 +144,12 @@ def validation_loss(model: Toto, windows: tuple[torch.Tensor, ...], kind: str = 
     return total / len(x)
 
 
-def _train_step(model, optimizer, x, mask, params: TotoTrainParams, patch: int) -> float:
+def _loss(model, x, mask, params: TotoTrainParams, patch: int) -> torch.Tensor:
     with autocast(x.device):
         out = model(x[..., :-patch], mask[..., :-patch])
     target = (x[..., patch:] - out.loc.float()) / out.scale.float()
-    loss = combined_loss(out.distribution.map(lambda t: t.float()), target, mask[..., patch:],
+    return combined_loss(out.distribution.map(lambda t: t.float()), target, mask[..., patch:],
                          params.lambda_nll)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
-    optimizer.step()
-    return float(loss.detach())
 
 
 def _run_epoch(model, optimizer, sampler, rng, params, epoch: int, global_step: int) -> float:
@@ -164,10 +160,10 @@ def _run_epoch(model, optimizer, sampler, rng, params, epoch: int, global_step: 
     bar = tqdm(range(params.steps_per_epoch), desc=f"toto epoch {epoch + 1}/{params.epochs}",
                leave=False, mininterval=2.0)
     for i in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(global_step + i, params.lr, params.warmup_steps, total_steps)
         x, mask = (t.to(device) for t in sampler.sample(params.batch_size, rng))
-        losses.append(_train_step(model, optimizer, x, mask, params, model.config.patch_size))
+        loss = _loss(model, x, mask, params, model.config.patch_size)
+        lr = lr_at(global_step + i, params.lr, params.warmup_steps, total_steps)
+        losses.append(optimizer_step(optimizer, loss, lr, params.grad_clip))
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", refresh=False)
     return float(np.mean(losses))
 

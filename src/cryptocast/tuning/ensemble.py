@@ -14,6 +14,7 @@ import numpy as np
 
 from cryptocast.evaluation.backtest import BacktestResult
 from cryptocast.evaluation.evaluate import Results
+from cryptocast.evaluation.metrics import mean_absolute_error
 
 MEMBERS = ("sweep_toto", "sweep_kronos")
 PLAN_WEIGHT = 0.6
@@ -70,8 +71,9 @@ def combine(toto: BacktestResult, kronos: BacktestResult, weight: float, kind: s
 
 
 def validation_mae(result: BacktestResult) -> float:
-    return float(np.mean(np.abs(result.point / result.prev_close
-                                - result.actual_close / result.prev_close)))
+    """pct_return_mae: the mean absolute error of the returns over the last close."""
+    return mean_absolute_error(result.point / result.prev_close,
+                               result.actual_close / result.prev_close)
 
 
 def choose_weights(members: Results, weights: list[float], seed: int = 0

@@ -16,7 +16,7 @@ import numpy as np
 import optuna
 
 from cryptocast.config import EvalConfig
-from cryptocast.data.prepared import load_series, read_splits
+from cryptocast.data.prepared import load_series, read_splits, series_path
 from cryptocast.data.splits import Splits
 from cryptocast.evaluation.evaluate import (
     Results,
@@ -25,8 +25,6 @@ from cryptocast.evaluation.evaluate import (
     score_results,
 )
 from cryptocast.forecast.registry import build_forecaster
-from cryptocast.models.kronos import KronosForecaster
-from cryptocast.models.kronos import load_checkpoint as load_kronos
 from cryptocast.tuning.kronos_cache import KronosCache
 from cryptocast.tuning.pools import (
     POOL_FILE,
@@ -64,8 +62,8 @@ def error_sources(settings: SweepSettings, windows: SplitWindows, pools_dir: str
 
         sources["toto"] = toto
     if "kronos" in settings.families:
-        tokenizer, predictor = load_kronos(Path(models_dir) / "kronos")
-        cache = KronosCache(KronosForecaster(tokenizer, predictor, seed=seed), windows)
+        cache = KronosCache(build_forecaster("kronos", {"model": "kronos"}, models_dir, seed),
+                            windows)
         sources["kronos"] = lambda config, order: cache.errors(config, order)
     return lambda config, order: sources[config["model"]](config, order)
 
@@ -82,7 +80,7 @@ def study_fingerprint(settings: SweepSettings, symbol: str, params: dict,
     """What defines a study besides its settings: the symbol, checkpoints, data, pool, split
     dates, seed and the code that scores a trial."""
     checkpoints = {f: sha256_of([Path(models_dir) / f]) for f in settings.families}
-    data = sha256_of([Path(prepared_dir) / splits.interval / f"{symbol}.parquet"])
+    data = sha256_of([series_path(prepared_dir, splits.interval, symbol)])
     pool = sha256_of([Path(pools_dir)]) if "toto" in settings.families else None
     code = sha256_of([Path(importlib.import_module(m).__file__) for m in TRIAL_CODE])
     return settings.fingerprint({"symbol": symbol, "checkpoints": checkpoints, "data": data,

@@ -12,7 +12,7 @@ from typing import Any
 
 import optuna
 
-from cryptocast.tuning.sweep import heartbeat_storage, run_study
+from cryptocast.tuning.sweep import finished_trials, heartbeat_storage, run_study
 from cryptocast.tuning.symbol_sweep import open_symbol_study
 
 
@@ -40,5 +40,4 @@ def run_worker(params: dict[str, Any], url: str, study_name: str, n_trials: int 
             f"checkout's sweep of {symbol} ({study.study_name!r}); run `dvc pull` and check "
             "params.yaml")
     run_study(study, objective, n_trials or settings.n_trials)
-    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
-                                                         optuna.trial.TrialState.PRUNED)))
+    return finished_trials(study)

@@ -47,7 +47,6 @@ class ForecasterKnobs:
         parse_aggregation(self.aggregate)
 
 
-
 class TotoForecaster:
     """Forecaster protocol implementation: samples [B, S, H] and aggregated points [B, H]."""
 
