@@ -8,16 +8,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cryptocast.config import EvalConfig
 from cryptocast.data.splits import Splits
-from cryptocast.tuning.improved import (
+from cryptocast.evaluation.claims import (
+    CONSISTENT,
     HELD,
-    NOISE,
+    REFUTED,
     REVERSED,
+    claim_verdict,
+    judge_claim,
+)
+from cryptocast.tuning.improved import (
     clipped_share,
     judge,
     plan_candidates,
     read_candidate_files,
-    verdict,
     write_candidate_files,
 )
 from cryptocast.tuning.records import RECORD_KEYS, Record, read_record
@@ -58,26 +63,49 @@ def test_bad_records_and_params_are_named(tmp_path):
         read_candidate_files(tmp_path, "BTCUSDT")
 
 
-def test_verdicts():
-    assert verdict(0.2, 0.01) == HELD
-    assert verdict(-0.2, 0.01) == REVERSED
-    assert verdict(0.4, 0.2) == NOISE
-    assert verdict(0.4, None) == NOISE  # DM undefined: nothing shown
-    assert verdict(0.1, 0.05) == NOISE  # the level is strict
+def test_claim_verdicts():
+    claim = (0.3, 0.4)
+    assert claim_verdict(0.35, (0.31, 0.39), 0.001, claim) == HELD
+    assert claim_verdict(0.05, (0.01, 0.31), 0.01, claim) == HELD  # reaches the claim
+    assert claim_verdict(0.05, (0.01, 0.09), 0.01, claim) == REFUTED  # a gain, far below
+    assert claim_verdict(0.0, (-0.03, 0.03), 0.9, claim) == REFUTED  # ETH 1.1 on test
+    assert claim_verdict(0.1, (-0.05, 0.35), 0.2, claim) == CONSISTENT
+    assert claim_verdict(0.1, (-0.05, 0.35), None, claim) == CONSISTENT  # DM undefined
+    assert claim_verdict(-0.2, (-0.3, -0.1), 0.01, claim) == REVERSED
+    assert claim_verdict(-0.2, (-0.3, 0.5), 0.05, claim) == CONSISTENT  # the level is strict
+    assert claim_verdict(-0.02, (-0.05, 0.01), 0.3, (-0.1, 0.0)) == CONSISTENT
 
 
-def test_judge_gain_and_interval_against_the_baseline():
-    def scores(mae, p, lo, hi):
-        return {"pct_return_mae": mae, "dm_pvalue_vs_reference": p, "dm_pvalue_vs_naive": 0.5,
-                "mae_diff_vs_reference_ci95": [lo, hi], "naive_pct_return_mae": 0.03}
+def test_judge_claim_from_errors():
+    rng = np.random.default_rng(0)
+    reference = rng.normal(0, 0.03, 120)
+    half = judge_claim(0.5 * reference, reference, (0.3, 0.4), n_boot=200)
+    assert half["gain"] == pytest.approx(0.5) and half["verdict"] == HELD
+    assert half["gain_ci95_lo"] == pytest.approx(0.5) and half["dm_pvalue"] < 1e-6
+    noise = judge_claim(reference + rng.normal(0, 0.005, 120), reference, (0.3, 0.4), n_boot=200)
+    assert noise["verdict"] == REFUTED and noise["gain_ci95_hi"] < 0.3
+    assert (noise["claimed_lo"], noise["claimed_hi"]) == (0.3, 0.4)
 
-    split = {"base": scores(0.04, 1.0, 0.0, 0.0), "c1": scores(0.03, 0.001, -0.02, -0.005),
-             "c2": scores(0.05, 0.3, -0.01, 0.03)}
-    out = judge({"validation": split, "test": split}, ["c1", "c2"], "base", (0.3, 0.4))
+
+def test_judge_reads_the_forecasts_against_the_baseline():
+    rng = np.random.default_rng(1)
+    prev = 100 + rng.normal(0, 1, 60)
+    actual = prev * (1 + rng.normal(0, 0.03, 60))
+    rows = []
+    for split in ("validation", "test"):
+        for name, forecast in (("base", prev), ("c1", prev + 0.5 * (actual - prev)),
+                               ("c2", prev - 0.5 * (actual - prev))):
+            rows.append(pd.DataFrame({"split": split, "candidate": name, "prev_close": prev,
+                                      "actual_close": actual, "forecast_close": forecast}))
+    forecasts = pd.concat(rows, ignore_index=True)
+    metrics = {s: {n: {"pct_return_mae": 0.0, "naive_pct_return_mae": 0.0,
+                       "dm_pvalue_vs_naive": 1.0} for n in ("base", "c1", "c2")}
+               for s in ("validation", "test")}
+    out = judge(metrics, forecasts, ["c1", "c2"], "base", (0.3, 0.4),
+                EvalConfig(n_boot=200))
     c1, c2 = out["test"]["c1"], out["test"]["c2"]
-    assert c1["gain"] == pytest.approx(0.25) and c1["verdict"] == HELD
-    assert c2["gain"] == pytest.approx(-0.25) and c2["verdict"] == NOISE
-    assert (c1["mae_diff_vs_baseline_ci95_lo"], c1["expected_gain_hi"]) == (-0.02, 0.4)
+    assert c1["gain"] == pytest.approx(0.5) and c1["verdict"] == HELD
+    assert c2["gain"] == pytest.approx(-0.5) and c2["verdict"] == REVERSED
 
 
 def test_clipped_share_by_hand():

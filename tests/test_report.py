@@ -26,12 +26,15 @@ def test_candidate_row_skill_interval_by_hand():
 
 
 def test_plan_verdict_lines():
-    block = {"expected_gain_lo": 0.3, "expected_gain_hi": 0.4, "gain": -0.012,
-             "dm_pvalue_vs_baseline": 0.2, "verdict": "not distinguishable from noise"}
-    line, = plan_verdicts({"plan_item": "1.1", "judged": {"validation": {"config2": block},
-                                                           "test": {"config2": block}}})
-    assert line.startswith("plan 1.1 config2: expected gain 30%-40%; measured -1.2% on")
-    assert line.endswith("(DM p 0.20, **not distinguishable from noise**)")
+    val = {"claimed_lo": 0.3, "claimed_hi": 0.4, "gain": 0.021, "gain_ci95_lo": -0.01,
+           "gain_ci95_hi": 0.052, "dm_pvalue": 0.2, "verdict": "consistent but unproven"}
+    test = {**val, "gain": -0.012, "gain_ci95_lo": -0.031, "gain_ci95_hi": 0.008,
+            "dm_pvalue": 0.41, "verdict": "refuted"}
+    line, = plan_verdicts({"plan_item": "1.1", "judged": {"validation": {"config2": val},
+                                                           "test": {"config2": test}}})
+    assert line == ("plan 1.1 config2: claimed gain 30%-40%; measured 2.1% [-1.0%, 5.2%] "
+                    "(DM p 0.20) on validation, consistent but unproven; -1.2% [-3.1%, 0.8%] "
+                    "(DM p 0.41) on test, **refuted**")
 
 
 def test_renderings_escape_and_embed(tmp_path):

@@ -1,20 +1,21 @@
-"""Forecast comparison statistics: Diebold-Mariano test and block-bootstrap MAE intervals.
+"""Forecast comparison statistics: Diebold-Mariano test and block-bootstrap intervals.
 
 Both compare two forecasts of the same targets through their errors ``e1`` and ``e2`` under
 absolute-error loss, so the loss differential is ``d_t = |e1_t| - |e2_t|`` (negative mean: the
-first forecast is better).
+first forecast is better). Absolute errors cluster (volatility does), so ``d`` is
+autocorrelated even at horizon 1: the variance is Newey-West's at every horizon.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from arch.bootstrap import CircularBlockBootstrap
+from arch.covariance.kernel import Bartlett
 from scipy import stats as sps
-
-# Cap on bootstrap index-matrix cells per chunk (n_boot x n int64): about 32 MB.
-_BOOT_CHUNK_CELLS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -23,13 +24,13 @@ class DMResult:
 
     statistic: the HLN-corrected statistic (None when undefined: identical forecasts, or a
     constant non-zero differential, for which it is infinite); pvalue: two-sided, Student t
-    with n-1 degrees of freedom; variance_method: "rectangular", "bartlett" or "none".
+    with n-1 degrees of freedom; lags: the Newey-West bandwidth of the variance.
     """
 
     statistic: float | None
     pvalue: float
     n: int
-    variance_method: str
+    lags: int
 
 
 def _errors_pair(e1: np.ndarray, e2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -52,27 +53,17 @@ def check_horizon(horizon: int) -> int:
     return int(horizon)
 
 
-def autocovariances(d: np.ndarray, max_lag: int) -> np.ndarray:
-    """Sample autocovariances gamma_0..gamma_max_lag of ``d`` (divisor n, mean removed)."""
-    n = d.size
-    c = d - d.mean()
-    return np.array([np.dot(c[k:], c[: n - k]) / n for k in range(max_lag + 1)])
+def newey_west_lags(n: int, horizon: int = 1) -> int:
+    """The bandwidth rule: max(h - 1, floor(4 (n / 100) ** (2/9))) (Newey and West 1994),
+    at most n - 1. For n = 120, h = 1: 4 lags."""
+    return int(min(max(horizon - 1, math.floor(4.0 * (n / 100.0) ** (2.0 / 9.0))), n - 1))
 
 
-def long_run_variance(d: np.ndarray, horizon: int) -> tuple[float, str]:
-    """HAC long-run variance of ``d`` for an h-step forecast.
-
-    Rectangular kernel with lags up to h-1 (Diebold & Mariano 1995); if that estimate is not
-    positive, Bartlett (Newey-West) weights 1 - k/h over the same lags, which cannot be negative.
-    Returns (variance, method).
-    """
-    lags = min(horizon - 1, d.size - 1)
-    gamma = autocovariances(d, lags)
-    rect = gamma[0] + 2.0 * gamma[1:].sum()
-    if rect > 0:
-        return float(rect), "rectangular"
-    weights = 1.0 - np.arange(1, lags + 1) / horizon
-    return float(gamma[0] + 2.0 * np.dot(weights, gamma[1:])), "bartlett"
+def long_run_variance(d: np.ndarray, lags: int) -> float:
+    """Newey-West (Bartlett kernel, weights 1 - k / (lags + 1)) long-run variance of ``d``
+    (mean removed, autocovariances with divisor n); never negative."""
+    return float(Bartlett(np.asarray(d, np.float64), bandwidth=lags,
+                          force_int=True).cov.long_run[0, 0])
 
 
 def hln_factor(n: int, horizon: int) -> float:
@@ -86,8 +77,8 @@ def hln_factor(n: int, horizon: int) -> float:
 def diebold_mariano(e1, e2, horizon: int = 1) -> DMResult:
     """Two-sided Diebold-Mariano test of equal mean absolute error of two forecasts.
 
-    d = |e1| - |e2|; DM = mean(d) / sqrt(LRV / n) with the HAC long-run variance of
-    `long_run_variance`, multiplied by the HLN factor, compared with Student t(n - 1).
+    d = |e1| - |e2|; DM = mean(d) / sqrt(LRV / n) with the Newey-West long-run variance over
+    `newey_west_lags(n, horizon)` lags, times the HLN factor, compared with Student t(n - 1).
     Identical absolute errors (d all zero) give p-value 1.0; a constant non-zero d (zero
     variance) gives p-value 0.0. Needs n >= 2.
     """
@@ -97,15 +88,16 @@ def diebold_mariano(e1, e2, horizon: int = 1) -> DMResult:
     if n < 2:
         raise ValueError(f"diebold_mariano needs at least 2 forecasts, got {n}")
     factor = hln_factor(n, horizon)
+    lags = newey_west_lags(n, horizon)
     d = np.abs(a) - np.abs(b)
     if not np.any(d):
-        return DMResult(None, 1.0, n, "none")
-    lrv, method = long_run_variance(d, horizon)
-    if lrv <= 0:
-        return DMResult(None, 0.0, n, method)
+        return DMResult(None, 1.0, n, lags)
+    lrv = long_run_variance(d, lags)
+    if lrv <= 1e-300:
+        return DMResult(None, 0.0, n, lags)
     stat = factor * float(d.mean()) / math.sqrt(lrv / n)
     pvalue = float(2.0 * sps.t.sf(abs(stat), df=n - 1))
-    return DMResult(stat, min(pvalue, 1.0), n, method)
+    return DMResult(stat, min(pvalue, 1.0), n, lags)
 
 
 def default_block_length(n: int, horizon: int = 1) -> int:
@@ -113,28 +105,16 @@ def default_block_length(n: int, horizon: int = 1) -> int:
     return int(max(1, min(n, max(horizon, round(n ** (1.0 / 3.0))))))
 
 
-def bootstrap_mae_diff(
-    e1,
-    e2,
-    *,
-    horizon: int = 1,
-    block_length: int | None = None,
-    n_boot: int = 2000,
-    seed: int = 0,
-    level: float = 0.95,
-) -> tuple[float, float]:
-    """Percentile interval of MAE(e1) - MAE(e2) by circular block bootstrap.
-
-    Resamples blocks of ``block_length`` consecutive loss differentials (wrapping around the
-    end, so every observation is equally likely and the bootstrap mean is centred on the
-    observed difference), keeping autocorrelation within blocks. Seeded ``numpy`` Generator;
-    vectorised over resamples. Returns (lo, hi) for the central ``level`` interval.
-    """
-    a, b = _errors_pair(e1, e2)
-    horizon = check_horizon(horizon)
-    n = a.size
+def block_bootstrap_interval(statistic: Callable[..., float], arrays: tuple[np.ndarray, ...],
+                             *, horizon: int = 1, block_length: int | None = None,
+                             n_boot: int = 2000, seed: int = 0, level: float = 0.95
+                             ) -> tuple[float, float]:
+    """Percentile interval of ``statistic(*arrays)`` by circular block bootstrap (arch): the
+    arrays are resampled together, in blocks of ``block_length`` consecutive rows (wrapping
+    around the end), which keeps their autocorrelation and cross-correlation within blocks."""
+    n = arrays[0].shape[0]
     if n < 1:
-        raise ValueError("bootstrap_mae_diff needs at least 1 forecast")
+        raise ValueError("a bootstrap needs at least 1 forecast")
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     if not 0 < level < 1:
@@ -142,17 +122,27 @@ def bootstrap_mae_diff(
     length = default_block_length(n, horizon) if block_length is None else int(block_length)
     if not 1 <= length <= n:
         raise ValueError(f"block_length must be in [1, {n}], got {block_length}")
-    d = np.abs(a) - np.abs(b)
-    n_blocks = -(-n // length)
-    offsets = np.arange(length)
-    # every block start is drawn up front, so the chunking (memory only) cannot change them
-    starts = np.random.default_rng(seed).integers(0, n, size=(n_boot, n_blocks))
-    means = np.empty(n_boot)
-    chunk = max(1, _BOOT_CHUNK_CELLS // (n_blocks * length))
-    for lo in range(0, n_boot, chunk):
-        rows = starts[lo : lo + chunk]
-        idx = ((rows[:, :, None] + offsets) % n).reshape(len(rows), -1)[:, :n]
-        means[lo : lo + len(rows)] = d[idx].mean(axis=1)
-    tail = (1.0 - level) / 2.0
-    lo, hi = np.quantile(means, [tail, 1.0 - tail])
-    return float(lo), float(hi)
+    bootstrap = CircularBlockBootstrap(length, *arrays, seed=seed)
+    lo, hi = bootstrap.conf_int(statistic, reps=n_boot, method="percentile", size=level)
+    return float(lo[0]), float(hi[0])
+
+
+def bootstrap_mae_diff(e1, e2, **options) -> tuple[float, float]:
+    """Interval of MAE(e1) - MAE(e2) (`block_bootstrap_interval` options)."""
+    a, b = _errors_pair(e1, e2)
+    if not np.any(np.abs(a) - np.abs(b)):
+        return 0.0, 0.0
+    return block_bootstrap_interval(lambda x, y: np.mean(np.abs(x)) - np.mean(np.abs(y)),
+                                    (a, b), **options)
+
+
+def bootstrap_gain(e, e_reference, **options) -> tuple[float, float]:
+    """Interval of the gain 1 - MAE(e) / MAE(e_reference) (`block_bootstrap_interval`
+    options): the share of the reference's error that the forecast removes."""
+    a, b = _errors_pair(e, e_reference)
+    if not np.any(b):
+        raise ValueError("bootstrap_gain: the reference errors are all zero")
+    if not np.any(np.abs(a) - np.abs(b)):
+        return 0.0, 0.0
+    return block_bootstrap_interval(lambda x, y: 1.0 - np.mean(np.abs(x)) / np.mean(np.abs(y)),
+                                    (a, b), **options)

@@ -53,19 +53,23 @@ class SymbolReport:
     verdicts: list[str]
 
 
+def _claim(block: Mapping[str, Any]) -> str:
+    return (f"{_pct(block['gain'], 1)} [{_pct(block['gain_ci95_lo'], 1)}, "
+            f"{_pct(block['gain_ci95_hi'], 1)}] (DM p {_num(block['dm_pvalue'], '{:.2f}')})")
+
+
 def plan_verdicts(improved: Mapping[str, Any]) -> list[str]:
-    """One line per plan candidate: expected vs measured gain on each split, significance."""
+    """One line per plan candidate: the claimed gain beside the measured gain with its 95%
+    interval on each split, and the verdict on each (the test's in bold)."""
     lines = []
     judged = improved["judged"]
     for name, test in judged["test"].items():
         val = judged["validation"][name]
-        p_val = _num(val["dm_pvalue_vs_baseline"], "{:.2f}")
-        p_test = _num(test["dm_pvalue_vs_baseline"], "{:.2f}")
         lines.append(
-            f"plan {improved['plan_item']} {name}: expected gain "
-            f"{_pct(test['expected_gain_lo'], 0)}-{_pct(test['expected_gain_hi'], 0)}; measured "
-            f"{_pct(val['gain'], 1)} on validation (DM p {p_val}, {val['verdict']}), "
-            f"{_pct(test['gain'], 1)} on test (DM p {p_test}, **{test['verdict']}**)")
+            f"plan {improved['plan_item']} {name}: claimed gain "
+            f"{_pct(test['claimed_lo'], 0)}-{_pct(test['claimed_hi'], 0)}; measured "
+            f"{_claim(val)} on validation, {val['verdict']}; {_claim(test)} on test, "
+            f"**{test['verdict']}**")
     return lines
 
 

@@ -1,9 +1,9 @@
 """The plan's phase 1 (1.1-1.3): its candidate configs per symbol, scored against the baseline.
 
 Each candidate is judged on each split by its gain over the symbol's baseline config,
-1 - MAE(candidate) / MAE(baseline), with a Diebold-Mariano test of equal accuracy: a gain with
-p < `alpha` "held", a loss with p < `alpha` "reversed", anything else is "not distinguishable
-from noise".
+1 - MAE(candidate) / MAE(baseline), against the plan's claimed range: held, consistent but
+unproven, refuted or reversed (`evaluation.claims`), from its Diebold-Mariano p-value and
+block-bootstrap interval.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ import pandas as pd
 from cryptocast.config import EvalConfig, from_mapping
 from cryptocast.data.prepared import load_series, read_splits
 from cryptocast.data.splits import SPLITS, Splits
+from cryptocast.evaluation.claims import judge_claim
 from cryptocast.evaluation.evaluate import evaluate_symbol, metrics_for_dvc
 from cryptocast.forecast.registry import check_family
 from cryptocast.tuning.records import Record, read_record
-
-HELD, NOISE, REVERSED = "held", "not distinguishable from noise", "reversed"
 
 
 @dataclass(frozen=True)
@@ -85,39 +84,33 @@ def read_candidate_files(out_dir: str | Path, symbol: str) -> dict[str, Record]:
     return {f.stem.removeprefix(f"{symbol}_"): read_record(f) for f in files}
 
 
-def verdict(gain: float, pvalue: float | None, alpha: float = 0.05) -> str:
-    """held / reversed when the DM test rejects equal accuracy, else noise."""
-    if pvalue is None or pvalue >= alpha or gain == 0:
-        return NOISE
-    return HELD if gain > 0 else REVERSED
+def split_errors(forecasts: pd.DataFrame, split: str, name: str) -> np.ndarray:
+    """Return errors (forecast - actual return) of candidate `name` on `split`, in window
+    order, from a long forecasts frame (`score_results`)."""
+    rows = forecasts[(forecasts["split"] == split) & (forecasts["candidate"] == name)]
+    if rows.empty:
+        raise ValueError(f"no forecasts of {name!r} on {split}")
+    return ((rows["forecast_close"] - rows["actual_close"]) / rows["prev_close"]).to_numpy()
 
 
-def judge(metrics: Mapping[str, Mapping[str, Mapping[str, Any]]], candidates: list[str],
-          baseline: str, expected: tuple[float, float], alpha: float = 0.05
-          ) -> dict[str, dict[str, dict[str, Any]]]:
-    """Per split and candidate: expected and measured gain over `baseline`, DM p-value and
-    bootstrap interval of MAE(candidate) - MAE(baseline), and the verdict."""
+def judge(metrics: Mapping[str, Mapping[str, Mapping[str, Any]]], forecasts: pd.DataFrame,
+          candidates: list[str], baseline: str, expected: tuple[float, float], cfg: EvalConfig,
+          seed: int = 0) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per split and candidate: its MAE beside the baseline's and naive's, and the plan's claim
+    judged against the baseline (`judge_claim`: gain, its interval, DM p-value, verdict)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for split in SPLITS:
-        base_mae = metrics[split][baseline]["pct_return_mae"]
+        reference = split_errors(forecasts, split, baseline)
         out[split] = {}
         for name in candidates:
             scores = metrics[split][name]
-            gain = 1.0 - scores["pct_return_mae"] / base_mae
-            lo, hi = scores["mae_diff_vs_reference_ci95"]
-            pvalue = scores["dm_pvalue_vs_reference"]
             out[split][name] = {
                 "pct_return_mae": scores["pct_return_mae"],
-                "baseline_pct_return_mae": base_mae,
+                "baseline_pct_return_mae": metrics[split][baseline]["pct_return_mae"],
                 "naive_pct_return_mae": scores["naive_pct_return_mae"],
-                "expected_gain_lo": expected[0],
-                "expected_gain_hi": expected[1],
-                "gain": gain,
-                "dm_pvalue_vs_baseline": pvalue,
-                "mae_diff_vs_baseline_ci95_lo": lo,
-                "mae_diff_vs_baseline_ci95_hi": hi,
                 "dm_pvalue_vs_naive": scores["dm_pvalue_vs_naive"],
-                "verdict": verdict(gain, pvalue, alpha),
+                **judge_claim(split_errors(forecasts, split, name), reference, expected,
+                              horizon=cfg.horizon, n_boot=cfg.n_boot, seed=seed),
             }
     return out
 
@@ -162,7 +155,8 @@ def evaluate_plan(params: Mapping[str, Any], symbol: str, configs_dir: str | Pat
     doc = {
         "plan_item": plan.plan_item,
         "baseline": reference,
-        "judged": judge(metrics, list(records), reference, tuple(plan.expected_gain)),
+        "judged": judge(metrics, forecasts, list(records), reference,
+                        tuple(plan.expected_gain), cfg, int(params["seed"])),
         "kronos_last_close_beyond_clip_share": clip_share,
         "candidates": metrics_for_dvc(metrics),
     }
