@@ -8,17 +8,23 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all setup repro test lint postgres smoke bench push pull clean
+.PHONY: all setup lock repro test lint postgres smoke bench push pull clean
 
 all: repro
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# requirements.lock pins every dependency at the versions the tests passed with (torch aside:
+# TORCH_SPEC picks its build); `make lock` refreshes it from the current .venv.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $@
+
+lock:
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip freeze --exclude-editable | grep -v -E '^(torch|nvidia-|triton)[=-]' > requirements.lock
 
 repro: setup
 	cryptocast data preflight
