@@ -1,6 +1,9 @@
-"""DVC stage `finetune@FAMILY` (plan 3.1, 3.2): the base checkpoint fine-tuned on
-`finetune.symbols`' training split with early stopping on validation loss; then base vs
-fine-tuned on the same validation and test windows of every target symbol, with DM p-values.
+"""DVC stage `finetune@FAMILY` (plan 3.1, 3.2): every configuration of
+`finetune.<family>.grid` fine-tuned from the base checkpoint on the training split (each
+early-stopped on its validation loss), the one with the best validation criterion kept (or the
+base, when none beats it); one checkpoint for `finetune.symbols`, or one per target symbol
+(`finetune.per_symbol`). Then base vs fine-tuned on the validation and test windows of every
+target symbol, with DM p-values and the point forecasts (for the selection gate).
 
 On `runtime.device` (auto: CUDA when present, with bf16 autocast). Data-parallel:
 `torchrun --nproc_per_node N stages/finetune.py FAMILY` (NCCL between GPUs, gloo on CPU)."""
@@ -12,29 +15,46 @@ import torch
 
 from cryptocast.config import EvalConfig, symbols_from_params
 from cryptocast.data.corpus import load_training_corpus
-from cryptocast.io import write_json
+from cryptocast.io import write_atomic, write_json
 from cryptocast.runtime import current_device, load_and_configure
-from cryptocast.training.finetune import compare_checkpoints, finetune_family, init_distributed
+from cryptocast.training.finetune import compare_checkpoints, finetune_search, init_distributed
 
 if __name__ == "__main__":
     family = sys.argv[1]
     params, runtime = load_and_configure()
     distributed = init_distributed(current_device())
     settings = params["finetune"]
-    seed = int(params["seed"])
-    corpus = load_training_corpus("data/prepared", settings["symbols"])
-    summary = finetune_family(family, corpus, Path(f"models/{family}"),
-                              {**settings[family], "symbols": settings["symbols"]},
-                              Path(f"models/finetuned/{family}"), Path("plots/finetune"),
-                              Path(f"build/state/finetune/{family}"), seed)
+    targets = symbols_from_params(params)
+    scopes = ({s: [s] for s in targets} if settings["per_symbol"]
+              else {"all": settings["symbols"]})
+    root = Path(f"models/finetuned/{family}")
+    searches, folders = {}, {}
+    for scope, symbols in scopes.items():
+        out = root if scope == "all" else root / scope
+        plots = Path(f"plots/finetune/{family}") / ("" if scope == "all" else scope)
+        searches[scope] = finetune_search(
+            family, load_training_corpus("data/prepared", symbols), Path(f"models/{family}"),
+            {**settings[family], "symbols": symbols}, out, plots,
+            Path(f"build/finetune/{family}/{scope}"), int(params["seed"]))
+        folders.update({s: out for s in (targets if scope == "all" else [scope])})
     if distributed:
         runtime["processes"] = torch.distributed.get_world_size()
         rank = torch.distributed.get_rank()
         torch.distributed.destroy_process_group()
         if rank > 0:
             sys.exit(0)  # rank 0 evaluates and writes
-    comparison = compare_checkpoints(family, params["models"][family]["forecaster"],
-                                     symbols_from_params(params), "data/prepared", "models",
-                                     "models/finetuned", EvalConfig.from_params(params), seed)
-    write_json(f"metrics/finetune/{family}.json",
-               {**summary, "runtime": runtime, "symbols": comparison})
+    comparison, forecasts = compare_checkpoints(
+        family, params["models"][family]["forecaster"], folders, "data/prepared",
+        Path(f"models/{family}"), EvalConfig.from_params(params), int(params["seed"]))
+    for symbol, frame in forecasts.items():
+        write_atomic(f"forecasts/finetune/{family}/{symbol}.parquet",
+                     lambda tmp, f=frame: f.to_parquet(tmp, index=False))
+    write_json(f"metrics/finetune/{family}.json", {
+        "per_symbol": settings["per_symbol"],
+        "searches": searches,
+        "checkpoints": {s: str(folder) for s, folder in folders.items()},
+        "same_as_base": {s: searches[s if settings["per_symbol"] else "all"]["same_as_base"]
+                         for s in targets},
+        "runtime": runtime,
+        "symbols": comparison,
+    })

@@ -10,5 +10,5 @@ from cryptocast.tuning.pools import build_pool
 if __name__ == "__main__":
     symbol = sys.argv[1]
     params, runtime = load_and_configure()
-    summary = build_pool(params, symbol, "data/prepared", "models", f"pools/{symbol}")
+    summary = build_pool(params, symbol, "data/prepared", "models/toto", f"pools/{symbol}")
     write_json(f"metrics/pool/{symbol}.json", {**summary, "runtime": runtime})

@@ -1,25 +1,35 @@
-"""DVC stage `resweep@SYMBOL` (plan 4): the sweep again, on the fine-tuned checkpoints
-(models/finetuned), with its own pool and study; `select` takes its winners as candidates."""
+"""DVC stage `resweep@SYMBOL` (plan 4): the sweep again on the fine-tuned checkpoints of the
+families in `resweep.families` whose fine-tuning changed the base, with its own pool and
+study; when none changed, it says so and searches nothing (it would repeat the sweep)."""
 
 import sys
-
-import pandas as pd
+from pathlib import Path
 
 from cryptocast.config import merge_params
-from cryptocast.io import write_atomic, write_json
+from cryptocast.io import read_json, write_atomic, write_json
 from cryptocast.runtime import load_and_configure
 from cryptocast.tuning.pools import build_pool
-from cryptocast.tuning.symbol_sweep import sweep_symbol
+from cryptocast.tuning.sweep import HISTORY_COLUMNS
+from cryptocast.tuning.sweep_run import sweep_symbol, write_outcome
 
 if __name__ == "__main__":
     symbol = sys.argv[1]
     params, runtime = load_and_configure()
-    # only the families that have a fine-tuned checkpoint are searched again
-    params = merge_params(params, {"sweep": {"defaults": params["resweep"]}})
-    pools = f"pools/resweep/{symbol}"
-    build_pool(params, symbol, "data/prepared", "models/finetuned", pools)
-    out = sweep_symbol(params, symbol, "data/prepared", "models/finetuned", pools)
-    out["record"].write(f"hyperparams/resweep/{symbol}.json")
-    write_json(f"metrics/resweep/{symbol}.json", {**out["metrics"], "runtime": runtime})
-    history = pd.DataFrame(out["history"])
-    write_atomic(f"plots/resweep/{symbol}.csv", lambda tmp: history.to_csv(tmp, index=False))
+    tuned = {f: read_json(f"metrics/finetune/{f}.json") for f in params["resweep"]["families"]}
+    checkpoints = {f: Path(doc["checkpoints"][symbol]) for f, doc in tuned.items()
+                   if not doc["same_as_base"][symbol]}
+    out = Path(f"forecasts/resweep/{symbol}")
+    if not checkpoints:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(f"metrics/resweep/{symbol}.json", {
+            "skipped": "every fine-tuned checkpoint equals its base (no fine-tuning "
+                       "configuration beat the base on validation): the sweep already searched "
+                       "these checkpoints", "winners": {}, "runtime": runtime})
+        write_atomic(f"plots/resweep/{symbol}.csv",
+                     lambda tmp: tmp.write_text(",".join(HISTORY_COLUMNS) + "\n"))
+        sys.exit(0)
+    params = merge_params(params, {"sweep": {"defaults": {"families": sorted(checkpoints)}}})
+    if "toto" in checkpoints:
+        build_pool(params, symbol, "data/prepared", checkpoints["toto"], out / "pool")
+    outcome = sweep_symbol(params, symbol, "data/prepared", checkpoints, out / "pool")
+    write_outcome(outcome, "resweep", symbol, runtime)

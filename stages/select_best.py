@@ -1,9 +1,9 @@
 """DVC stage `select`: per symbol, the candidate that `select.rule` picks on validation among
-every stage's (naive included; by default the best validation pct_return_mae among those that
-beat naive significantly there, else naive_gaussian), as hyperparams/best/<SYMBOL>.json,
-summarised in metrics/best.json; then the chosen config run on both splits
-(plots/forecast/<SYMBOL>.csv: forecasts, 80% band, PIT). The test split never enters the
-choice."""
+every stage's finalists (naive included; by default behind Hansen's SPA test over every
+configuration tried, else naive_gaussian), as hyperparams/best/<SYMBOL>.json, summarised in
+metrics/best.json with the SPA and the Model Confidence Sets; then the chosen config run on
+both splits (plots/forecast/<SYMBOL>.csv: forecasts, 80% band, PIT). The test split never
+enters the choice."""
 
 from cryptocast.config import EvalConfig, symbols_from_params
 from cryptocast.io import write_atomic, write_json
@@ -17,15 +17,21 @@ if __name__ == "__main__":
     summary = {}
     for symbol in symbols_from_params(params):
         record = best_record(params, symbol, "metrics", "hyperparams/crypto_improved",
-                             "data/prepared", "models", horizon)
+                             "forecasts", "data/prepared", "models", horizon)
         record.write(f"hyperparams/best/{symbol}.json")
         frame = forecast_frame(backtest_record(record, params, "data/prepared", "models"))
         write_atomic(f"plots/forecast/{symbol}.csv",
                      lambda tmp, f=frame: f.to_csv(tmp, index=False))
+        selection = record.selection
         summary[symbol] = {
-            "chosen": record.selection["chosen"],
-            "rule": record.selection["rule"],
-            "threshold": record.selection.get("threshold"),
+            "chosen": selection["chosen"],
+            "rule": selection["rule"],
+            "spa_pvalue": selection["spa_pvalue"],
+            "spa_configurations": selection["spa_configurations"],
+            "spa_best": selection["spa_best"],
+            "mcs_validation": sorted(selection["mcs_validation"]),
+            "mcs_test": sorted(selection["mcs_test"]),
+            "duplicates": selection["duplicates"],
             "model": record.model,
             "validation_pct_return_mae": record.validation["pct_return_mae"],
             "test_pct_return_mae": record.test["pct_return_mae"],

@@ -34,8 +34,8 @@ def make_corpus() -> TrainingCorpus:
 
 
 def train(family: str, base: Path, out: Path) -> None:
-    finetune_family(family, make_corpus(), base, TRAIN[family], out / "model", out / "plots",
-                    out / "state", seed=0)
+    finetune_family(family, make_corpus(), base, TRAIN[family], out / "model",
+                    out / "curve.csv", out / "state", seed=0)
 
 
 def worker(rank: int, size: int, init: str, family: str, base: str, out: str) -> None:
@@ -77,7 +77,7 @@ def test_two_gloo_processes_match_one(family, tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-5, rtol=1e-4) for k in a)
     # each process saw its half of every batch (rank 0 logs its own training loss), and the
     # validation losses, computed on the same weights, agree
-    curves = [pd.read_csv(d / "plots" / f"{family}.csv") for d in (single, ddp)]
+    curves = [pd.read_csv(d / "curve.csv") for d in (single, ddp)]
     assert not curves[0]["train_loss"].equals(curves[1]["train_loss"])
     assert curves[0]["val_loss"].tolist() == pytest.approx(curves[1]["val_loss"].tolist(),
                                                            abs=1e-5)

@@ -7,7 +7,6 @@ that no change could affect. New stages are checked as soon as dvc.yaml lists th
 
 from __future__ import annotations
 
-import ast
 import re
 import shlex
 from pathlib import Path
@@ -16,68 +15,12 @@ import pytest
 import yaml
 from dvc.repo import Repo
 
+from cryptocast.code import DYNAMIC, closure, module_name
+
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 NEURAL = ("toto", "kronos")
-# Modules that import a family by name (importlib) and the module each name resolves to.
-DYNAMIC = {
-    "cryptocast.forecast.registry": "cryptocast.models.{family}",
-    "cryptocast.training": "cryptocast.training.{family}",
-    "cryptocast.training.finetune": "cryptocast.training.finetune_{family}",
-}
-
-
-def module_path(name: str) -> Path | None:
-    base = SRC.joinpath(*name.split("."))
-    for path in (base / "__init__.py", base.with_suffix(".py")):
-        if path.exists():
-            return path
-    return None
-
-
-def module_name(path: Path) -> str:
-    parts = path.relative_to(SRC).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def imports(path: Path) -> set[str]:
-    """cryptocast modules `path` imports (`from pkg import sub` counts `pkg.sub` if a module)."""
-    package = module_name(path) if path.is_relative_to(SRC) else ""
-    if path.name != "__init__.py":
-        package = package.rpartition(".")[0]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                base = f"{anchor}.{base}".rstrip(".")
-            found.add(base)
-            found |= {f"{base}.{alias.name}" for alias in node.names}
-    return {name for name in found if name.split(".")[0] == "cryptocast" and module_path(name)}
-
-
-def closure(script: Path, families: set[str]) -> set[Path]:
-    """Every source file that running `script` executes (Python runs each parent package's
-    __init__ first), with the dynamic family imports resolved for `families`."""
-    seen: set[Path] = set()
-    todo = sorted(imports(script))
-    while todo:
-        name = todo.pop()
-        parts = name.split(".")
-        for i in range(1, len(parts) + 1):
-            path = module_path(".".join(parts[:i]))
-            if path is None or path in seen:
-                continue
-            seen.add(path)
-            todo.extend(imports(path))
-            pattern = DYNAMIC.get(".".join(parts[:i]))
-            if pattern:
-                todo.extend(pattern.format(family=f) for f in families)
-    return seen
 
 
 # Stages that also read another stage's params section for the same item.

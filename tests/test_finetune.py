@@ -64,8 +64,8 @@ def base(tmp_path):
 
 def run(corpus, base, tmp_path, name, **train):  # noqa: F811
     out = tmp_path / name
-    return ft.finetune_toto(corpus, base, {**TRAIN, **train}, out / "model", out / "plots",
-                            out / "state", seed=0), out
+    return ft.finetune_toto(corpus, base, {**TRAIN, **train}, out / "model",
+                            out / "curve.csv", out / "state", seed=0), out
 
 
 def test_resume_after_an_interrupt_reaches_the_same_weights(corpus, base, tmp_path,  # noqa: F811
@@ -110,16 +110,18 @@ def test_a_nan_loss_stops_naming_the_step_and_writes_nothing(corpus, base, tmp_p
 
 
 def test_early_stopping_keeps_the_best_epoch(corpus, base, tmp_path, monkeypatch):  # noqa: F811
-    losses = iter([1.0, 0.5, 0.7, 0.8, 0.9, 1.0])  # the base's, then epochs 1, 2, 3...
+    # the base's loss and NLL, then epochs 1, 2, 3..., then the kept weights' NLL
+    losses = iter([1.0, 2.0, 0.5, 0.7, 0.8, 1.5])
     monkeypatch.setattr(ft, "validation_loss", lambda *a, **k: next(losses))
     summary, out = run(corpus, base, tmp_path, "early", epochs=6, patience=2)
     assert summary["best_epoch"] == 1 and summary["epochs_run"] == 3
     assert summary["stopped_early"] and summary["best_val_loss"] == 0.5
-    assert (out / "plots" / "toto.csv").read_text().count("\n") == 4  # header + 3 epochs
+    assert (summary["base_criterion"], summary["criterion"]) == (2.0, 1.5)
+    assert (out / "curve.csv").read_text().count("\n") == 4  # header + 3 epochs
 
 
 def test_the_base_is_kept_when_no_epoch_beats_it(corpus, base, tmp_path, monkeypatch):  # noqa: F811
-    losses = iter([0.1, 0.5, 0.7, 0.8])  # the base's validation loss is the best
+    losses = iter([0.1, 0.2, 0.5, 0.7, 0.8, 0.2])  # the base's validation loss is the best
     monkeypatch.setattr(ft, "validation_loss", lambda *a, **k: next(losses))
     summary, out = run(corpus, base, tmp_path, "kept", epochs=6, patience=3)
     assert summary["best_epoch"] == 0 and summary["best_val_loss"] == 0.1
@@ -173,9 +175,11 @@ def test_kronos_finetune_runs_keeps_the_best_epoch_and_reports_round_trips(corpu
                               {"symbols": ["AAA"], "epochs": 2, "steps_per_epoch": 3,
                                "batch_size": 4, "window": 16, "min_window": 8,
                                "tokenizer_steps": 2, "lr": 1e-3},
-                              tmp_path / "out", tmp_path / "plots", tmp_path / "state", seed=0)
+                              tmp_path / "out", tmp_path / "kronos.csv", tmp_path / "state",
+                              seed=0)
     assert summary["best_epoch"] in (1, 2) and summary["best_val_ce"] <= summary["base_val_ce"]
     assert summary["tokenizer_close_err_median_after"] > 0
     tok, pred = load_kronos(tmp_path / "out")
     assert pred.config.d_model == PREDICTOR["d_model"]
-    assert (tmp_path / "plots" / "kronos.csv").exists()
+    assert (tmp_path / "kronos.csv").exists()
+    assert summary["criterion"] == summary["best_val_ce"]

@@ -57,15 +57,24 @@ def test_markdown_table_shape():
 
 
 def test_selection_text_says_why():
-    best = {"chosen": "naive_gaussian", "rule": "significant", "threshold": 0.05 / 14,
+    best = {"chosen": "naive_gaussian", "rule": "spa", "spa_pvalue": 0.4123,
+            "spa_configurations": 131, "spa_best": "ensemble:ensemble_mean_w0.5",
+            "mcs_validation": ["naive", "sweep_toto"], "mcs_test": ["naive"],
+            "duplicates": {"resweep_toto": "sweep_toto"},
             "test_pct_return_mae": 0.0262, "test_naive_pct_return_mae": 0.0262,
             "test_dm_pvalue_vs_naive": 1.0}
     assert selection_text(best) == (
-        "Selected: **naive_gaussian**: no candidate beat naive on validation with DM p below "
-        "0.0036 (select.rule significant), so the random walk is the production forecast "
-        "(test MAE 2.62% vs naive 2.62%, DM p 1.00).")
-    beat = {**best, "chosen": "sweep_toto", "test_pct_return_mae": 0.025}
-    assert selection_text(beat).startswith("Selected: **sweep_toto**, which beat naive on "
-                                           "validation with DM p below 0.0036 (test MAE 2.50%")
-    assert selection_text({**beat, "rule": "best"}) == (
-        "Selected: **sweep_toto** (test MAE 2.50% vs naive 2.62%, DM p 1.00).")
+        "Selected: **naive_gaussian**: Hansen's SPA test over the 131 distinct configurations "
+        "tried on validation (best: ensemble:ensemble_mean_w0.5) gives p = 0.412, so no "
+        "configuration is promoted over the random walk (test MAE 2.62% vs naive 2.62%, DM p "
+        "1.00). The 90% Model Confidence Set of the finalists holds naive, sweep_toto on "
+        "validation and naive on test. Identical forecasts listed once: resweep_toto = "
+        "sweep_toto.")
+    beat = {**best, "chosen": "sweep_toto", "spa_pvalue": 0.01, "test_pct_return_mae": 0.025}
+    assert selection_text(beat).startswith(
+        "Selected: **sweep_toto**: Hansen's SPA test over the 131 distinct configurations tried "
+        "on validation (best: ensemble:ensemble_mean_w0.5) gives p = 0.010, below alpha (test "
+        "MAE 2.50%")
+    assert selection_text({**beat, "rule": "best"}).startswith(
+        "Selected: **sweep_toto** (rule best: the lowest validation MAE; test MAE 2.50% vs "
+        "naive 2.62%, DM p 1.00).")

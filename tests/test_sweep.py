@@ -21,6 +21,7 @@ from cryptocast.tuning.sweep import (
     SweepSettings,
     best_by_family,
     budget_trials,
+    default_params,
     grid,
     make_objective,
     open_study,
@@ -107,35 +108,79 @@ def fake_errors(config, order):
     return ((int(i), offset + 0.001 * (i % 3)) for i in order)
 
 
-def test_sweep_resumes_an_interrupted_study(tmp_path):
+def fake_errors_varied(config, order):
+    """Errors that rank configs by every knob, with window-to-window spread."""
+    offset = (0.004 * (config["model"] == "kronos") + 0.001 * config.get("num_samples", 0) / 32
+              + 0.0005 * (config.get("aggregate") == "median")
+              + 0.0003 * config.get("temperature", 0))
+    return ((int(i), offset + 0.002 * ((i * 7) % 5)) for i in order)
+
+
+def _trials(study):
+    return [(t.number, t.state, t.params, t.value) for t in study.get_trials()]
+
+
+@pytest.mark.parametrize("method", ["tpe", "grid"])
+def test_a_resumed_study_reaches_the_trials_of_an_uninterrupted_one(tmp_path, method):
+    n = 14 if method == "tpe" else 12  # past TPE's 10 random start-up trials; the whole grid
+    s = settings(method=method, n_trials=n, storage=f"sqlite:///{tmp_path}/optuna.db")
+    configs = grid(s)
+    objective = make_objective(s, fake_errors_varied, 30, configs)
+    whole = open_study(s, "whole", configs, defaults=DEFAULTS)
+    run_study(whole, objective, n)
+
+    def crash_at(k):
+        def callback(study, trial):
+            if trial.number == k:
+                raise KeyboardInterrupt
+        return callback
+
+    resumed = open_study(s, "resumed", configs, defaults=DEFAULTS)
+    for k in (4, 11):  # two interruptions, each followed by a new process's study object
+        with pytest.raises(KeyboardInterrupt):
+            run_study(resumed, objective, n, callbacks=[crash_at(k)])
+        resumed = open_study(s, "resumed", configs, defaults=DEFAULTS)
+    run_study(resumed, objective, n)
+    assert len(whole.get_trials()) == n
+    assert _trials(resumed) == _trials(whole)
+    assert len({str(t.params) for t in whole.get_trials()}) > 5  # the sampler did search
+
+
+def test_budget_and_values(tmp_path):
     s = settings(storage=f"sqlite:///{tmp_path}/optuna.db", prune=False)
     configs = grid(s)
-    objective = make_objective(s, fake_errors, 20, configs)
-
-    def crash_after_three(study, trial):
-        if trial.number == 2:
-            raise KeyboardInterrupt
-
-    study = open_study(s, "resume", configs)
-    with pytest.raises(KeyboardInterrupt):
-        run_study(study, objective, s.n_trials, callbacks=[crash_after_three])
-    first = [t.params for t in study.get_trials()]
-    assert len(first) == 3
-    study = open_study(s, "resume", configs)  # a new process would do the same
-    run_study(study, objective, s.n_trials)
+    study = open_study(s, "budget", configs)
+    run_study(study, make_objective(s, fake_errors, 20, configs), s.n_trials)
     trials = study.get_trials()
-    assert len(trials) == 6 and [t.params for t in trials[:3]] == first
-    mean_window_error = 0.001 * np.mean(np.arange(20) % 3)
     for trial in trials:
         expected = sum(e for _, e in fake_errors(trial.user_attrs["config"], range(20))) / 20
         assert trial.value == pytest.approx(expected)
     best = best_by_family(budget_trials(study, 6))
     assert min(t.value for t in best.values()) == study.best_value
-    assert study.best_value >= mean_window_error
     # a larger budget adds trials; the first six, and so the winners for six, do not change
-    run_study(study, objective, 9)
+    run_study(study, make_objective(s, fake_errors, 20, configs), 9)
     assert [t.number for t in budget_trials(study, 6)] == [t.number for t in trials]
     assert best_by_family(budget_trials(study, 6)) == best
+
+
+DEFAULTS = {"toto": {"num_samples": 32, "aggregate": "median", "context_length": 512},
+            "kronos": {"temperature": 1.0, "top_p": 0.9, "top_k": 0, "sample_count": 100}}
+
+
+def test_each_family_starts_with_its_default_and_completes_a_trial(tmp_path):
+    s = settings(n_trials=2, storage=f"sqlite:///{tmp_path}/o.db")
+    assert default_params(s, DEFAULTS) == [
+        {"model": "toto", "toto.num_samples": 32, "toto.aggregate": "median",
+         "toto.context_length": 16},  # 512 is not in the space: its first value
+        {"model": "kronos", "kronos.temperature": 1.0, "kronos.top_p": 0.9, "kronos.top_k": 0,
+         "kronos.sample_count": 16, "kronos.clip": 5.0, "kronos.context_length": 20,
+         "kronos.anchor": False}]
+    configs = grid(s)
+    study = open_study(s, "small", configs, defaults=DEFAULTS)
+    run_study(study, make_objective(s, fake_errors, 30, configs), s.n_trials)
+    assert set(best_by_family(budget_trials(study, 2))) == {"toto", "kronos"}
+    # reopening a study does not enqueue the defaults again
+    assert len(open_study(s, "small", configs, defaults=DEFAULTS).get_trials()) == 2
 
 
 def test_grid_method_covers_the_product_of_the_lists(tmp_path):
@@ -148,16 +193,22 @@ def test_grid_method_covers_the_product_of_the_lists(tmp_path):
     assert len(seen) == len(set(seen)) == 12  # every grid point once; then the grid is done
 
 
-def test_hopeless_trials_are_pruned(tmp_path):
-    s = settings(n_trials=10, storage=f"sqlite:///{tmp_path}/o.db")
+def test_trials_are_pruned_against_their_own_family(tmp_path):
+    s = settings(n_trials=12, storage=f"sqlite:///{tmp_path}/o.db")
     configs = grid(s)
     study = open_study(s, "prune", configs)
     study.enqueue_trial({"model": "toto", "toto.num_samples": 8, "toto.aggregate": "mean",
                          "toto.context_length": 16})  # the best config comes first
     run_study(study, make_objective(s, fake_errors, 60, configs), s.n_trials)
-    pruned = study.get_trials(states=(optuna.trial.TrialState.PRUNED,))
-    kronos = [t for t in study.get_trials() if t.user_attrs["config"]["model"] == "kronos"]
-    assert kronos and all(t in pruned for t in kronos)  # 0.01 worse at every window
+    trials = study.get_trials()
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    # a toto trial with num_samples 32 is 0.001 worse than the best at every window: pruned
+    worse = [t for t in trials if t.user_attrs["config"].get("num_samples") == 32]
+    assert worse and all(t in pruned for t in worse)
+    # Kronos is 0.01 worse than the best Toto at every window, but the Kronos trials are
+    # compared with Kronos only: equal to each other, none is pruned
+    kronos = [t for t in trials if t.user_attrs["config"]["model"] == "kronos"]
+    assert kronos and not any(t in pruned for t in kronos)
     best = {"model": "toto", "num_samples": 8, "aggregate": "mean", "context_length": 16}
     assert all(t.user_attrs["config"] != best for t in pruned)
 

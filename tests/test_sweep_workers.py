@@ -84,6 +84,8 @@ def project(tmp_path_factory) -> Path:
     params = {
         "seed": 0, "symbols": ["AAAUSDT"],
         "eval": {"val_steps": 30, "test_steps": 10, "n_boot": 20, "latency_repeats": 0},
+        "models": {"toto": {"forecaster": {"num_samples": 16, "aggregate": "median",
+                                           "context_length": 32}}},
         "baseline": {"AAAUSDT": {"family": "toto", "reference": "naive",
                                  "candidates": {"naive": {"model": "naive"}}}},
         "sweep": {"defaults": {"n_trials": 30, "prune": False, "pool_size": 64,
@@ -99,17 +101,17 @@ def project(tmp_path_factory) -> Path:
             root / "data" / "report.json")
     torch.manual_seed(0)
     save_checkpoint(Toto(TINY), root / "models" / "toto")
-    build_pool(params, "AAAUSDT", root / "data" / "prepared", root / "models",
+    build_pool(params, "AAAUSDT", root / "data" / "prepared", root / "models" / "toto",
                root / "pools" / "AAAUSDT")
     return root
 
 
 def create_study(project: Path, url: str) -> str:
     params = yaml.safe_load((project / "params.yaml").read_text())
-    study, _, _ = open_symbol_study(params, "AAAUSDT", project / "data" / "prepared",
-                                    project / "models", project / "pools" / "AAAUSDT",
-                                    storage=heartbeat_storage(url))
-    return study.study_name
+    opened = open_symbol_study(params, "AAAUSDT", project / "data" / "prepared",
+                               {"toto": project / "models" / "toto"},
+                               project / "pools" / "AAAUSDT", storage=heartbeat_storage(url))
+    return opened.study.study_name
 
 
 def test_two_workers_share_one_study_and_stop_at_the_budget(project, postgres_url):

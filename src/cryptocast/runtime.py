@@ -91,6 +91,11 @@ def current_device() -> torch.device:
     return _current["device"]
 
 
+def autocast_enabled() -> bool:
+    """Whether `configure` turned bf16 autocast on (CUDA with runtime.bf16)."""
+    return bool(_current["bf16"])
+
+
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     """bf16 autocast for work on a CUDA `device` when `runtime.bf16` is on; else nothing."""
     if device.type == "cuda" and _current["bf16"]:

@@ -49,14 +49,25 @@ def backtest_split(
 Results = dict[str, dict[str, BacktestResult]]
 
 
+def point_frame(results: Results) -> pd.DataFrame:
+    """The point forecasts of every split and candidate as one long frame: split, candidate,
+    timestamp, prev_close, actual_close, forecast_close (windows in time order)."""
+    return pd.concat([pd.DataFrame({"split": split, "candidate": name,
+                                    "timestamp": result.timestamps,
+                                    "prev_close": result.prev_close,
+                                    "actual_close": result.actual_close,
+                                    "forecast_close": result.point})
+                      for split, by_name in results.items() for name, result in by_name.items()],
+                     ignore_index=True)
+
+
 def score_results(
     results: Results, reference: str, cfg: EvalConfig, interval: str, seed: int = 0
 ) -> tuple[dict[str, dict[str, dict[str, Any]]], pd.DataFrame]:
     """Metrics per split and candidate (`reference` is the DM/bootstrap comparison), and the
-    point forecasts of every candidate as a long frame."""
+    point forecasts of every candidate (`point_frame`)."""
     periods_per_year = YEAR / INTERVALS[interval]
     metrics: dict[str, dict[str, dict[str, Any]]] = {}
-    rows = []
     for split, by_name in results.items():
         if reference not in by_name:
             raise ValueError(f"reference candidate {reference!r} is not among {sorted(by_name)}")
@@ -80,19 +91,7 @@ def score_results(
                 "latency_s_single": result.latency_s_single,
                 "threads": torch.get_num_threads(),
             }
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "split": split,
-                        "candidate": name,
-                        "timestamp": result.timestamps,
-                        "prev_close": result.prev_close,
-                        "actual_close": result.actual_close,
-                        "forecast_close": result.point,
-                    }
-                )
-            )
-    return metrics, pd.concat(rows, ignore_index=True)
+    return metrics, point_frame(results)
 
 
 def backtest_candidates(

@@ -18,6 +18,15 @@ OHLCV = ("open", "high", "low", "close", "volume")
 CLOSE = OHLCV.index("close")
 
 
+def draw_seed(seed: int, series: str, timestamp: np.datetime64) -> int:
+    """The seed of one forecast's random draws: a function of (seed, series, the first
+    forecast timestamp) only, so a window's samples are the same whatever else is evaluated
+    (other windows, splits, batch sizes or candidates)."""
+    stamp = int(np.datetime64(timestamp, "ns").astype(np.int64))
+    entropy = [int(seed), zlib.crc32(series.encode()), stamp % 2**64]
+    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
+
+
 @dataclass(frozen=True)
 class Context:
     """Candles strictly before the forecast origin, plus the timestamps to forecast.
@@ -33,12 +42,8 @@ class Context:
     series: str = ""
 
     def draw_seed(self, seed: int) -> int:
-        """The seed of this forecast's random draws: a function of (seed, series, first
-        forecast timestamp) only, so a window's samples are the same whatever else is
-        evaluated (other windows, splits, batch sizes or candidates)."""
-        stamp = int(np.datetime64(self.future_timestamps[0], "ns").astype(np.int64))
-        entropy = [int(seed), zlib.crc32(self.series.encode()), stamp % 2**64]
-        return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
+        """The seed of this forecast's random draws (`draw_seed`)."""
+        return draw_seed(seed, self.series, self.future_timestamps[0])
 
     @property
     def close(self) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Build a forecaster from a candidate spec in params.yaml: `{model: <family>, **knobs}`."""
+"""Build a forecaster from a candidate spec in params.yaml: `{model: <family>, **knobs}`; a
+neural spec may name its checkpoint folder (`checkpoint`), else `<models_dir>/<family>`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,15 @@ NEURAL_MODELS = ("toto", "kronos")  # checkpoint folders under models_dir/<famil
 MODELS = (*NAIVE_MODELS, *NEURAL_MODELS)
 
 
+def checkpoint_folder(spec: Mapping[str, Any], models_dir: str | Path = "models"
+                      ) -> Path | None:
+    """The checkpoint folder a spec runs on: its `checkpoint`, else `<models_dir>/<model>`;
+    None for the naive models."""
+    if spec.get("model") not in NEURAL_MODELS:
+        return None
+    return Path(spec.get("checkpoint") or Path(models_dir) / spec["model"])
+
+
 def build_forecaster(
     name: str, spec: Mapping[str, Any], models_dir: str | Path = "models", seed: int = 0
 ) -> Forecaster:
@@ -28,9 +38,11 @@ def build_forecaster(
     try:
         if model in NAIVE_MODELS:
             return NAIVE_MODELS[model](name=name, **knobs)
+        folder = checkpoint_folder(spec, models_dir)
+        knobs.pop("checkpoint", None)
         family = importlib.import_module(f"cryptocast.models.{model}")
-        return family.build_forecaster(Path(models_dir) / model, name=name, seed=seed,
-                                       device=current_device(), **knobs)
+        return family.build_forecaster(folder, name=name, seed=seed, device=current_device(),
+                                       **knobs)
     except TypeError as err:
         raise ValueError(f"candidate {name!r} ({model}): {err}") from err
 

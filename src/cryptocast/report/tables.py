@@ -79,7 +79,10 @@ def symbol_reports(params: Mapping[str, Any], metrics_dir: str | Path,
     best = read_json(metrics_dir / "best.json")
     out = []
     for symbol in best:
-        candidates = gather(symbol, params, metrics_dir, hyperparams_dir / "crypto_improved")
+        duplicates = best[symbol]["duplicates"]
+        candidates = [c for c in gather(symbol, params, metrics_dir,
+                                        hyperparams_dir / "crypto_improved")
+                      if c.name not in duplicates]
         improved = read_json(metrics_dir / "improved" / f"{symbol}.json")
         out.append(SymbolReport(symbol, best[symbol], candidates, plan_verdicts(improved)))
     return out
@@ -93,19 +96,27 @@ def summary_rows(reports: list[SymbolReport]) -> list[list[str]]:
 
 
 def selection_text(best: Mapping[str, Any]) -> str:
-    """What was selected, why, and how it did on test."""
+    """What was selected, why (the SPA over every configuration tried), how it did on test,
+    and which finalists the Model Confidence Sets keep."""
     chosen = f"Selected: **{best['chosen']}**"
     result = (f"test MAE {_pct(best['test_pct_return_mae'])} vs naive "
               f"{_pct(best['test_naive_pct_return_mae'])}, DM p "
               f"{_num(best['test_dm_pvalue_vs_naive'], '{:.2f}')}")
-    if best.get("rule") != "significant":
-        return f"{chosen} ({result})."
+    spa = (f"Hansen's SPA test over the {best['spa_configurations']} distinct configurations "
+           f"tried on validation (best: {best['spa_best']}) gives p = "
+           f"{best['spa_pvalue']:.3f}")
+    sets = (f"The 90% Model Confidence Set of the finalists holds "
+            f"{', '.join(best['mcs_validation'])} on validation and "
+            f"{', '.join(best['mcs_test'])} on test.")
+    duplicates = best.get("duplicates") or {}
+    same = ("" if not duplicates else " Identical forecasts listed once: " + ", ".join(
+        f"{a} = {b}" for a, b in sorted(duplicates.items())) + ".")
+    if best.get("rule") != "spa":
+        return f"{chosen} (rule best: the lowest validation MAE; {result}). {sets}{same}"
     if best["chosen"] in NAIVE:
-        return (f"{chosen}: no candidate beat naive on validation with DM p below "
-                f"{best['threshold']:.4f} (select.rule significant), so the random walk is the "
-                f"production forecast ({result}).")
-    return (f"{chosen}, which beat naive on validation with DM p below "
-            f"{best['threshold']:.4f} ({result}).")
+        return (f"{chosen}: {spa}, so no configuration is promoted over the random walk "
+                f"({result}). {sets}{same}")
+    return f"{chosen}: {spa}, below alpha ({result}). {sets}{same}"
 
 
 SUMMARY_COLUMNS = ("symbol", "selected", "val MAE", "test MAE", "test naive MAE",

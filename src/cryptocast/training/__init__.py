@@ -8,6 +8,7 @@ from typing import Any
 
 from cryptocast.config import symbols_from_params
 from cryptocast.data.corpus import load_training_corpus
+from cryptocast.models.folder import write_data_end
 from cryptocast.training.hub import resolve_checkpoints
 
 FAMILIES = ("toto", "kronos")
@@ -22,7 +23,8 @@ def pretrain_family(
     state_dir: str | Path,
 ) -> dict[str, Any]:
     """Train `family`'s base checkpoint into `out_dir`, or import the official one that
-    `models.<family>` names. Returns the summary metrics."""
+    `models.<family>` names; either way the folder records the end of its training data
+    (`models.<family>.data_end` for an official one). Returns the summary metrics."""
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; expected one of {FAMILIES}")
     module = importlib.import_module(f"cryptocast.training.{family}")
@@ -31,9 +33,10 @@ def pretrain_family(
     Path(plots_dir).mkdir(parents=True, exist_ok=True)
     imported = module.import_official(model_params, Path(out_dir))
     if imported is not None:
+        write_data_end(out_dir, model_params.get("data_end"))
         return imported
     corpus = load_training_corpus(prepared_dir, symbols_from_params(params))
-    return module.pretrain(
+    summary = module.pretrain(
         corpus,
         model_params,
         params["pretrain"][family],
@@ -42,4 +45,6 @@ def pretrain_family(
         state_dir=Path(state_dir),
         seed=int(params["seed"]),
     )
+    write_data_end(out_dir, corpus.val_start.isoformat())
+    return summary
 

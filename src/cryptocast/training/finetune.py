@@ -1,23 +1,35 @@
-"""What fine-tuning both families shares: the params, the dispatch by family, the device and
-process world (data-parallel under torchrun), and the base vs fine-tuned comparison on the
-evaluation windows."""
+"""What fine-tuning both families shares: the params, the search over a grid of fine-tuning
+configurations, the dispatch by family, the device and process world (data-parallel under
+torchrun), and the base vs fine-tuned comparison on the evaluation windows."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import itertools
+import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pandas as pd
 import torch
 
+from cryptocast.code import closure_sha256
 from cryptocast.data.prepared import load_series, read_splits
 from cryptocast.evaluation.evaluate import backtest_candidates, metrics_for_dvc, score_results
 from cryptocast.forecast.registry import build_forecaster
-from cryptocast.runtime import current_device
+from cryptocast.io import read_json, sha256_of, write_json
+from cryptocast.models.folder import copy_folder
+from cryptocast.runtime import autocast_enabled, current_device
 from cryptocast.training import FAMILIES
 from cryptocast.training.early_stopping import Schedule
+
+# What compares fine-tuning configurations (and the base) per family, on validation windows.
+CRITERIA = {"toto": "validation NLL of the next close (the mixture's, whatever the loss)",
+            "kronos": "validation token cross-entropy"}
 
 
 @dataclass(frozen=True)
@@ -65,14 +77,77 @@ def set_dropout(model: torch.nn.Module, p: float | None) -> None:
 
 
 def finetune_family(family: str, corpus, base_dir: str | Path, train_params: dict[str, Any],
-                    out_dir: str | Path, plots_dir: str | Path, state_dir: str | Path,
+                    out_dir: str | Path, curve: str | Path, state_dir: str | Path,
                     seed: int) -> dict[str, Any]:
-    """Fine-tune `family` (training/finetune_<family>.py); returns the training summary."""
+    """Fine-tune `family` once (training/finetune_<family>.py); returns the training summary,
+    whose `criterion` (and the base's, `base_criterion`) compares configurations."""
     if family not in FAMILIES:
         raise ValueError(f"finetune: family must be one of {list(FAMILIES)}, got {family!r}")
     module = importlib.import_module(f"cryptocast.training.finetune_{family}")
     return getattr(module, f"finetune_{family}")(corpus, base_dir, train_params, out_dir,
-                                                  plots_dir, state_dir, seed)
+                                                  curve, state_dir, seed)
+
+
+def grid_configs(grid: dict[str, list]) -> dict[str, dict[str, Any]]:
+    """Every combination of the grid's values, by name (`loss-nll_lr-0.0001_trainable-all`)."""
+    if not grid or not all(isinstance(v, list) and v for v in grid.values()):
+        raise ValueError("params finetune.<family>.grid: a non-empty list of values per knob")
+    configs = {}
+    for values in itertools.product(*grid.values()):
+        config = dict(zip(grid, values, strict=True))
+        configs["_".join(f"{k}-{v}" for k, v in config.items())] = config
+    return configs
+
+
+def search_fingerprint(family: str, corpus, base_dir: str | Path, settings: dict[str, Any],
+                       seed: int) -> str:
+    """A short hash of everything a search's results depend on: the settings, seed, base
+    checkpoint, training series, the fine-tuning code (its import closure) and the runtime."""
+    text = json.dumps({"settings": settings, "seed": seed, "base": sha256_of([Path(base_dir)]),
+                       "series": sorted(f"{f.symbol}@{f.interval}:{len(f.candles)}"
+                                        for f in corpus.train),
+                       "val_start": str(corpus.val_start),
+                       "code": closure_sha256(f"cryptocast.training.finetune_{family}", [family]),
+                       "runtime": [str(current_device()), autocast_enabled(),
+                                   torch.get_num_threads(), World.current().size]},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def finetune_search(family: str, corpus, base_dir: str | Path, settings: dict[str, Any],
+                    out_dir: str | Path, plots_dir: str | Path, work_dir: str | Path,
+                    seed: int) -> dict[str, Any]:
+    """Fine-tune every configuration of `settings["grid"]` (each over the other settings),
+    keep every one's curve (`plots_dir/<name>.csv`), and put the one with the lowest
+    validation criterion in `out_dir`, or the base when none beats it (ties keep the base).
+    A finished configuration is not trained again (its checkpoint and summary stay in
+    `work_dir/<name>`), so an interrupted search resumes. Returns {criterion, base_criterion,
+    configs: {name: summary}, chosen (None: the base), same_as_base}."""
+    settings = dict(settings)
+    grid = grid_configs(settings.pop("grid"))
+    world = World.current()
+    work_dir = Path(work_dir) / search_fingerprint(family, corpus, base_dir, settings, seed)
+    tried: dict[str, dict[str, Any]] = {}
+    for name, overrides in grid.items():
+        run = work_dir / name
+        done = run / "summary.json"
+        if done.exists():
+            tried[name] = read_json(done)
+            continue
+        summary = finetune_family(family, corpus, base_dir, {**settings, **overrides},
+                                  run / "checkpoint", Path(plots_dir) / f"{name}.csv",
+                                  run / "state", seed)
+        tried[name] = {**overrides, **summary}
+        if world.rank == 0:
+            write_json(done, tried[name])
+    base = min(t["base_criterion"] for t in tried.values())
+    best = min(tried, key=lambda n: tried[n]["criterion"])
+    chosen = best if tried[best]["criterion"] < base else None
+    if world.rank == 0:
+        copy_folder(work_dir / chosen / "checkpoint" if chosen else Path(base_dir), out_dir)
+        shutil.rmtree(work_dir)  # a finished search must not stand in for a later one
+    return {"criterion": CRITERIA[family], "base_criterion": base, "configs": tried,
+            "chosen": chosen, "same_as_base": chosen is None}
 
 
 def init_distributed(device: torch.device) -> bool:
@@ -129,21 +204,26 @@ class World:
         return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
 
-def compare_checkpoints(family: str, knobs: dict[str, Any], symbols: list[str],
-                        prepared_dir: str | Path, base_models: str | Path,
-                        finetuned_models: str | Path, cfg, seed: int) -> dict[str, Any]:
+def compare_checkpoints(family: str, knobs: dict[str, Any], finetuned: dict[str, Path],
+                        prepared_dir: str | Path, base: str | Path, cfg, seed: int
+                        ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     """Base vs fine-tuned checkpoint with the same forecaster knobs, on the same validation and
-    test windows of every symbol: metrics of both, the fine-tuned one's DM p-value and MAE
-    difference interval against the base, and naive."""
+    test windows of every symbol of `finetuned` (symbol -> its fine-tuned folder): metrics of
+    both, the fine-tuned one's DM p-value and MAE difference interval against the base, and
+    naive; and the point forecasts of the three per symbol."""
     splits = read_splits(prepared_dir)
     spec = {"model": family, **knobs}
-    forecasters = {"base": build_forecaster("base", spec, base_models, seed),
-                   "finetuned": build_forecaster("finetuned", spec, finetuned_models, seed),
-                   "naive": build_forecaster("naive", {"model": "naive"}, base_models, seed)}
-    report = {}
-    for symbol in symbols:
+    shared = {"base": build_forecaster("base", {**spec, "checkpoint": base}, seed=seed),
+              "naive": build_forecaster("naive", {"model": "naive"}, seed=seed)}
+    loaded: dict[Path, Any] = {}
+    report, forecasts = {}, {}
+    for symbol, folder in finetuned.items():
+        if folder not in loaded:  # one load per folder, whatever the number of symbols
+            loaded[folder] = build_forecaster("finetuned", {**spec, "checkpoint": folder},
+                                              seed=seed)
         candles = load_series(prepared_dir, splits.interval, symbol)
-        results = backtest_candidates(candles, symbol, splits, forecasters, cfg)
-        metrics, _ = score_results(results, "base", cfg, splits.interval, seed)
+        results = backtest_candidates(candles, symbol, splits,
+                                      {**shared, "finetuned": loaded[folder]}, cfg)
+        metrics, forecasts[symbol] = score_results(results, "base", cfg, splits.interval, seed)
         report[symbol] = metrics_for_dvc(metrics)
-    return report
+    return report, forecasts

@@ -79,13 +79,14 @@ def _tune_tokenizer(tokenizer, sampler, rng, params: KronosFinetuneParams,
 
 
 def finetune_kronos(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[str, Any],
-                    out_dir: str | Path, plots_dir: str | Path, state_dir: str | Path,
+                    out_dir: str | Path, curve: str | Path, state_dir: str | Path,
                     seed: int) -> dict[str, Any]:
     """Fine-tune `base_dir`/{tokenizer,predictor} on `corpus`; keep the epoch with the best
-    validation cross-entropy in `out_dir`/{tokenizer,predictor}. Runs on the process's
-    device (`runtime.device`); under `torchrun` each process trains the predictor on its
-    slice of the global batch (DDP)."""
-    out_dir, plots_dir = Path(out_dir), Path(plots_dir)
+    validation cross-entropy in `out_dir`/{tokenizer,predictor}, the loss per epoch in
+    `curve`. The summary's `criterion` is that cross-entropy (`base_criterion`: the base
+    tokenizer and predictor's). Runs on the process's device (`runtime.device`); under
+    `torchrun` each process trains the predictor on its slice of the global batch (DDP)."""
+    out_dir = Path(out_dir)
     params = from_mapping(KronosFinetuneParams, train_params, "params finetune.kronos")
     world = World.current()
     rows = world.rows(params.batch_size, "finetune.kronos")
@@ -97,6 +98,7 @@ def finetune_kronos(corpus: TrainingCorpus, base_dir: str | Path, train_params: 
     val = [validation_windows(f, corpus.val_start, params.window, params.clip)
            for f in corpus.validation]
     round_trip_before = tokenizer_close_errors(tokenizer, val)
+    base_criterion = predictor_val_ce(predictor, tokenizer, val)
     if params.tokenizer_steps:
         _tune_tokenizer(tokenizer, sampler, rng, params, world)
     round_trip_after = tokenizer_close_errors(tokenizer, val)
@@ -121,13 +123,13 @@ def finetune_kronos(corpus: TrainingCorpus, base_dir: str | Path, train_params: 
                               params.grad_clip)
 
     result = fit(predictor, optimizer, step, lambda: predictor_val_ce(predictor, tokenizer, val),
-                 params.schedule(), store, rng, plots_dir / "kronos.csv", world.rank,
-                 base_loss=base_ce)
+                 params.schedule(), store, rng, Path(curve), world.rank, base_loss=base_ce)
     if world.rank == 0:
         save_checkpoint(tokenizer, out_dir / "tokenizer")
         save_checkpoint(predictor.eval(), out_dir / "predictor")
         store.clear()
-    return {"base_val_ce": base_ce, "best_val_ce": result.best["val_loss"],
+    return {"criterion": result.best["val_loss"], "base_criterion": base_criterion,
+            "base_val_ce": base_ce, "best_val_ce": result.best["val_loss"],
             "best_epoch": result.best["epoch"], "epochs_run": len(result.rows),
             "stopped_early": len(result.rows) < params.epochs,
             "train_seconds": round(result.seconds, 1),

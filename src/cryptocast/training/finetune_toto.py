@@ -63,24 +63,34 @@ def set_trainable(model: Toto, trainable: str) -> list[torch.nn.Parameter]:
     return params
 
 
-def _loss(model, x, mask, params: TotoFinetuneParams, where: str) -> torch.Tensor:
+def scaled_targets(model, x: torch.Tensor, mask: torch.Tensor):
+    """The model's output on a window's lookback (every patch but the last) and the next
+    patches scaled by its causal statistics: the targets never enter their own scaling.
+    x, mask: [batch, variates, time]; returns (output, targets [batch, variates, time - patch])."""
     patch = getattr(model, "module", model).config.patch_size
     with autocast(x.device):
         out = model(x[..., :-patch], mask[..., :-patch])
-    target = (x[..., patch:] - out.loc.float()) / out.scale.float()  # lookback statistics only
+    return out, (x[..., patch:] - out.loc.float()) / out.scale.float()
+
+
+def _loss(model, x, mask, params: TotoFinetuneParams, where: str) -> torch.Tensor:
+    patch = getattr(model, "module", model).config.patch_size
+    out, target = scaled_targets(model, x, mask)
     mixture = out.distribution.map(lambda t: t.float())
     return finite(finetune_loss(params.loss, mixture, target, mask[..., patch:],
                                 params.huber_delta), "finetune toto", where)
 
 
 def finetune_toto(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[str, Any],
-                  out_dir: str | Path, plots_dir: str | Path, state_dir: str | Path,
+                  out_dir: str | Path, curve: str | Path, state_dir: str | Path,
                   seed: int) -> dict[str, Any]:
     """Fine-tune the checkpoint in `base_dir` on `corpus` (already cut at the validation
-    start); keep the epoch with the best validation loss in `out_dir`. Under `torchrun`
+    start); keep the epoch with the best validation loss (the training loss) in `out_dir`,
+    the loss per epoch in `curve`. The summary's `criterion` is the validation NLL of the
+    kept weights (`base_criterion`: the base's), comparable across losses. Under `torchrun`
     (torch.distributed initialised) each process trains on its slice of the global batch;
     everything runs on the process's device (`runtime.device`)."""
-    base_dir, out_dir, plots_dir = Path(base_dir), Path(out_dir), Path(plots_dir)
+    base_dir, out_dir = Path(base_dir), Path(out_dir)
     params = from_mapping(TotoFinetuneParams, train_params, "params finetune.toto")
     world = World.current()
     rows = world.rows(params.batch_size, "finetune.toto")
@@ -97,6 +107,7 @@ def finetune_toto(corpus: TrainingCorpus, base_dir: str | Path, train_params: di
     sampler = WindowSampler(train, params.context_length + patch, params)
     windows = validation_windows(corpus, params.context_length)
     base_val = validation_loss(model, windows, params.loss, params.huber_delta)  # base weights
+    base_nll = validation_loss(model, windows, "nll")
     store = ResumableState(state_dir, {"params": asdict(params), "seed": seed,
                                        "base": str(base_dir), "val_start": str(corpus.val_start),
                                        "series": sorted(f"{f.symbol}@{f.interval}"
@@ -110,12 +121,12 @@ def finetune_toto(corpus: TrainingCorpus, base_dir: str | Path, train_params: di
 
     result = fit(model, optimizer, step,
                  lambda: validation_loss(model, windows, params.loss, params.huber_delta),
-                 params.schedule(), store, rng, plots_dir / "toto.csv", world.rank,
-                 base_loss=base_val)
+                 params.schedule(), store, rng, Path(curve), world.rank, base_loss=base_val)
     if world.rank == 0:
         save_checkpoint(model.eval(), out_dir)
         store.clear()
-    return {"base_val_loss": base_val, "best_val_loss": result.best["val_loss"],
+    return {"criterion": validation_loss(model, windows, "nll"), "base_criterion": base_nll,
+            "base_val_loss": base_val, "best_val_loss": result.best["val_loss"],
             "best_epoch": result.best["epoch"], "epochs_run": len(result.rows),
             "stopped_early": len(result.rows) < params.epochs,
             "train_seconds": round(result.seconds, 1), "loss": params.loss,

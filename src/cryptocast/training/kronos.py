@@ -257,8 +257,10 @@ def pretrain(corpus, model_params: dict, train_params: dict, out_dir: Path, plot
         weight_intervals(sampler, sampler.intervals, params.interval_weights)
 
     def batch(r: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        # normalised on the lookback only, as a forecast's context is: the last candle (the
+        # predicted one) never enters its own window's statistics
         length = int(r.integers(params.min_window, params.window + 1))
-        x, stamp = sampler.sample(r, params.batch_size, length)
+        x, stamp = sampler.sample(r, params.batch_size, length, lookback=length - 1)
         return x.to(device), stamp.to(device)
 
     val_tok = [validation_windows(f, corpus.val_start, params.eval_window, params.clip)

@@ -138,16 +138,18 @@ def validation_windows(params: dict, symbol: str, prepared_dir: str | Path,
     return split_windows(candles, symbol, splits, "validation", max_context(settings)), splits
 
 
-def build_pool(params: dict, symbol: str, prepared_dir: str | Path, models_dir: str | Path,
+def build_pool(params: dict, symbol: str, prepared_dir: str | Path, checkpoint: str | Path,
                out_dir: str | Path) -> dict[str, Any]:
-    """The Toto validation pool of `symbol` for every context length of its sweep space."""
+    """The Toto validation pool of `symbol` for every context length of its sweep space, from
+    the Toto checkpoint folder `checkpoint`."""
     settings = sweep_settings(params, symbol)
     windows, _ = validation_windows(params, symbol, prepared_dir, settings)
     seed = int(params["seed"])
 
     def factory(length: int, num_samples: int):
-        knobs = {"model": "toto", "num_samples": num_samples, "context_length": length}
-        return build_forecaster("pool", knobs, models_dir, seed)
+        knobs = {"model": "toto", "num_samples": num_samples, "context_length": length,
+                 "checkpoint": checkpoint}
+        return build_forecaster("pool", knobs, seed=seed)
 
     pool = build_toto_pool(factory, windows, settings.toto["context_length"], settings.pool_size)
     pool.save(Path(out_dir) / POOL_FILE)

@@ -24,19 +24,15 @@ def _forecasters(record: Record, models_dir: str | Path, seed: int) -> dict[str,
     """The record's forecaster, or an ensemble's two members by family."""
     config = record.config
     specs = config["members"] if config["model"] == "ensemble" else {"best": config}
-    forecasters = {}
-    for name, spec in specs.items():
-        spec = dict(spec)  # a re-sweep winner names its (fine-tuned) checkpoint folder
-        forecasters[name] = build_forecaster(name, spec, spec.pop("checkpoint_dir", models_dir),
-                                             seed)
-    return forecasters
+    return {name: build_forecaster(name, spec, models_dir, seed) for name, spec in specs.items()}
 
 
 def _combined(record: Record, by_name: dict[str, BacktestResult], seed: int) -> BacktestResult:
     config = record.config
     if config["model"] != "ensemble":
         return by_name["best"]
-    return combine(by_name["toto"], by_name["kronos"], config["weight"], config["kind"], seed)
+    return combine(by_name["toto"], by_name["kronos"], config["weight"], config["kind"], seed,
+                   record.symbol)
 
 
 def backtest_record(record: Record, params: dict[str, Any], prepared_dir: str | Path,

@@ -2,36 +2,29 @@
 
 A record holds the symbol, the model and its knobs, the validation and test metric blocks
 (null until scored), the windows it was scored on, its provenance (checkpoint and data hashes,
-cut dates, whether any model trained on the scored period), for a selected config the
-selection metadata (the metric and every candidate's validation value), for a plan candidate
-the plan item and its expected gain, and a note saying what was changed and why.
+the checkpoints' training data end, whether any model trained on the scored period), for a
+selected config the selection metadata (the gate and every candidate's validation value),
+for a plan candidate the plan item and its expected gain, and a note saying what was changed
+and why.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from cryptocast.data.prepared import series_path
 from cryptocast.data.splits import Splits
-from cryptocast.io import read_json, write_json
+from cryptocast.io import read_json, sha256_of, write_json
+from cryptocast.models.folder import UNKNOWN, read_data_end
 
 SCHEMA_VERSION = 1
 RECORD_KEYS = ("schema", "symbol", "model", "config", "validation", "test", "windows",
                "provenance", "selection", "plan", "note")
-
-
-def sha256_of(paths: list[Path]) -> str:
-    """SHA-256 over the bytes of `paths` (sorted; folders expanded to their files)."""
-    files = sorted(f for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file())
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.name.encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()
 
 
 def windows_block(splits: Splits, horizon: int, n: dict[str, int]) -> dict[str, Any]:
@@ -41,19 +34,28 @@ def windows_block(splits: Splits, horizon: int, n: dict[str, int]) -> dict[str, 
             "end": splits.end.isoformat(), "steps": n}
 
 
-def provenance_block(families: str | Sequence[str], models_dir: str | Path,
-                     prepared_dir: str | Path, symbol: str, splits: Splits) -> dict[str, Any]:
-    """Hashes of the checkpoints of `families` (none for naive) and of the symbol's prepared
-    candles, and the cut dates. Every checkpoint here trains on candles that close at or
-    before the validation start, so none trained on a scored period."""
-    families = [families] if isinstance(families, str) else list(families)
-    folders = [Path(models_dir) / f for f in families if (Path(models_dir) / f).exists()]
+def provenance_block(checkpoints: Sequence[str | Path], prepared_dir: str | Path,
+                     symbol: str, splits: Splits) -> dict[str, Any]:
+    """Hashes of the checkpoint folders a config runs on (none for naive) and of the symbol's
+    prepared candles, each checkpoint's recorded end of training data, and whether any of
+    them trained on a scored period (after the validation start; "unknown" when a
+    checkpoint's data end is not known)."""
+    folders = [Path(p) for p in checkpoints]
+    missing = [str(p) for p in folders if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"no checkpoint folder {missing}")
+    ends = [read_data_end(p) for p in folders]
+    if UNKNOWN in ends:
+        trained: bool | str = UNKNOWN
+    else:
+        trained = any(pd.Timestamp(end) > splits.val_start for end in ends)
     return {
-        "checkpoints": sorted(p.name for p in folders),
+        "checkpoints": [str(p) for p in folders],
         "checkpoint_sha256": sha256_of(folders) if folders else None,
+        "checkpoint_data_end": ends,
         "data_sha256": sha256_of([series_path(prepared_dir, splits.interval, symbol)]),
-        "train_cut": splits.val_start.isoformat(),
-        "trained_on_scored_period": False,
+        "scored_from": splits.val_start.isoformat(),
+        "trained_on_scored_period": trained,
     }
 
 

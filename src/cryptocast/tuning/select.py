@@ -1,46 +1,65 @@
-"""Production configs: per symbol, one of every stage's candidates (naive included), chosen
-on validation by `select.rule`: `significant` (the default) takes the lowest validation MAE
-among the candidates that beat naive there with a Diebold-Mariano p-value below alpha / m
-(Bonferroni over the m candidates tried), and otherwise the random walk with its Gaussian
-band; `best` takes the lowest validation MAE whatever its evidence.
+"""Production configs: per symbol, one of every stage's candidates (the finalists, naive
+included), chosen on validation behind a gate that counts everything that was tried.
+
+Rule `spa` (the default): Hansen's SPA test, with naive as the benchmark, over every
+configuration whose validation losses were looked at: the baseline config, the plan's
+candidates, every sweep and re-sweep trial (pruned ones scored on every window), the winners
+run for real, every ensemble weight, and the base and fine-tuned default forecasters.
+Identical forecasts count once. Only when the SPA rejects at `alpha` is a configuration
+promoted over the random walk (the finalist with the lowest validation MAE below naive's);
+otherwise the choice is the random walk with its Gaussian band (naive_gaussian). Rule `best`
+takes the lowest validation MAE whatever its evidence. The Model Confidence Set of the
+finalists is reported on both splits.
 
 Selecting on the test split is impossible by construction: the rules receive validation
-values only, and the test blocks are attached to the choice afterwards.
+values only; the test blocks and the test MCS are reported beside the choice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from cryptocast.config import from_mapping
 from cryptocast.data.prepared import read_splits
-from cryptocast.forecast.registry import NEURAL_MODELS
+from cryptocast.evaluation.snooping import confidence_set, distinct, spa_test
+from cryptocast.forecast.registry import NEURAL_MODELS, checkpoint_folder
 from cryptocast.io import read_json
 from cryptocast.tuning.improved import read_candidate_files
 from cryptocast.tuning.records import Record, provenance_block, windows_block
 
 METRIC = "pct_return_mae"
-RULES = ("significant", "best")
-# The random walk's point forecast (naive_gaussian adds a band): nothing to test against naive.
+RULES = ("spa", "best")
+# The random walk's point forecast (naive_gaussian adds a band): the benchmark, never promoted.
 NAIVE = ("naive", "naive_gaussian")
+FALLBACK = "naive_gaussian"
 
 
 @dataclass(frozen=True)
 class SelectParams:
     """params.yaml `select`."""
 
-    rule: str = "significant"
-    alpha: float = 0.05  # family-wise, split over the candidates tried (Bonferroni)
+    rule: str = "spa"
+    alpha: float = 0.05  # the SPA's level
+    mcs_size: float = 0.1  # the Model Confidence Set holds the best with probability 1 - size
+    reps: int = 5000  # bootstrap resamples of the SPA and the MCS
+    block_length: int | None = None  # stationary bootstrap mean block (None: n ** (1/3))
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
             raise ValueError(f"params select.rule must be one of {list(RULES)}, got "
                              f"{self.rule!r}")
-        if not 0 < self.alpha < 1:
-            raise ValueError(f"params select.alpha must be in (0, 1), got {self.alpha!r}")
+        for name in ("alpha", "mcs_size"):
+            if not 0 < getattr(self, name) < 1:
+                raise ValueError(f"params select.{name} must be in (0, 1), got "
+                                 f"{getattr(self, name)!r}")
+        if self.reps < 100:
+            raise ValueError(f"params select.reps must be >= 100, got {self.reps!r}")
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> SelectParams:
@@ -49,118 +68,179 @@ class SelectParams:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A scored configuration: where it comes from, its knobs and its metric blocks."""
+    """A finalist: where it comes from, its knobs, its metric blocks and its return errors
+    ((forecast - actual) / last close) per split in window order (empty when not loaded)."""
 
     name: str
     stage: str
     config: dict[str, Any]
     validation: dict[str, Any]
     test: dict[str, Any]
+    errors: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
 
 
-def choose(validation: Mapping[str, float]) -> str:
-    """The name with the lowest validation value (the first of equals)."""
-    if not validation:
-        raise ValueError("select: no candidates")
-    return min(validation, key=lambda name: validation[name])
+def read_errors(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
+    """Return errors per split and candidate from a point forecasts file (`point_frame`)."""
+    frame = pd.read_parquet(path).sort_values(["split", "candidate", "timestamp"], kind="stable")
+    frame["error"] = (frame["forecast_close"] - frame["actual_close"]) / frame["prev_close"]
+    return {split: {name: rows["error"].to_numpy() for name, rows in by_split.groupby(
+        "candidate", sort=False)} for split, by_split in frame.groupby("split", sort=False)}
 
 
-def choose_significant(validation: Mapping[str, float], pvalues: Mapping[str, float],
-                       alpha: float, fallback: str) -> tuple[str, float]:
-    """The lowest validation value among the candidates below naive's with a DM p-value
-    under alpha / m (m: the candidates other than the naive ones), else `fallback`; also
-    the threshold used."""
-    tried = [name for name in validation if name not in NAIVE]
-    threshold = alpha / max(len(tried), 1)
-    naive = validation["naive"]
-    beat = {name: validation[name] for name in tried
-            if validation[name] < naive and pvalues[name] < threshold}
-    return (choose(beat) if beat else fallback), threshold
-
-
-def _blocks(metrics: Mapping[str, Any], name: str) -> tuple[dict, dict]:
-    return metrics["validation"][name], metrics["test"][name]
+def _finalists(stage: str, names: Mapping[str, str], metrics: Mapping[str, Any],
+               configs: Mapping[str, dict], errors: Mapping[str, Mapping[str, np.ndarray]] | None
+               ) -> list[Candidate]:
+    """Candidates of one stage: finalist name -> its name in the stage's metrics and frame."""
+    return [Candidate(final, stage, dict(configs[final]), metrics["validation"][inner],
+                      metrics["test"][inner],
+                      {s: errors[s][inner] for s in errors} if errors else {})
+            for final, inner in names.items()]
 
 
 def gather(symbol: str, params: Mapping[str, Any], metrics_dir: str | Path,
-           improved_dir: str | Path) -> list[Candidate]:
-    """Every stage's candidates for `symbol` from the metrics files (and the configs they
-    name): naive and the baseline config, the plan's candidates, the sweep winners, the
-    fine-tuned default forecasters and the re-sweep winners when those stages have run, and
-    the ensembles."""
+           improved_dir: str | Path, forecasts_dir: str | Path | None = None
+           ) -> list[Candidate]:
+    """Every stage's finalists for `symbol`, in stage order: naive and the baseline config,
+    the plan's candidates, the sweep winners, the base and fine-tuned default forecasters, the
+    re-sweep winners (when it searched) and the ensembles; with their errors when
+    `forecasts_dir` is given."""
     metrics_dir = Path(metrics_dir)
-    baseline = read_json(metrics_dir / "baseline" / f"{symbol}.json")
+
+    def errors(*parts: str):
+        return read_errors(Path(forecasts_dir, *parts)) if forecasts_dir else None
+
     spec = params["baseline"][symbol]
     ref = spec["reference"]
-    found = [Candidate(name, "baseline", dict(spec["candidates"].get(name, {"model": name})),
-                       *_blocks(baseline, name))
-             for name in NAIVE if name in baseline["validation"]]
-    found.append(Candidate(f"baseline_{ref}", "baseline", dict(spec["candidates"][ref]),
-                           *_blocks(baseline, ref)))
+    baseline = read_json(metrics_dir / "baseline" / f"{symbol}.json")
+    names = {n: n for n in NAIVE if n in baseline["validation"]} | {f"baseline_{ref}": ref}
+    configs = {n: spec["candidates"].get(inner, {"model": inner}) for n, inner in names.items()}
+    found = _finalists("baseline", names, baseline, configs,
+                       errors("baseline", f"{symbol}.parquet"))
     improved = read_json(metrics_dir / "improved" / f"{symbol}.json")["candidates"]
-    for name, record in read_candidate_files(improved_dir, symbol).items():
-        found.append(Candidate(f"improved_{name}", "improved", record.config,
-                               *_blocks(improved, name)))
-    for stage in ("sweep", "resweep"):
-        path = metrics_dir / stage / f"{symbol}.json"
+    records = read_candidate_files(improved_dir, symbol)
+    found += _finalists("improved", {f"improved_{n}": n for n in records}, improved,
+                        {f"improved_{n}": r.config for n, r in records.items()},
+                        errors("improved", f"{symbol}.parquet"))
+    found += _sweep_finalists("sweep", symbol, metrics_dir, errors)
+    for family in NEURAL_MODELS:
+        path = metrics_dir / "finetune" / f"{family}.json"
         if not path.exists():
             continue
         doc = read_json(path)
-        for family, config in doc["winners"].items():
-            name = f"sweep_{family}"
-            found.append(Candidate(f"{stage}_{family}", stage, config,
-                                   *_blocks(doc["candidates"], name)))
-    for family in ("toto", "kronos"):  # the family's default forecaster, fine-tuned
-        path = metrics_dir / "finetune" / f"{family}.json"
-        scored = read_json(path)["symbols"].get(symbol) if path.exists() else None
-        if scored is not None:
-            config = {"model": family, **params["models"][family]["forecaster"],
-                      "checkpoint_dir": "models/finetuned"}
-            found.append(Candidate(f"finetuned_{family}", "finetune", config,
-                                   *_blocks(scored, "finetuned")))
+        knobs = {"model": family, **params["models"][family]["forecaster"]}
+        configs = {f"default_{family}": knobs,
+                   f"finetuned_{family}": {**knobs, "checkpoint": doc["checkpoints"][symbol]}}
+        found += _finalists("finetune", dict(zip(configs, ("base", "finetuned"), strict=True)),
+                            doc["symbols"][symbol], configs,
+                            errors("finetune", family, f"{symbol}.parquet"))
+    found += _sweep_finalists("resweep", symbol, metrics_dir, errors)
     ensemble = read_json(metrics_dir / "ensemble" / f"{symbol}.json")
-    for kind, choice in ensemble["weights"].items():
-        config = {"model": "ensemble", "kind": kind, "weight": choice["weight"],
-                  "members": ensemble["members"]}
-        found.append(Candidate(f"ensemble_{kind}", "ensemble", config,
-                               *_blocks(ensemble["candidates"], f"ensemble_{kind}")))
+    configs = {f"ensemble_{kind}": {"model": "ensemble", "kind": kind, "weight": c["weight"],
+                                    "members": ensemble["members"]}
+               for kind, c in ensemble["weights"].items()}
+    found += _finalists("ensemble", {n: n for n in configs}, ensemble["candidates"], configs,
+                        errors("ensemble", f"{symbol}.parquet"))
     return found
 
 
-def select(candidates: list[Candidate], params: SelectParams = SelectParams()
+def _sweep_finalists(stage: str, symbol: str, metrics_dir: Path, errors) -> list[Candidate]:
+    path = metrics_dir / stage / f"{symbol}.json"
+    doc = read_json(path) if path.exists() else {"winners": {}}
+    if not doc["winners"]:
+        return []
+    names = {f"{stage}_{family}": f"sweep_{family}" for family in doc["winners"]}
+    configs = {f"{stage}_{family}": c for family, c in doc["winners"].items()}
+    return _finalists(stage, names, doc["candidates"], configs,
+                      errors(stage, symbol, "forecasts.parquet"))
+
+
+def drop_duplicates(candidates: list[Candidate]) -> tuple[list[Candidate], dict[str, str]]:
+    """The candidates with identical forecasts (the same errors on both splits) listed once,
+    the first kept; and every dropped name -> the kept one. naive_gaussian is naive's point
+    with a band, and both stay (naive is the benchmark, naive_gaussian the fallback)."""
+    errors = {c.name: np.concatenate([c.errors[s] for s in sorted(c.errors)])
+              for c in candidates if c.name not in NAIVE}
+    _, same_as = distinct(errors)
+    return [c for c in candidates if c.name not in same_as], same_as
+
+
+def tried_losses(symbol: str, forecasts_dir: str | Path) -> dict[str, np.ndarray]:
+    """Every configuration whose validation losses (absolute return errors) were looked at,
+    by `<stage>:<candidate>`: every candidate of every stage's point forecasts and every
+    sweep and re-sweep trial."""
+    root = Path(forecasts_dir)
+    frames = [root / "baseline" / f"{symbol}.parquet", root / "improved" / f"{symbol}.parquet",
+              root / "ensemble" / f"{symbol}.parquet",
+              *sorted(root.glob(f"finetune/*/{symbol}.parquet")),
+              *(root / stage / symbol / "forecasts.parquet" for stage in ("sweep", "resweep"))]
+    losses = {}
+    for path in frames:
+        if path.exists():
+            stage = path.relative_to(root).parts[0]
+            for name, error in read_errors(path).get("validation", {}).items():
+                losses[f"{stage}:{name}"] = np.abs(error)
+    for stage in ("sweep", "resweep"):
+        path = root / stage / symbol / "trials.parquet"
+        if path.exists():
+            trials = pd.read_parquet(path).sort_values(["trial", "timestamp"], kind="stable")
+            for number, rows in trials.groupby("trial"):
+                losses[f"{stage}:trial_{number}"] = rows["loss"].to_numpy()
+    return losses
+
+
+def select(candidates: list[Candidate], tried: Mapping[str, np.ndarray],
+           params: SelectParams = SelectParams(), seed: int = 0
            ) -> tuple[Candidate, dict[str, Any]]:
-    """The chosen candidate and the selection table: every candidate's validation value and
-    DM p-value against naive, the rule and its threshold."""
+    """The chosen finalist and the selection table: every finalist's validation value, the
+    SPA over `tried` (p-value, configurations covered, the best), the MCS of the finalists on
+    each split, the rule and the choice. Validation decides; test is only reported."""
+    by_name = {c.name: c for c in candidates}
+    if not set(NAIVE) <= set(by_name):
+        raise ValueError(f"select: {list(NAIVE)} must be among the candidates "
+                         "(params baseline.<SYMBOL>.candidates)")
     validation = {c.name: c.validation[METRIC] for c in candidates}
-    pvalues = {c.name: c.validation.get("dm_pvalue_vs_naive", 1.0) for c in candidates}
-    table: dict[str, Any] = {"rule": params.rule, "candidates": validation,
-                             "dm_pvalues_vs_naive": pvalues}
+    naive = np.abs(by_name["naive"].errors["validation"])
+    spa = spa_test(naive, tried, reps=params.reps, block_length=params.block_length, seed=seed)
+    table: dict[str, Any] = {"rule": params.rule, "alpha": params.alpha,
+                             "candidates": validation, "spa_pvalue": spa.pvalue,
+                             "spa_pvalue_lower": spa.lower, "spa_pvalue_upper": spa.upper,
+                             "spa_configurations": spa.configurations, "spa_best": spa.best}
+    for split in ("validation", "test"):
+        losses = {c.name: np.abs(c.errors[split]) for c in candidates if c.name != FALLBACK}
+        table[f"mcs_{split}"] = confidence_set(losses, size=params.mcs_size, reps=params.reps,
+                                               block_length=params.block_length, seed=seed)
+    beat = {n: v for n, v in validation.items() if n not in NAIVE and v < validation["naive"]}
     if params.rule == "best":
-        chosen = choose(validation)
+        chosen = min(validation, key=validation.get)
+    elif spa.pvalue < params.alpha and beat:
+        chosen = min(beat, key=beat.get)
     else:
-        if not set(NAIVE) <= set(validation):
-            raise ValueError(f"select: rule significant needs {list(NAIVE)} among the "
-                             "candidates (params baseline.<SYMBOL>.candidates)")
-        chosen, table["threshold"] = choose_significant(validation, pvalues, params.alpha,
-                                                        "naive_gaussian")
-    return next(c for c in candidates if c.name == chosen), table
+        chosen = FALLBACK
+    return by_name[chosen], table
+
+
+def config_checkpoints(config: Mapping[str, Any], models_dir: str | Path) -> list[Path]:
+    """The checkpoint folders a config runs on (an ensemble: its members'; naive: none)."""
+    specs = config["members"].values() if config["model"] == "ensemble" else [config]
+    return [f for f in (checkpoint_folder(s, models_dir) for s in specs) if f is not None]
 
 
 def best_record(params: Mapping[str, Any], symbol: str, metrics_dir: str | Path,
-                improved_dir: str | Path, prepared_dir: str | Path, models_dir: str | Path,
-                horizon: int) -> Record:
+                improved_dir: str | Path, forecasts_dir: str | Path, prepared_dir: str | Path,
+                models_dir: str | Path, horizon: int) -> Record:
     """hyperparams/best/<SYMBOL>.json: the chosen candidate with its evidence."""
-    chosen, table = select(gather(symbol, params, metrics_dir, improved_dir),
-                           SelectParams.from_params(params))
+    finalists, same_as = drop_duplicates(gather(symbol, params, metrics_dir, improved_dir,
+                                                forecasts_dir))
+    chosen, table = select(finalists, tried_losses(symbol, forecasts_dir),
+                           SelectParams.from_params(params), int(params["seed"]))
     splits = read_splits(prepared_dir)
-    model = chosen.config["model"]
-    families = list(NEURAL_MODELS) if model == "ensemble" else [model]
     return Record(
-        symbol=symbol, model=model, config=chosen.config, validation=chosen.validation,
-        test=chosen.test,
+        symbol=symbol, model=chosen.config["model"], config=chosen.config,
+        validation=chosen.validation, test=chosen.test,
         windows=windows_block(splits, horizon, {"validation": chosen.validation["n"],
                                                 "test": chosen.test["n"]}),
-        provenance=provenance_block(families, models_dir, prepared_dir, symbol, splits),
-        selection={"metric": f"validation {METRIC}", **table, "chosen": chosen.name,
-                   "stage": chosen.stage},
+        provenance=provenance_block(config_checkpoints(chosen.config, models_dir),
+                                    prepared_dir, symbol, splits),
+        selection={"metric": f"validation {METRIC}", **table, "duplicates": same_as,
+                   "chosen": chosen.name, "stage": chosen.stage},
     )

@@ -4,7 +4,9 @@ One study per symbol (and per fingerprint of everything that defines it), so rer
 interrupted sweep continues the same study, and a changed space or checkpoint starts a new
 one. The objective is the validation pct_return_mae; each window's error is reported as an
 intermediate value (step = window index, windows in a shuffled order) so that Optuna's
-`WilcoxonPruner` stops a trial once a paired test says it is worse than the best.
+`WilcoxonPruner` stops a trial once a paired test says it is worse than the best trial of its
+own family. The sampler's random state follows the trial number, so a resumed study draws
+what an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -99,13 +101,97 @@ def suggest(trial: optuna.Trial, settings: SweepSettings, configs: list[dict]) -
                                 for knob, values in space.items()}}
 
 
+def _reseed(sampler: optuna.samplers.BaseSampler, seed: int, number: int) -> None:
+    """Seed the sampler's random states from (seed, trial number)."""
+    inner = getattr(sampler, "_random_sampler", None)
+    for state in (sampler._rng, getattr(inner, "_rng", None)):
+        if state is not None:
+            state.rng.seed([seed, number])
+
+
+class TrialSeededTPE(optuna.samplers.TPESampler):
+    """TPE whose random state is a function of (seed, trial number) and the study's history,
+    so a study resumed after k trials draws exactly what an uninterrupted one draws (a plain
+    seeded sampler restarts its random state in every new process)."""
+
+    def __init__(self, seed: int, **kwargs: Any) -> None:
+        super().__init__(seed=seed, **kwargs)
+        self.base_seed = seed
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        _reseed(self, self.base_seed, trial.number)
+        super().before_trial(study, trial)
+
+
+class TrialSeededGrid(optuna.samplers.GridSampler):
+    """GridSampler with the random state of `TrialSeededTPE`."""
+
+    def __init__(self, search_space: dict, seed: int) -> None:
+        super().__init__(search_space, seed=seed)
+        self.base_seed = seed
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        _reseed(self, self.base_seed, trial.number)
+        super().before_trial(study, trial)
+
+
 def make_sampler(settings: SweepSettings, configs: list[dict]) -> optuna.samplers.BaseSampler:
     if settings.method == "grid":
-        return optuna.samplers.GridSampler({"config": list(range(len(configs)))},
-                                           seed=settings.seed)
+        return TrialSeededGrid({"config": list(range(len(configs)))}, settings.seed)
     with warnings.catch_warnings():  # multivariate/group TPE are marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=settings.seed, multivariate=True, group=True)
+        return TrialSeededTPE(settings.seed, multivariate=True, group=True)
+
+
+def family_of(trial: optuna.trial.FrozenTrial) -> str:
+    return trial.user_attrs["config"]["model"]
+
+
+class _FamilyView:
+    """The part of a study WilcoxonPruner reads, with the best trial of one family."""
+
+    def __init__(self, study: optuna.Study, family: str) -> None:
+        self.direction = study.direction
+        complete = [t for t in study.get_trials(deepcopy=False,
+                                                states=(optuna.trial.TrialState.COMPLETE,))
+                    if family_of(t) == family]
+        self._best = min(complete, key=lambda t: t.value) if complete else None
+
+    @property
+    def best_trial(self) -> optuna.trial.FrozenTrial:
+        if self._best is None:
+            raise ValueError("no complete trial of this family yet")
+        return self._best
+
+
+class FamilyPruner(optuna.pruners.BasePruner):
+    """Optuna's WilcoxonPruner against the best complete trial of the trial's own family: a
+    Toto trial is never pruned because a Kronos trial is better, so every family searched
+    keeps a winner (the first trial of a family always completes)."""
+
+    def __init__(self, p_threshold: float, n_startup_steps: int) -> None:
+        with warnings.catch_warnings():  # WilcoxonPruner is marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self._inner = optuna.pruners.WilcoxonPruner(p_threshold=p_threshold,
+                                                        n_startup_steps=n_startup_steps)
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return self._inner.prune(_FamilyView(study, family_of(trial)), trial)
+
+
+def default_params(settings: SweepSettings, defaults: Mapping[str, Mapping[str, Any]]
+                   ) -> list[dict[str, Any]]:
+    """Per searched family, the trial parameters of its default forecaster (`defaults`:
+    knobs per family), each knob projected on the space (its first value when the default is
+    not among the values): enqueued first, so every family completes a trial."""
+    out = []
+    for family in settings.families:
+        knobs = defaults.get(family, {})
+        params: dict[str, Any] = {"model": family}
+        for knob, values in getattr(settings, family).items():
+            params[f"{family}.{knob}"] = knobs[knob] if knobs.get(knob) in values else values[0]
+        out.append(params)
+    return out
 
 
 # errors(config, order) -> iterator of (window index, absolute return error)
@@ -131,17 +217,20 @@ def make_objective(settings: SweepSettings, errors: ErrorSource, n_windows: int,
 
 
 def open_study(settings: SweepSettings, study_name: str, configs: list[dict],
-               storage: optuna.storages.BaseStorage | str | None = None) -> optuna.Study:
-    """Create or load the study (so an interrupted sweep continues where it stopped)."""
-    with warnings.catch_warnings():  # WilcoxonPruner is marked experimental
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        pruner = (optuna.pruners.WilcoxonPruner(p_threshold=0.1,
-                                                n_startup_steps=2 * PRUNE_EVERY)
-                  if settings.prune else optuna.pruners.NopPruner())
+               storage: optuna.storages.BaseStorage | str | None = None,
+               defaults: Mapping[str, Mapping[str, Any]] | None = None) -> optuna.Study:
+    """Create or load the study (so an interrupted sweep continues where it stopped); a new
+    TPE study starts with each family's default configuration (`default_params`)."""
+    pruner = (FamilyPruner(p_threshold=0.1, n_startup_steps=2 * PRUNE_EVERY)
+              if settings.prune else optuna.pruners.NopPruner())
     storage = storage or heartbeat_storage(settings.storage)
-    return optuna.create_study(study_name=study_name, storage=storage,
-                               sampler=make_sampler(settings, configs), pruner=pruner,
-                               direction="minimize", load_if_exists=True)
+    study = optuna.create_study(study_name=study_name, storage=storage,
+                                sampler=make_sampler(settings, configs), pruner=pruner,
+                                direction="minimize", load_if_exists=True)
+    if settings.method == "tpe" and defaults is not None and not study.get_trials(deepcopy=False):
+        for params in default_params(settings, defaults):
+            study.enqueue_trial(params)
+    return study
 
 
 def finished_trials(study: optuna.Study) -> int:
@@ -210,6 +299,9 @@ def best_by_family(trials: list[optuna.trial.FrozenTrial]) -> dict[str, optuna.t
         if family not in best or trial.value < best[family].value:
             best[family] = trial
     return best
+
+
+HISTORY_COLUMNS = ("trial", "family", "state", "value", "best_so_far")
 
 
 def history(trials: list[optuna.trial.FrozenTrial]) -> list[dict[str, Any]]:
