@@ -2,12 +2,15 @@
 
 The copy holds the repo's files (tracked and untracked-but-not-ignored), params.yaml merged with
 the overrides file, data.source_dir made absolute, and a DVC repo without git. `dvc repro`
-then runs every stage there; the script fails if any stage fails or a metrics file is missing.
+then runs every stage there; the script fails if any stage fails, a metrics file is missing,
+or a stage reads a param that its dvc.yaml entry does not list (or lists one it never reads).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,7 +18,38 @@ from pathlib import Path
 import click
 import yaml
 
-from cryptocast.config import load_params, merge_params
+from cryptocast.config import TRACE_ENV, load_params, merge_params
+
+
+def covered(path: str, declared: list[str]) -> bool:
+    return any(path == d or path.startswith(f"{d}.") for d in declared)
+
+
+def params_mismatches(dest: Path, traces: Path) -> list[str]:
+    """Per stage, the params it read that dvc.yaml does not list, and those it lists but
+    never read (a declared section counts as read when any key under it was)."""
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    reads: dict[tuple[str, ...], set[str]] = {}
+    for trace in traces.glob("*.json"):
+        doc = json.loads(trace.read_text())
+        reads.setdefault(tuple(doc["argv"]), set()).update(doc["reads"])
+    repo = Repo(str(dest))
+    problems = []
+    try:
+        for stage in repo.index.stages:
+            declared = [p for d in stage.deps if isinstance(d, ParamsDependency)
+                        for p in d.params]
+            read = reads.get(tuple(shlex.split(stage.cmd)[1:]), set())
+            extra = sorted(r for r in read if not covered(r, declared))
+            unused = sorted(d for d in declared if not any(covered(r, [d]) for r in read))
+            if extra or unused:
+                problems.append(f"{stage.addressing}: reads {extra} not in dvc.yaml; "
+                                f"lists {unused} but never reads them")
+    finally:
+        repo.close()
+    return problems
 
 
 def copy_repo(dest: Path) -> None:
@@ -44,7 +78,12 @@ def main(overrides: str, dest: str) -> None:
     params["data"]["source_dir"] = str(Path(params["data"]["source_dir"]).resolve())
     (dest_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (dest_path / ".dvc" / "config.local").write_text("[core]\n    no_scm = true\n")
-    subprocess.run(["dvc", "repro"], cwd=dest_path, check=True)
+    traces = (dest_path / "build" / "params-reads").resolve()
+    subprocess.run(["dvc", "repro"], cwd=dest_path, check=True,
+                   env={**os.environ, TRACE_ENV: str(traces)})
+    problems = params_mismatches(dest_path, traces)
+    if problems:
+        raise click.ClickException("params read vs dvc.yaml:\n" + "\n".join(problems))
     expected = [f"metrics/baseline/{s}.json" for s in params["symbols"]]
     expected += [f"metrics/pretrain/{family}{suffix}.json" for family in ("toto", "kronos")
                  for suffix in ("", "_validation")]

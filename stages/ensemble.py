@@ -25,7 +25,7 @@ if __name__ == "__main__":
     params = load_params()
     seed = int(params["seed"])
     sweep = read_json(f"metrics/sweep/{symbol}.json")
-    members = load_member_results(f"forecasts/sweep/{symbol}_samples.npz", sweep["candidates"])
+    members = load_member_results(f"forecasts/sweep/{symbol}/samples.npz", sweep["candidates"])
     weights = params["ensemble"]["weights"]
     grid = weight_grid(members, weights, seed, symbol)
     chosen = choose_weights(grid, weights)

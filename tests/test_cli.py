@@ -114,6 +114,15 @@ def test_forecast_prints_the_next_close_and_its_80_interval(project, monkeypatch
     (["evaluate", "--symbol", "FOO"], "no prepared candles for FOO at 1d"),
     (["forecast", "AAAUSDT", "--device", "cuda"], "runtime.device is 'cuda' but"),
     (["compare", "AAAUSDT", "--device", "tpu"], "runtime.device must be auto, cpu, cuda"),
+    (["evaluate", "--symbol", "AAAUSDT", "--spec", "bad"], "--spec 'bad': expected NAME=JSON"),
+    (["evaluate", "--symbol", "AAAUSDT", "--spec", "x={bad"],
+     "--spec x: the part after '=' is not JSON"),
+    (["evaluate", "--symbol", "AAAUSDT", "--spec", "x=[1]"], "--spec x: expected a JSON object"),
+    (["sweep", "worker", "--storage", "postgresql+psycopg://bob:s3cret@127.0.0.1:9/optuna",
+      "--study", "s"], "study storage postgresql+psycopg://bob:***@127.0.0.1:9/optuna: cannot "
+                       "open it (connection failed"),
+    (["sweep", "worker", "--storage", "nonsense", "--study", "s"],
+     "study storage <not a database URL>: cannot open it"),
 ])
 def test_user_mistakes_end_in_one_line_and_exit_2(project, monkeypatch, args, message):
     import torch
@@ -123,3 +132,4 @@ def test_user_mistakes_end_in_one_line_and_exit_2(project, monkeypatch, args, me
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert result.output.startswith("Error: ") and result.output.count("\n") == 1
+    assert "s3cret" not in result.output

@@ -37,3 +37,18 @@ def test_from_mapping_names_missing_keys():
     assert from_mapping(Needs, {"required": 2}, "s") == Needs(2, 1)
     with pytest.raises(ValueError, match=r"s: missing keys \['required'\]"):
         from_mapping(Needs, {"optional": 3}, "s")
+
+
+def test_tracked_params_record_the_values_read():
+    from cryptocast.config import EvalConfig, TrackedParams, merge_params
+
+    params = TrackedParams({"seed": 1, "eval": {"horizon": 1, "n_boot": 10},
+                            "sweep": {"defaults": {"n_trials": 5}, "symbols": {"A": {}}},
+                            "symbols": ["A"]})
+    assert params["seed"] == 1 and params.get("missing", 3) == 3
+    assert "absent" not in params["sweep"]
+    EvalConfig.from_params(params)  # copies the section: every key of it is read
+    merge_params(params["sweep"]["defaults"], {"n_trials": 6})
+    assert params.reads == {"seed", "missing", "sweep.absent", "eval.horizon", "eval.n_boot",
+                            "sweep.defaults.n_trials"}
+    assert {**params["eval"]} == {"horizon": 1, "n_boot": 10}  # plain values come back

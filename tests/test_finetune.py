@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -45,14 +46,19 @@ def test_mixture_variance_of_two_components():
 
 
 def test_targets_never_enter_their_scaling_statistics():
+    """The training path gets whole windows (lookback + target patch): changing the target
+    patch moves the scaled targets of that patch only, never the statistics."""
     torch.manual_seed(0)
     model = Toto(TINY).eval()
     x = torch.randn(2, 1, 24).cumsum(-1) + 50
+    mask = torch.ones(2, 1, 24, dtype=torch.bool)
     changed = x.clone()
     changed[..., -4:] += 100.0  # only the predicted (last) patch differs
-    a, b = model(x[..., :-4], torch.ones(2, 1, 20, dtype=torch.bool)), model(
-        changed[..., :-4], torch.ones(2, 1, 20, dtype=torch.bool))
+    (a, ta), (b, tb) = ft.scaled_targets(model, x, mask), ft.scaled_targets(model, changed, mask)
     assert torch.equal(a.loc, b.loc) and torch.equal(a.scale, b.scale)
+    assert torch.equal(ta[..., :-4], tb[..., :-4]) and not torch.equal(ta[..., -4:], tb[..., -4:])
+    # the model does scale on what it is given: the whole window would move the statistics
+    assert not torch.equal(model(x, mask).loc[..., -4:], model(changed, mask).loc[..., -4:])
 
 
 @pytest.fixture
@@ -140,19 +146,30 @@ def test_head_only_trains_the_head(base):
 
 
 def test_kronos_training_windows_exclude_the_target_from_their_statistics(corpus):  # noqa: F811
+    """Two windows that differ in their last (target) candle only, drawn alike: with the
+    lookback statistics only the target row differs; with whole-window statistics (the
+    reference fine-tuning's) every row would."""
     import numpy as np
 
     from cryptocast.models.kronos import WindowSampler
 
-    sampler = WindowSampler(corpus.train, 16, clip=50.0)
-    x, _ = sampler.sample(np.random.default_rng(0), 2, 16, lookback=15)
-    feats, _ = sampler.series[0]
-    sampler.series[0] = (feats * np.where(np.arange(len(feats))[:, None] % 16 == 15, 3.0, 1.0),
-                         sampler.series[0][1])  # every 16th candle changed, targets included
-    again, _ = sampler.sample(np.random.default_rng(0), 2, 16, lookback=15)
-    changed_rows = ~torch.isclose(x, again).all(-1)  # [batch, time]
-    # a changed candle moves its own row only: no statistic saw it
-    assert changed_rows.sum(-1).max() <= 1
+    frame = max(corpus.train, key=lambda f: len(f.candles))
+    rows = {}
+    for name, factor in (("as is", 1.0), ("target x3", 3.0)):
+        sampler = WindowSampler([frame], 16, clip=50.0)
+        feats, stamps = sampler.series[0]
+        # a window of the full series length: its last row is the series' last candle
+        sampler.series[0] = (feats * np.where(np.arange(len(feats))[:, None] == len(feats) - 1,
+                                              factor, 1.0), stamps)
+        sampler.window = len(feats)
+        for lookback in (len(feats) - 1, None):
+            x, _ = sampler.sample(np.random.default_rng(0), 1, len(feats), lookback=lookback)
+            rows[name, lookback] = x[0]
+    n = len(frame.candles)
+    differs = ~torch.isclose(rows["as is", n - 1], rows["target x3", n - 1]).all(-1)
+    assert differs[-1] and not differs[:-1].any()
+    whole = ~torch.isclose(rows["as is", None], rows["target x3", None]).all(-1)
+    assert whole[:-1].all()
 
 
 def test_kronos_finetune_runs_keeps_the_best_epoch_and_reports_round_trips(corpus, tmp_path):  # noqa: F811
@@ -183,3 +200,44 @@ def test_kronos_finetune_runs_keeps_the_best_epoch_and_reports_round_trips(corpu
     assert pred.config.d_model == PREDICTOR["d_model"]
     assert (tmp_path / "kronos.csv").exists()
     assert summary["criterion"] == summary["best_val_ce"]
+
+
+def test_the_search_keeps_the_best_configuration_or_the_base(corpus, base, tmp_path,  # noqa: F811
+                                                             monkeypatch):
+    import cryptocast.training.finetune as search
+
+    criteria = {"nll": 0.30, "huber": 0.10, "heteroscedastic": 0.20}
+    calls = []
+
+    def fake(family, corpus, base_dir, train, out_dir, curve, state_dir, seed):
+        calls.append(train["loss"])
+        if train["loss"] == "heteroscedastic" and len(calls) == 3 and not fake.resumed:
+            raise KeyboardInterrupt  # the first run stops at its third configuration
+        torch.manual_seed(len(calls))
+        save_checkpoint(Toto(TINY), out_dir)
+        Path(curve).parent.mkdir(parents=True, exist_ok=True)
+        Path(curve).write_text("epoch,train_loss,val_loss\n1,0.5,0.4\n")
+        return {"criterion": criteria[train["loss"]], "base_criterion": fake.base}
+
+    fake.base, fake.resumed = 0.25, False
+    monkeypatch.setattr(search, "finetune_family", fake)
+    settings = {**TRAIN, "grid": {"loss": ["nll", "huber", "heteroscedastic"]}}
+    args = ("toto", corpus, base, settings, tmp_path / "out", tmp_path / "plots",
+            tmp_path / "work", 0)
+    with pytest.raises(KeyboardInterrupt):
+        search.finetune_search(*args)
+    fake.resumed = True
+    summary = search.finetune_search(*args)
+    assert calls == ["nll", "huber", "heteroscedastic", "heteroscedastic"]  # nothing twice
+    assert summary["chosen"] == "loss-huber" and not summary["same_as_base"]
+    assert set(summary["configs"]) == {"loss-nll", "loss-huber", "loss-heteroscedastic"}
+    assert summary["configs"]["loss-huber"]["criterion"] == 0.10
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "loss-heteroscedastic.csv", "loss-huber.csv", "loss-nll.csv"]
+    assert not any((tmp_path / "work").iterdir())  # a finished search leaves no state
+    # no configuration beats the base: the base is what comes out, byte for byte
+    fake.base = 0.05
+    kept = search.finetune_search(*args)
+    assert kept["chosen"] is None and kept["same_as_base"]
+    for name in ("config.json", "model.safetensors"):
+        assert (tmp_path / "out" / name).read_bytes() == (base / name).read_bytes()

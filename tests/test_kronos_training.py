@@ -71,6 +71,20 @@ def test_pretrain_outputs_metrics_and_curves(corpus, tmp_path):
     assert not (tmp_path / "a" / "state" / "state.pt").exists()
 
 
+def test_training_windows_are_normalised_on_their_lookback(corpus, tmp_path, monkeypatch):
+    """Every training batch (tokenizer and predictor) leaves its last candle out of the
+    window statistics, as a forecast's context does."""
+    original, seen = training.WindowSampler.sample, []
+
+    def spy(self, rng, batch, length=None, lookback=None):
+        seen.append((length, lookback))
+        return original(self, rng, batch, length, lookback)
+
+    monkeypatch.setattr(training.WindowSampler, "sample", spy)
+    run(corpus, tmp_path, "spy")
+    assert len(seen) >= 8 and all(lookback == length - 1 for length, lookback in seen)
+
+
 def test_resume_after_interrupt_matches_uninterrupted(corpus, tmp_path, monkeypatch):
     full = run(corpus, tmp_path, "full")
     original = training.predictor_loss

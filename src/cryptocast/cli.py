@@ -157,12 +157,26 @@ def evaluate(params_path, symbol, stage, names, specs, device) -> None:
     params = load_and_configure(params_path, device)[0]
     section = params.get(stage, {}).get(symbol, {"reference": "naive", "candidates": {}})
     candidates = {k: v for k, v in section["candidates"].items() if not names or k in names}
-    for item in specs:
-        name, _, text = item.partition("=")
-        candidates[name] = json.loads(text)
+    candidates.update(parse_spec(item) for item in specs)
     candidates.setdefault("naive", {"model": "naive"})
     reference = section["reference"] if section["reference"] in candidates else "naive"
     _print_evaluation(params, symbol, candidates, reference)
+
+
+def parse_spec(item: str) -> tuple[str, dict]:
+    """NAME=JSON of --spec: the name and the candidate's spec (a JSON object)."""
+    name, sep, text = item.partition("=")
+    example = 'e.g. toto8=\'{"model": "toto", "num_samples": 8}\''
+    if not sep or not name:
+        raise ValueError(f"--spec {item!r}: expected NAME=JSON, {example}")
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--spec {name}: the part after '=' is not JSON ({err}); {example}"
+                         ) from err
+    if not isinstance(spec, dict):
+        raise ValueError(f"--spec {name}: expected a JSON object, {example}")
+    return name, spec
 
 
 def _record(symbol: str, config: str | None):

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import hashlib
+import json
+import os
+import sys
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -14,6 +19,11 @@ T = TypeVar("T")
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "UNIUSDT")
 
 
+# When set to a folder, every process records the params it reads there (`TrackedParams`),
+# so that the smoke run can check each stage's reads against its dvc.yaml params.
+TRACE_ENV = "CRYPTOCAST_PARAMS_TRACE"
+
+
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
@@ -21,7 +31,70 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     params = yaml.safe_load(path.read_text()) or {}
     if not isinstance(params, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
+    if os.environ.get(TRACE_ENV):
+        return _traced(params, Path(os.environ[TRACE_ENV]))
     return params
+
+
+class TrackedParams(dict):
+    """A params mapping that records the dotted path of every value read from it (a value
+    that is not a mapping, or a key that is absent, whose absence is what was read)."""
+
+    def __init__(self, data: Mapping[str, Any], path: str = "", reads: set[str] | None = None
+                 ) -> None:
+        super().__init__(data)
+        self.path = path
+        self.reads = set() if reads is None else reads
+
+    def _at(self, key: Any) -> str:
+        return f"{self.path}.{key}" if self.path else str(key)
+
+    def __getitem__(self, key: Any) -> Any:
+        if not dict.__contains__(self, key):
+            self.reads.add(self._at(key))
+            raise KeyError(key)
+        value = dict.__getitem__(self, key)
+        if isinstance(value, dict):
+            return TrackedParams(value, self._at(key), self.reads)
+        self.reads.add(self._at(key))
+        return value
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self[key] if dict.__contains__(self, key) else self._absent(key, default)
+
+    def _absent(self, key: Any, default: Any) -> Any:
+        self.reads.add(self._at(key))
+        return default
+
+    def __contains__(self, key: object) -> bool:
+        found = dict.__contains__(self, key)
+        if not found:
+            self.reads.add(self._at(key))
+        return found
+
+    def __iter__(self):  # a copy (dict(x), {**x}) then reads each key through __getitem__
+        return iter(list(dict.keys(self)))
+
+    def items(self):
+        return [(k, self[k]) for k in dict.keys(self)]
+
+    def values(self):
+        return [self[k] for k in dict.keys(self)]
+
+
+def _traced(params: dict[str, Any], folder: Path) -> TrackedParams:
+    """`params` recording its reads; at exit they go to `folder` with the command line."""
+    tracked = TrackedParams(params)
+
+    def write() -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        text = json.dumps({"argv": sys.argv, "reads": sorted(tracked.reads)})
+        name = hashlib.sha256(json.dumps(sys.argv).encode()).hexdigest()[:16]
+        with open(folder / f"{name}-{os.getpid()}.json", "w") as out:
+            out.write(text)
+
+    atexit.register(write)
+    return tracked
 
 
 def from_mapping(cls: type[T], values: Mapping[str, Any] | None, section: str) -> T:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+import sqlalchemy
 
 from cryptocast.config import from_mapping, merge_params
 
@@ -271,15 +272,28 @@ def heartbeat_storage(url: str, heartbeat_interval: int = 10, grace_period: int 
                       max_retry: int = 3) -> optuna.storages.RDBStorage:
     """An RDB storage (SQLite file or PostgreSQL) whose workers send heartbeats: a trial whose
     worker died (even by SIGKILL) is marked failed after `grace_period` seconds by the next
-    worker that starts a trial, and retried as a new trial with the same parameters."""
+    worker that starts a trial, and retried as a new trial with the same parameters. A bad or
+    unreachable URL is a ValueError naming it (password hidden)."""
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():  # heartbeats and the retry callback are "experimental"
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=max_retry))
+    try:
+        with warnings.catch_warnings():  # heartbeats and the retry callback are "experimental"
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=max_retry))
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError) as err:
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise ValueError(f"study storage {redacted(url)}: cannot open it ({reason})") from err
+
+
+def redacted(url: str) -> str:
+    """A database URL with its password hidden (for messages and records)."""
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return "<not a database URL>"
 
 
 def budget_trials(study: optuna.Study, n_trials: int) -> list[optuna.trial.FrozenTrial]:
