@@ -32,18 +32,21 @@ def params_mismatches(dest: Path, traces: Path) -> list[str]:
     from dvc.repo import Repo
 
     reads: dict[tuple[str, ...], set[str]] = {}
+    opened: dict[tuple[str, ...], set[str]] = {}
     for trace in traces.glob("*.json"):
         doc = json.loads(trace.read_text())
         reads.setdefault(tuple(doc["argv"]), set()).update(doc["reads"])
+        opened.setdefault(tuple(doc["argv"]), set()).update(doc["opened"])
     repo = Repo(str(dest))
     problems = []
     try:
         for stage in repo.index.stages:
             declared = [p for d in stage.deps if isinstance(d, ParamsDependency)
                         for p in d.params]
-            read = reads.get(tuple(shlex.split(stage.cmd)[1:]), set())
+            argv = tuple(shlex.split(stage.cmd)[1:])
+            read, seen = reads.get(argv, set()), reads.get(argv, set()) | opened.get(argv, set())
             extra = sorted(r for r in read if not covered(r, declared))
-            unused = sorted(d for d in declared if not any(covered(r, [d]) for r in read))
+            unused = sorted(d for d in declared if not any(covered(r, [d]) for r in seen))
             if extra or unused:
                 problems.append(f"{stage.addressing}: reads {extra} not in dvc.yaml; "
                                 f"lists {unused} but never reads them")

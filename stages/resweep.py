@@ -5,7 +5,6 @@ study; when none changed, it says so and searches nothing (it would repeat the s
 import sys
 from pathlib import Path
 
-from cryptocast.config import merge_params
 from cryptocast.io import read_json, write_atomic, write_json
 from cryptocast.runtime import load_and_configure
 from cryptocast.tuning.pools import build_pool
@@ -28,7 +27,6 @@ if __name__ == "__main__":
         write_atomic(f"plots/resweep/{symbol}.csv",
                      lambda tmp: tmp.write_text(",".join(HISTORY_COLUMNS) + "\n"))
         sys.exit(0)
-    params = merge_params(params, {"sweep": {"defaults": {"families": sorted(checkpoints)}}})
     if "toto" in checkpoints:
         build_pool(params, symbol, "data/prepared", checkpoints["toto"], out / "pool")
     outcome = sweep_symbol(params, symbol, "data/prepared", checkpoints, out / "pool")

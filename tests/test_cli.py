@@ -68,7 +68,7 @@ def project(tmp_path, monkeypatch):
     import torch
     from test_toto_forecaster import TINY
 
-    from cryptocast.config import DataConfig, EvalConfig
+    from cryptocast.config import DataConfig, SplitConfig
     from cryptocast.data.prepare import prepare
     from cryptocast.models.toto import Toto, save_checkpoint
     from cryptocast.tuning.records import Record
@@ -79,7 +79,7 @@ def project(tmp_path, monkeypatch):
     frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%d")).to_csv(
         source / "AAAUSDT.csv", index=False)
     prepare(DataConfig(source_dir=str(tmp_path / "ohlcv"), intervals=["1d"]),
-            EvalConfig(val_steps=20, test_steps=10), ["AAAUSDT"], tmp_path / "data" / "prepared",
+            SplitConfig(val_steps=20, test_steps=10), ["AAAUSDT"], tmp_path / "data" / "prepared",
             tmp_path / "data" / "report.json")
     torch.manual_seed(0)
     save_checkpoint(Toto(TINY), tmp_path / "models" / "toto")

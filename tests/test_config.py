@@ -52,3 +52,4 @@ def test_tracked_params_record_the_values_read():
     assert params.reads == {"seed", "missing", "sweep.absent", "eval.horizon", "eval.n_boot",
                             "sweep.defaults.n_trials"}
     assert {**params["eval"]} == {"horizon": 1, "n_boot": 10}  # plain values come back
+    assert params.opened == {"eval", "sweep", "sweep.defaults"}

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from conftest import make_candles
 
-from cryptocast.config import DataConfig, EvalConfig
+from cryptocast.config import DataConfig, SplitConfig
 from cryptocast.data.corpus import load_training_corpus
 from cryptocast.data.prepare import prepare
 from cryptocast.data.prepared import load_series, read_splits
@@ -28,7 +28,7 @@ def source(tmp_path):
 
 def run_prepare(source, tmp_path, symbols=("AAAUSDT", "BBBUSDT")):
     data_cfg = DataConfig(source_dir=str(source), intervals=["1d", "1h"])
-    eval_cfg = EvalConfig(val_steps=10, test_steps=5)
+    eval_cfg = SplitConfig(val_steps=10, test_steps=5)
     out = tmp_path / "prepared"
     manifest = prepare(data_cfg, eval_cfg, list(symbols), out, tmp_path / "report.json")
     return out, manifest

@@ -6,7 +6,7 @@ import torch
 from conftest import make_candles
 from test_toto_model import TINY
 
-from cryptocast.config import DataConfig, EvalConfig
+from cryptocast.config import DataConfig, EvalConfig, SplitConfig
 from cryptocast.data.prepare import prepare
 from cryptocast.evaluation.evaluate import family_validation_report
 from cryptocast.models.toto import Toto, load_checkpoint, save_checkpoint
@@ -42,7 +42,7 @@ def test_validation_report_scores_the_default_forecaster_beside_naive_gaussian(t
     )
     prepare(
         DataConfig(source_dir=str(tmp_path / "ohlcv"), intervals=["1d"]),
-        EvalConfig(val_steps=10, test_steps=5),
+        SplitConfig(val_steps=10, test_steps=5),
         ["AAAUSDT"],
         tmp_path / "prepared",
         tmp_path / "report.json",

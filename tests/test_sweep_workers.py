@@ -26,7 +26,7 @@ import yaml
 from conftest import make_candles
 from test_toto_forecaster import TINY
 
-from cryptocast.config import DataConfig, EvalConfig
+from cryptocast.config import DataConfig, SplitConfig
 from cryptocast.data.prepare import prepare
 from cryptocast.models.toto import Toto, save_checkpoint
 from cryptocast.tuning.pools import build_pool
@@ -97,7 +97,7 @@ def project(tmp_path_factory) -> Path:
     }
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     prepare(DataConfig(source_dir=str(root / "ohlcv"), intervals=["1d"]),
-            EvalConfig(val_steps=30, test_steps=10), ["AAAUSDT"], root / "data" / "prepared",
+            SplitConfig(val_steps=30, test_steps=10), ["AAAUSDT"], root / "data" / "prepared",
             root / "data" / "report.json")
     torch.manual_seed(0)
     save_checkpoint(Toto(TINY), root / "models" / "toto")

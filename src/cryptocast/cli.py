@@ -289,7 +289,7 @@ def _print_evaluation(params, symbol: str, candidates: dict, reference: str) -> 
 def report(params_path, metrics_dir, show_all) -> None:
     """Print which configuration to run per symbol and what each plan item did."""
     from cryptocast.report import SUMMARY_COLUMNS, markdown_table, summary_rows, symbol_reports
-    from cryptocast.report.tables import COLUMNS, candidate_row
+    from cryptocast.report.tables import COLUMNS, candidate_row, selection_text
 
     try:
         reports = symbol_reports(load_params(params_path), metrics_dir, "hyperparams")
@@ -297,7 +297,7 @@ def report(params_path, metrics_dir, show_all) -> None:
         raise click.UsageError(f"{err}; run the pipeline first (make all)") from err
     click.echo(markdown_table(SUMMARY_COLUMNS, summary_rows(reports)))
     for r in reports:
-        click.echo(f"\n{r.symbol}")
+        click.echo(f"\n{r.symbol}: {selection_text(r.best).replace('**', '')}")
         for line in r.verdicts:
             click.echo(f"  {line.replace('**', '')}")
         if show_all:

@@ -37,14 +37,16 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
 
 
 class TrackedParams(dict):
-    """A params mapping that records the dotted path of every value read from it (a value
-    that is not a mapping, or a key that is absent, whose absence is what was read)."""
+    """A params mapping that records the dotted path of every value read from it (`reads`: a
+    value that is not a mapping, or a key that is absent, whose absence is what was read) and
+    of every mapping opened (`opened`)."""
 
-    def __init__(self, data: Mapping[str, Any], path: str = "", reads: set[str] | None = None
-                 ) -> None:
+    def __init__(self, data: Mapping[str, Any], path: str = "", reads: set[str] | None = None,
+                 opened: set[str] | None = None) -> None:
         super().__init__(data)
         self.path = path
         self.reads = set() if reads is None else reads
+        self.opened = set() if opened is None else opened
 
     def _at(self, key: Any) -> str:
         return f"{self.path}.{key}" if self.path else str(key)
@@ -55,7 +57,8 @@ class TrackedParams(dict):
             raise KeyError(key)
         value = dict.__getitem__(self, key)
         if isinstance(value, dict):
-            return TrackedParams(value, self._at(key), self.reads)
+            self.opened.add(self._at(key))
+            return TrackedParams(value, self._at(key), self.reads, self.opened)
         self.reads.add(self._at(key))
         return value
 
@@ -88,7 +91,8 @@ def _traced(params: dict[str, Any], folder: Path) -> TrackedParams:
 
     def write() -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"argv": sys.argv, "reads": sorted(tracked.reads)})
+        text = json.dumps({"argv": sys.argv, "reads": sorted(tracked.reads),
+                           "opened": sorted(tracked.opened)})
         name = hashlib.sha256(json.dumps(sys.argv).encode()).hexdigest()[:16]
         with open(folder / f"{name}-{os.getpid()}.json", "w") as out:
             out.write(text)
@@ -147,6 +151,26 @@ class EvalConfig:
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> EvalConfig:
         return from_mapping(cls, params.get("eval"), "params eval")
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """The part of params.yaml `eval` that fixes the split dates (read by `prepare` alone, so
+    that other eval settings never move the data and retrain the models)."""
+
+    interval: str = "1d"
+    val_steps: int = 120
+    test_steps: int = 120
+
+    def __post_init__(self) -> None:
+        for name in ("val_steps", "test_steps"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"params eval.{name} must be >= 1, got {getattr(self, name)}")
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> SplitConfig:
+        section = params.get("eval") or {}
+        return cls(**{f.name: section[f.name] for f in fields(cls) if f.name in section})
 
 
 def symbols_from_params(params: dict[str, Any]) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from cryptocast.config import DataConfig, EvalConfig
+from cryptocast.config import DataConfig, SplitConfig
 from cryptocast.data.candles import INTERVALS, RepairPolicy, discover, read_candles
 from cryptocast.data.prepared import write_manifest, write_series
 from cryptocast.data.splits import compute_splits
@@ -16,24 +16,24 @@ from cryptocast.io import write_json
 
 def prepare(
     data_cfg: DataConfig,
-    eval_cfg: EvalConfig,
+    splits: SplitConfig,
     symbols: list[str],
     out_dir: str | Path,
     report_path: str | Path,
 ) -> dict[str, Any]:
     """Validate and store every series under `data_cfg.source_dir`; returns the manifest."""
-    if eval_cfg.interval not in data_cfg.intervals:
+    if splits.interval not in data_cfg.intervals:
         raise ValueError(
-            f"params eval.interval {eval_cfg.interval!r} must be one of data.intervals "
+            f"params eval.interval {splits.interval!r} must be one of data.intervals "
             f"{data_cfg.intervals}"
         )
     policy = RepairPolicy.from_params(data_cfg.repair)
     found = discover(Path(data_cfg.source_dir), data_cfg.intervals)
     available = {(interval, symbol) for interval, symbol, _ in found}
-    missing = [s for s in symbols if (eval_cfg.interval, s) not in available]
+    missing = [s for s in symbols if (splits.interval, s) not in available]
     if missing:
         raise FileNotFoundError(
-            f"{data_cfg.source_dir}/{eval_cfg.interval}: no CSV for target symbol(s) {missing}"
+            f"{data_cfg.source_dir}/{splits.interval}: no CSV for target symbol(s) {missing}"
         )
     series, reports, targets = [], [], {}
     for interval, symbol, path in tqdm(found, desc="prepare", unit="file"):
@@ -41,14 +41,14 @@ def prepare(
         write_series(out_dir, interval, symbol, candles)
         series.append({"interval": interval, "symbol": symbol, "rows": len(candles)})
         reports.append(report.to_dict())
-        if interval == eval_cfg.interval and symbol in symbols:
+        if interval == splits.interval and symbol in symbols:
             targets[symbol] = candles
     splits = compute_splits(
         targets,
-        eval_cfg.interval,
-        INTERVALS[eval_cfg.interval],
-        eval_cfg.val_steps,
-        eval_cfg.test_steps,
+        splits.interval,
+        INTERVALS[splits.interval],
+        splits.val_steps,
+        splits.test_steps,
     )
     manifest = {
         "source_dir": str(data_cfg.source_dir),

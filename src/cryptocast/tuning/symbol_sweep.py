@@ -9,7 +9,7 @@ trial values.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -89,8 +89,9 @@ class SymbolStudy:
 def open_symbol_study(params: dict, symbol: str, prepared_dir: str | Path,
                       checkpoints: Checkpoints, pools_dir: str | Path,
                       storage: optuna.storages.BaseStorage | str | None = None) -> SymbolStudy:
-    """`symbol`'s study on `checkpoints` (created, or resumed when it exists)."""
-    settings = sweep_settings(params, symbol)
+    """`symbol`'s study of the families of `checkpoints` (created, or resumed when it
+    exists)."""
+    settings = replace(sweep_settings(params, symbol), families=list(checkpoints))
     windows, splits = validation_windows(params, symbol, prepared_dir, settings)
     configs = grid(settings)
     seed = int(params["seed"])
