@@ -12,12 +12,15 @@ from typing import Any
 
 import pandas as pd
 
-from cryptocast.io import write_atomic
+from cryptocast.io import read_json, write_atomic
 from cryptocast.report import figures
 from cryptocast.report.tables import (
     COLUMNS,
+    FINETUNE_COLUMNS,
     SUMMARY_COLUMNS,
     candidate_row,
+    finetune_table,
+    finetune_text,
     markdown_table,
     selection_text,
     summary_rows,
@@ -59,6 +62,17 @@ def _report_blocks(params: Mapping[str, Any], metrics_dir: Path, hyperparams_dir
             Block("figure", figures.sweep_history(history, r.symbol,
                                                   figures_dir / f"{r.symbol}_sweep.png")),
         ]
+    blocks += [Block("heading", (2, "Fine-tuning"))]
+    for family in ("toto", "kronos"):
+        path = metrics_dir / "finetune" / f"{family}.json"
+        if not path.exists():
+            continue
+        doc = read_json(path)
+        blocks.append(Block("bullets", finetune_text(family, doc)))
+        for search in doc["searches"].values():
+            blocks.append(Block("table", (FINETUNE_COLUMNS, finetune_table(search))))
+        blocks.append(Block("figure", figures.finetune_curves(
+            plots_dir, family, figures_dir / f"finetune_{family}.png")))
     blocks += [Block("heading", (2, "Pretraining")),
                Block("figure", figures.training_curves(plots_dir, figures_dir / "training.png"))]
     return blocks

@@ -81,9 +81,9 @@ def pit_histogram(forecasts: pd.DataFrame, symbol: str, path: Path) -> Path:
 
 
 def training_curves(plots_dir: Path, path: Path) -> Path:
-    """Pretraining (Toto loss per epoch; Kronos tokenizer round trip and predictor validation
-    CE per step) and fine-tuning (train and validation loss per epoch, per family)."""
-    fig, axes = plt.subplots(1, 5, figsize=(19, 3.4))
+    """Pretraining: Toto loss per epoch; Kronos tokenizer round trip and predictor validation
+    CE per step."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.4))
     toto = pd.read_csv(plots_dir / "pretrain" / "toto" / "loss.csv")
     axes[0].plot(toto["epoch"], toto["train_loss"], label="train loss")
     axes[0].plot(toto["epoch"], toto["val_nll"], label="validation NLL")
@@ -98,14 +98,26 @@ def training_curves(plots_dir: Path, path: Path) -> Path:
     pred = pd.read_csv(plots_dir / "pretrain" / "kronos" / "predictor.csv")
     axes[2].plot(pred["step"], pred["val_ce"], color="tab:red")
     axes[2].set(title="Kronos predictor", xlabel="step", ylabel="validation CE (nats)")
-    for ax, family in zip(axes[3:], ("toto", "kronos"), strict=True):
-        curve = plots_dir / "finetune" / f"{family}.csv"
-        if curve.exists():
-            rows = pd.read_csv(curve)
-            ax.plot(rows["epoch"], rows["train_loss"], marker="o", label="train")
-            ax.plot(rows["epoch"], rows["val_loss"], marker="o", label="validation")
-            ax.legend(fontsize=8)
-        ax.set(title=f"{family} fine-tuning", xlabel="epoch", ylabel="loss (nats)")
+    return _save(fig, path)
+
+
+def finetune_curves(plots_dir: Path, family: str, path: Path) -> Path:
+    """Validation loss per epoch of every fine-tuning configuration of `family`, one panel
+    per training loss (losses of different kinds do not share a scale)."""
+    curves = {c.stem: pd.read_csv(c) for c in sorted((plots_dir / "finetune" / family).rglob(
+        "*.csv"))}
+    def kind(name: str) -> str:
+        return name.split("_")[0] if name.startswith("loss-") else "all configurations"
+
+    kinds = sorted({kind(name) for name in curves}) or ["none"]
+    fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 3.4), squeeze=False)
+    for ax, panel in zip(axes[0], kinds, strict=True):
+        for name, rows in curves.items():
+            if kind(name) == panel:
+                ax.plot(rows["epoch"], rows["val_loss"], marker=".", label=name)
+        ax.set(title=f"{family} fine-tuning: {panel}", xlabel="epoch",
+               ylabel="validation loss (its own)")
+        ax.legend(fontsize=6)
     return _save(fig, path)
 
 

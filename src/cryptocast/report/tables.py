@@ -119,5 +119,31 @@ def selection_text(best: Mapping[str, Any]) -> str:
     return f"{chosen}: {spa}, below alpha ({result}). {sets}{same}"
 
 
+FINETUNE_COLUMNS = ("configuration", "best epoch", "epochs run", "own validation loss",
+                    "criterion", "vs base")
+
+
+def finetune_table(search: Mapping[str, Any]) -> list[list[str]]:
+    """One row per fine-tuning configuration: best epoch, its own loss and the criterion that
+    compares configurations, beside the base's (negative: better than the base)."""
+    base = search["base_criterion"]
+    return [[name, str(run["best_epoch"]), str(run["epochs_run"]),
+             _num(run.get("best_val_loss", run.get("best_val_ce")), "{:.4f}"),
+             _num(run["criterion"], "{:.4f}"), _num(run["criterion"] - base, "{:+.4f}")]
+            for name, run in search["configs"].items()]
+
+
+def finetune_text(family: str, doc: Mapping[str, Any]) -> list[str]:
+    """Per search (one, or one per symbol): what was compared and what was kept."""
+    lines = []
+    for scope, search in doc["searches"].items():
+        kept = (f"**{search['chosen']}** beat the base" if search["chosen"] else
+                "no configuration beat the base, so **the base weights are kept** (the "
+                "re-sweep does not run on them)")
+        lines.append(f"{family} ({scope}): {len(search['configs'])} configurations compared "
+                     f"on {search['criterion']} (base {search['base_criterion']:.4f}); {kept}.")
+    return lines
+
+
 SUMMARY_COLUMNS = ("symbol", "selected", "val MAE", "test MAE", "test naive MAE",
                    "test DM p vs naive")
