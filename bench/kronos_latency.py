@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from cryptocast.config import load_params
-from cryptocast.data.prepared import load_series, read_splits
+from cryptocast.data.store import load_series, read_splits
 from cryptocast.forecast.base import Context
 from cryptocast.io import write_json
 from cryptocast.models.kronos import (

@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 
 from cryptocast.config import EvalConfig, load_params
-from cryptocast.data.prepared import read_splits
+from cryptocast.data.store import read_splits
 from cryptocast.evaluation.evaluate import metrics_for_dvc, point_frame, score_results
 from cryptocast.io import read_json, write_atomic, write_json
 from cryptocast.tuning.ensemble import (

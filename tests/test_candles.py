@@ -11,14 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cryptocast.data.candles import (
-    INTERVALS,
-    CandleError,
-    RepairPolicy,
-    discover,
-    read_candles,
-    write_candles_csv,
-)
+from cryptocast.data.candles import discover, read_candles, write_candles_csv
+from cryptocast.data.schema import INTERVALS, CandleError, RepairPolicy
 
 HEADER = "timestamp,open,high,low,close,volume"
 GOOD = [

@@ -7,7 +7,7 @@ from conftest import make_candles
 from cryptocast.config import DataConfig, SplitConfig
 from cryptocast.data.corpus import load_training_corpus
 from cryptocast.data.prepare import prepare
-from cryptocast.data.prepared import load_series, read_splits
+from cryptocast.data.store import load_series, read_splits
 
 
 def write_csv(frame: pd.DataFrame, path, fmt: str) -> None:

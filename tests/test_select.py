@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cryptocast.data.prepared import write_manifest, write_series
 from cryptocast.data.splits import Splits
+from cryptocast.data.store import write_manifest, write_series
 from cryptocast.evaluation.evaluate import point_frame
 from cryptocast.evaluation.stats import diebold_mariano
 from cryptocast.io import write_json

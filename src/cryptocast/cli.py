@@ -12,15 +12,9 @@ import numpy as np
 import pandas as pd
 
 from cryptocast.config import DataConfig, EvalConfig, load_params, symbols_from_params
-from cryptocast.data.candles import (
-    INTERVALS,
-    CandleError,
-    RepairPolicy,
-    discover,
-    read_candles,
-    write_candles_csv,
-)
+from cryptocast.data.candles import discover, read_candles, write_candles_csv
 from cryptocast.data.fetch import fetch_candles
+from cryptocast.data.schema import INTERVALS, CandleError, RepairPolicy
 from cryptocast.runtime import load_and_configure
 
 PARAMS = click.option(
@@ -200,7 +194,7 @@ def _record(symbol: str, config: str | None):
 def forecast(params_path, symbol, config, live, exchange, device) -> None:
     """Forecast the next candle's close of SYMBOL with its 80% interval, from the latest
     prepared candles (or, with --live, the exchange's)."""
-    from cryptocast.data.prepared import load_series, read_splits
+    from cryptocast.data.store import load_series, read_splits
     from cryptocast.tuning.production import forecast_next
 
     params = load_and_configure(params_path, device)[0]
@@ -245,7 +239,7 @@ def compare(params_path, symbol, device) -> None:
 @DEVICE
 def quick_eval(params_path, symbol, config, device) -> None:
     """Score one hyperparams/ config on SYMBOL's validation and test windows beside naive."""
-    from cryptocast.data.prepared import read_splits
+    from cryptocast.data.store import read_splits
     from cryptocast.evaluation.evaluate import score_results
     from cryptocast.tuning.production import backtest_record
 

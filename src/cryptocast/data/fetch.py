@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from cryptocast.data.candles import COLUMNS, CandleError, RepairPolicy, interval_delta
+from cryptocast.data.schema import COLUMNS, CandleError, RepairPolicy, interval_delta
 from cryptocast.data.validate import validate_candles
 
 # Longest first, so that e.g. "FDUSD" wins over "USD".

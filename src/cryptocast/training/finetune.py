@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from cryptocast.code import closure_sha256
-from cryptocast.data.prepared import load_series, read_splits
+from cryptocast.data.store import load_series, read_splits
 from cryptocast.evaluation.evaluate import backtest_candidates, metrics_for_dvc, score_results
 from cryptocast.forecast.registry import build_forecaster
 from cryptocast.io import read_json, sha256_of, write_json

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from cryptocast.config import EvalConfig, from_mapping
-from cryptocast.data.prepared import load_series, read_splits
 from cryptocast.data.splits import SPLITS, Splits
+from cryptocast.data.store import load_series, read_splits
 from cryptocast.evaluation.claims import judge_claim
 from cryptocast.evaluation.evaluate import evaluate_symbol, metrics_for_dvc
 from cryptocast.forecast.registry import check_family

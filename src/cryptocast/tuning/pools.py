@@ -20,9 +20,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from cryptocast.config import EvalConfig
-from cryptocast.data.candles import INTERVALS
-from cryptocast.data.prepared import load_series, read_splits
+from cryptocast.data.schema import INTERVALS
 from cryptocast.data.splits import Splits
+from cryptocast.data.store import load_series, read_splits
 from cryptocast.evaluation.backtest import make_context
 from cryptocast.forecast.aggregation import aggregate
 from cryptocast.forecast.base import CLOSE, OHLCV, Context

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from cryptocast.config import EvalConfig
-from cryptocast.data.candles import INTERVALS
-from cryptocast.data.prepared import load_series, read_splits
+from cryptocast.data.schema import INTERVALS
+from cryptocast.data.store import load_series, read_splits
 from cryptocast.evaluation.backtest import BacktestResult, make_context
 from cryptocast.evaluation.evaluate import backtest_candidates
 from cryptocast.forecast.base import OHLCV, Forecaster

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from cryptocast.config import from_mapping
-from cryptocast.data.prepared import read_splits
+from cryptocast.data.store import read_splits
 from cryptocast.evaluation.snooping import confidence_set, distinct, spa_test
 from cryptocast.forecast.registry import NEURAL_MODELS, checkpoint_folder
 from cryptocast.io import read_json

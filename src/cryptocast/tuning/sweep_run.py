@@ -17,8 +17,8 @@ import optuna
 import pandas as pd
 
 from cryptocast.config import EvalConfig
-from cryptocast.data.prepared import load_series, read_splits
 from cryptocast.data.splits import Splits
+from cryptocast.data.store import load_series, read_splits
 from cryptocast.evaluation.evaluate import (
     Results,
     backtest_candidates,

@@ -18,8 +18,8 @@ import pandas as pd
 import torch
 
 from cryptocast.code import closure_sha256
-from cryptocast.data.prepared import series_path
 from cryptocast.data.splits import Splits
+from cryptocast.data.store import series_path
 from cryptocast.forecast.registry import build_forecaster
 from cryptocast.io import sha256_of
 from cryptocast.runtime import autocast_enabled, current_device
