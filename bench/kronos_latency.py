@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 import numpy as np
 import torch
+from kronos_reference import reference_generate, same_distribution_pvalue
 
 from cryptocast.config import load_params
 from cryptocast.data.store import load_series, read_splits
@@ -29,7 +30,6 @@ from cryptocast.models.kronos import (
     load_checkpoint,
 )
 from cryptocast.models.kronos.inputs import CLOSE, candle_features, normalise, time_stamps
-from cryptocast.models.kronos.reference import reference_generate, same_distribution_pvalue
 from cryptocast.runtime import RuntimeConfig, configure
 
 UNI = dict(sample_count=320, temperature=0.3, top_p=0.78, top_k=28, clip=1.6,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from kronos_reference import reference_generate, same_distribution_pvalue
 
 from cryptocast.forecast.base import Context
 from cryptocast.models.kronos import (
@@ -18,7 +19,6 @@ from cryptocast.models.kronos import (
     save_checkpoint,
 )
 from cryptocast.models.kronos.inputs import candle_features, denormalise, normalise, time_stamps
-from cryptocast.models.kronos.reference import reference_generate, same_distribution_pvalue
 
 TOK = TokenizerConfig(d_model=16, n_heads=2, ff_dim=32, n_enc_layers=2, n_dec_layers=2,
                       s1_bits=3, s2_bits=3, group_size=3)

@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from kronos_reference import _s2_logits, reference_generate
 from safetensors.torch import load_file, save_file
 
 from cryptocast.models.kronos import (
@@ -22,7 +23,6 @@ from cryptocast.models.kronos import (
     load_tokenizer,
     save_checkpoint,
 )
-from cryptocast.models.kronos.reference import _s2_logits, reference_generate
 from cryptocast.models.kronos.sampling import filtered_probs
 from cryptocast.models.kronos.tokenizer import bits_to_ids, ids_to_bits
 

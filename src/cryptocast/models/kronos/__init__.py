@@ -10,7 +10,6 @@ from .checkpoint import (
 from .config import PredictorConfig, TokenizerConfig
 from .forecaster import KronosForecaster, build_forecaster
 from .predictor import Kronos
-from .reference import reference_generate, same_distribution_pvalue
 from .sampling import SamplingConfig, generate
 from .tokenizer import KronosTokenizer
 from .windows import ValidationWindows, WindowSampler, validation_windows
@@ -30,8 +29,6 @@ __all__ = [
     "load_checkpoint",
     "load_predictor",
     "load_tokenizer",
-    "reference_generate",
-    "same_distribution_pvalue",
     "save_checkpoint",
     "validation_windows",
 ]
