@@ -66,7 +66,7 @@ def test_a_missing_source_dir_names_the_setting_and_the_ways_out(tmp_path):
 def project(tmp_path, monkeypatch):
     """A checkout with prepared candles, a tiny Toto checkpoint and a selected config."""
     import torch
-    from test_toto_forecaster import TINY
+    from tiny import TINY
 
     from cryptocast.config import DataConfig, SplitConfig
     from cryptocast.data.prepare import prepare

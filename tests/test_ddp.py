@@ -10,9 +10,8 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from test_kronos_training import PREDICTOR, TOKENIZER
-from test_toto_model import TINY
 from test_toto_training import VAL_START, frame
+from tiny import PREDICTOR, TINY, TOKENIZER
 
 from cryptocast.data.corpus import TrainingCorpus
 from cryptocast.models import kronos, toto

@@ -100,7 +100,7 @@ def test_kronos_draws_follow_the_cdf_to_its_device():
 
 
 def test_set_dropout_reaches_layers_and_attention_rates():
-    from test_kronos_training import PREDICTOR
+    from tiny import PREDICTOR
 
     from cryptocast.models.kronos import Kronos, PredictorConfig
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 from scipy import stats
-from test_toto_model import TINY
 from test_toto_training import corpus  # noqa: F401 - the shared fixture
+from tiny import TINY
 
 import cryptocast.training.finetune_toto as ft
 from cryptocast.models.toto import Toto, load_checkpoint, save_checkpoint
@@ -173,7 +173,7 @@ def test_kronos_training_windows_exclude_the_target_from_their_statistics(corpus
 
 
 def test_kronos_finetune_runs_keeps_the_best_epoch_and_reports_round_trips(corpus, tmp_path):  # noqa: F811
-    from test_kronos_training import PREDICTOR, TOKENIZER
+    from tiny import PREDICTOR, TOKENIZER
 
     from cryptocast.models.kronos import (
         Kronos,

@@ -6,23 +6,18 @@ import numpy as np
 import pytest
 import torch
 from kronos_reference import reference_generate, same_distribution_pvalue
+from tiny import PRED, TOK
 
 from cryptocast.forecast.base import Context
 from cryptocast.models.kronos import (
     Kronos,
     KronosTokenizer,
-    PredictorConfig,
     SamplingConfig,
-    TokenizerConfig,
     build_forecaster,
     generate,
     save_checkpoint,
 )
 from cryptocast.models.kronos.inputs import candle_features, denormalise, normalise, time_stamps
-
-TOK = TokenizerConfig(d_model=16, n_heads=2, ff_dim=32, n_enc_layers=2, n_dec_layers=2,
-                      s1_bits=3, s2_bits=3, group_size=3)
-PRED = PredictorConfig(s1_bits=3, s2_bits=3, n_layers=1, d_model=16, n_heads=2, ff_dim=32)
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,13 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny import PREDICTOR, TOKENIZER
 
 from cryptocast.data.corpus import SeriesFrame, TrainingCorpus
 from cryptocast.models.kronos import Kronos, KronosTokenizer, load_checkpoint, save_checkpoint
 from cryptocast.models.kronos.config import PredictorConfig, TokenizerConfig
 from cryptocast.training import kronos as training
 
-TOKENIZER = dict(d_model=16, n_heads=2, ff_dim=32, n_enc_layers=2, n_dec_layers=2, s1_bits=3,
-                 s2_bits=3, group_size=3)
-PREDICTOR = dict(s1_bits=3, s2_bits=3, n_layers=1, d_model=16, n_heads=2, ff_dim=32)
 MODEL = {
     "checkpoint": {"tokenizer": None, "predictor": None},
     "architecture": {"tokenizer": TOKENIZER, "predictor": PREDICTOR},

@@ -4,7 +4,7 @@ the validation report of a family's default forecaster."""
 import pytest
 import torch
 from conftest import make_candles
-from test_toto_model import TINY
+from tiny import TINY
 
 from cryptocast.config import DataConfig, EvalConfig, SplitConfig
 from cryptocast.data.prepare import prepare

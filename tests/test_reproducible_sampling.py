@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 import torch
 from conftest import make_candles
-from test_kronos_forecaster import PRED, TOK
-from test_toto_forecaster import TINY
+from tiny import PRED, TINY, TOK
 
 from cryptocast.config import EvalConfig
 from cryptocast.data.splits import compute_splits

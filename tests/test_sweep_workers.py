@@ -24,7 +24,7 @@ import pytest
 import torch
 import yaml
 from conftest import make_candles
-from test_toto_forecaster import TINY
+from tiny import TINY
 
 from cryptocast.config import DataConfig, SplitConfig
 from cryptocast.data.prepare import prepare

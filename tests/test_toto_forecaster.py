@@ -2,23 +2,18 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
+from tiny import TINY
 
 import cryptocast.models.toto.forecaster as forecaster_module
 from cryptocast.forecast.aggregation import aggregate
 from cryptocast.forecast.base import Context
 from cryptocast.models.toto import (
     Toto,
-    TotoConfig,
     TotoForecaster,
     build_forecaster,
     save_checkpoint,
 )
 from cryptocast.models.toto.layers import KVCache
-
-TINY = TotoConfig(
-    patch_size=4, stride=4, embed_dim=16, num_layers=2, num_heads=2, mlp_hidden_dim=24,
-    dropout=0.0, spacewise_every_n_layers=2, output_distribution_kwargs={"k_components": 3},
-)
 
 
 @pytest.fixture(scope="module")

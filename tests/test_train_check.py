@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 from click.testing import CliRunner
-from test_kronos_training import PREDICTOR, TOKENIZER
+from tiny import PREDICTOR, TOKENIZER
 
 from cryptocast.cli import main
 from cryptocast.training.check import layer_group, overfit_one_batch
