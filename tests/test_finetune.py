@@ -151,7 +151,7 @@ def test_kronos_training_windows_exclude_the_target_from_their_statistics(corpus
     reference fine-tuning's) every row would."""
     import numpy as np
 
-    from cryptocast.models.kronos import WindowSampler
+    from cryptocast.training.kronos_windows import WindowSampler
 
     frame = max(corpus.train, key=lambda f: len(f.candles))
     rows = {}

@@ -115,7 +115,7 @@ def test_params_validation(corpus, tmp_path):
 
 
 def test_interval_weights_set_each_interval_share(corpus):
-    from cryptocast.models.kronos.windows import WindowSampler
+    from cryptocast.training.kronos_windows import WindowSampler
     sampler = WindowSampler(corpus.train, 16, 5.0)
     intervals = [f.interval for f in corpus.train]
     training.weight_intervals(sampler, intervals, {"1d": 3.0, "1h": 1.0})

@@ -9,7 +9,8 @@ from safetensors.torch import load_file
 from cryptocast.data.corpus import SeriesFrame, TrainingCorpus
 from cryptocast.models.toto import load_checkpoint
 from cryptocast.training import toto as toto_training
-from cryptocast.training.toto import TotoTrainParams, WindowSampler, pretrain, validation_windows
+from cryptocast.training.toto import TotoTrainParams, pretrain
+from cryptocast.training.toto_windows import WindowSampler, validation_set
 
 MODEL = {"checkpoint": None,
          "architecture": {"patch_size": 4, "stride": 4, "embed_dim": 16, "num_layers": 2,
@@ -88,7 +89,7 @@ def test_pretrain_is_deterministic_and_resumes_after_interrupt(corpus, tmp_path,
 
 
 def test_validation_windows_hold_only_validation_targets(corpus):
-    x, mask, target = validation_windows(corpus, 16)
+    x, mask, target = validation_set(corpus, 16)
     close = corpus.validation[0].candles["close"].to_numpy()
     assert x.shape == (15, 1, 16) and target.shape == (15,)
     np.testing.assert_allclose(target.numpy(), close[60:])
@@ -98,7 +99,8 @@ def test_validation_windows_hold_only_validation_targets(corpus):
 
 def test_window_sampler_pads_short_series():
     params = TotoTrainParams(pad_fraction=0.0)
-    sampler = WindowSampler([np.arange(1.0, 6.0, dtype=np.float32)], 8, params)
+    sampler = WindowSampler([np.arange(1.0, 6.0, dtype=np.float32)], 8, params.pad_fraction,
+                            params.interval_weight_power)
     x, mask = sampler.sample(3, np.random.default_rng(0))
     assert x.shape == (3, 1, 8)
     assert not mask[:, :, :3].any() and mask[:, :, 3:].all()

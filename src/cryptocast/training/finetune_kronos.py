@@ -14,12 +14,7 @@ import torch
 
 from cryptocast.config import from_mapping
 from cryptocast.data.corpus import TrainingCorpus
-from cryptocast.models.kronos import (
-    WindowSampler,
-    load_checkpoint,
-    save_checkpoint,
-    validation_windows,
-)
+from cryptocast.models.kronos import load_checkpoint, save_checkpoint
 from cryptocast.runtime import autocast
 from cryptocast.training.common import ResumableState, lr_at, optimizer_step, seed_everything
 from cryptocast.training.early_stopping import finite, fit
@@ -30,6 +25,7 @@ from cryptocast.training.kronos import (
     tokenizer_close_errors,
     tokenizer_loss,
 )
+from cryptocast.training.kronos_windows import WindowSampler, validation_windows
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ from cryptocast.runtime import autocast
 from cryptocast.training.common import ResumableState, lr_at, optimizer_step, seed_everything
 from cryptocast.training.early_stopping import finite, fit
 from cryptocast.training.finetune import FinetuneParams, World, set_dropout
-from cryptocast.training.toto import WindowSampler, validation_loss, validation_windows
+from cryptocast.training.toto import validation_loss
+from cryptocast.training.toto_windows import WindowSampler, validation_set
 
 HEAD = ("model.unembed", "model.output_distribution")
 
@@ -104,8 +105,9 @@ def finetune_toto(corpus: TrainingCorpus, base_dir: str | Path, train_params: di
     patch = model.config.patch_size
     train = [f.candles["close"].to_numpy(np.float32) for f in corpus.train
              if f.symbol in params.symbols]
-    sampler = WindowSampler(train, params.context_length + patch, params)
-    windows = validation_windows(corpus, params.context_length)
+    sampler = WindowSampler(train, params.context_length + patch, params.pad_fraction,
+                            params.interval_weight_power)
+    windows = validation_set(corpus, params.context_length)
     base_val = validation_loss(model, windows, params.loss, params.huber_delta)  # base weights
     base_nll = validation_loss(model, windows, "nll")
     store = ResumableState(state_dir, {"params": asdict(params), "seed": seed,

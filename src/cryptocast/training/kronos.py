@@ -23,7 +23,6 @@ from cryptocast.models.kronos import (
 )
 from cryptocast.models.kronos.inputs import CLOSE, denormalise
 from cryptocast.models.kronos.tokenizer import ids_to_bits
-from cryptocast.models.kronos.windows import ValidationWindows, WindowSampler, validation_windows
 from cryptocast.runtime import autocast, current_device
 from cryptocast.training.common import (
     ResumableState,
@@ -33,6 +32,11 @@ from cryptocast.training.common import (
     set_torch_rng_state,
     torch_rng_state,
     write_curve,
+)
+from cryptocast.training.kronos_windows import (
+    ValidationWindows,
+    WindowSampler,
+    validation_windows,
 )
 
 

@@ -128,7 +128,7 @@ def max_context(settings: SweepSettings) -> int:
     return max(lengths)
 
 
-def validation_windows(params: dict, symbol: str, prepared_dir: str | Path,
+def sweep_windows(params: dict, symbol: str, prepared_dir: str | Path,
                        settings: SweepSettings) -> tuple[SplitWindows, Splits]:
     cfg = EvalConfig.from_params(params)
     if cfg.horizon != 1:
@@ -143,7 +143,7 @@ def build_pool(params: dict, symbol: str, prepared_dir: str | Path, checkpoint: 
     """The Toto validation pool of `symbol` for every context length of its sweep space, from
     the Toto checkpoint folder `checkpoint`."""
     settings = sweep_settings(params, symbol)
-    windows, _ = validation_windows(params, symbol, prepared_dir, settings)
+    windows, _ = sweep_windows(params, symbol, prepared_dir, settings)
     seed = int(params["seed"])
 
     def factory(length: int, num_samples: int):

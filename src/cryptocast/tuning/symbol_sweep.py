@@ -24,7 +24,7 @@ from cryptocast.forecast.registry import build_forecaster
 from cryptocast.io import sha256_of
 from cryptocast.runtime import autocast_enabled, current_device
 from cryptocast.tuning.kronos_cache import KronosCache
-from cryptocast.tuning.pools import POOL_FILE, SplitWindows, load_toto_pool, validation_windows
+from cryptocast.tuning.pools import POOL_FILE, SplitWindows, load_toto_pool, sweep_windows
 from cryptocast.tuning.sweep import (
     ErrorSource,
     SweepSettings,
@@ -92,7 +92,7 @@ def open_symbol_study(params: dict, symbol: str, prepared_dir: str | Path,
     """`symbol`'s study of the families of `checkpoints` (created, or resumed when it
     exists)."""
     settings = replace(sweep_settings(params, symbol), families=list(checkpoints))
-    windows, splits = validation_windows(params, symbol, prepared_dir, settings)
+    windows, splits = sweep_windows(params, symbol, prepared_dir, settings)
     configs = grid(settings)
     seed = int(params["seed"])
     fingerprint = study_fingerprint(settings, symbol, seed, prepared_dir, checkpoints,

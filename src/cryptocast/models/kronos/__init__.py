@@ -12,7 +12,6 @@ from .forecaster import KronosForecaster, build_forecaster
 from .predictor import Kronos
 from .sampling import SamplingConfig, generate
 from .tokenizer import KronosTokenizer
-from .windows import ValidationWindows, WindowSampler, validation_windows
 
 __all__ = [
     "Kronos",
@@ -21,8 +20,6 @@ __all__ = [
     "PredictorConfig",
     "SamplingConfig",
     "TokenizerConfig",
-    "ValidationWindows",
-    "WindowSampler",
     "build_forecaster",
     "generate",
     "import_checkpoint",
@@ -30,5 +27,4 @@ __all__ = [
     "load_predictor",
     "load_tokenizer",
     "save_checkpoint",
-    "validation_windows",
 ]

@@ -1,4 +1,5 @@
-"""Kronos training windows: per-window normalised features and calendar stamps."""
+"""Kronos's training and validation windows: per-window normalised features and calendar
+stamps."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .inputs import candle_features, normalise, time_stamps
+from cryptocast.models.kronos.inputs import candle_features, normalise, time_stamps
 
 
 def _arrays(candles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
