@@ -3,6 +3,7 @@ checkpoint imported when params name one."""
 
 import sys
 
+from cryptocast.config import ModelSettings, symbols_from_params
 from cryptocast.io import write_json
 from cryptocast.runtime import load_and_configure
 from cryptocast.training import pretrain_family
@@ -12,7 +13,10 @@ if __name__ == "__main__":
     params, runtime = load_and_configure()
     metrics = pretrain_family(
         family,
-        params,
+        ModelSettings.from_params(params, family),
+        params["pretrain"][family],
+        symbols_from_params(params),
+        int(params["seed"]),
         prepared_dir="data/prepared",
         out_dir=f"models/{family}",
         plots_dir=f"plots/pretrain/{family}",

@@ -17,10 +17,7 @@ from cryptocast.models.kronos import Kronos, KronosTokenizer, load_checkpoint, s
 from cryptocast.models.kronos.config import PredictorConfig, TokenizerConfig
 from cryptocast.training import kronos as training
 
-MODEL = {
-    "checkpoint": {"tokenizer": None, "predictor": None},
-    "architecture": {"tokenizer": TOKENIZER, "predictor": PREDICTOR},
-}
+ARCH = {"tokenizer": TOKENIZER, "predictor": PREDICTOR}
 TRAIN = dict(window=16, min_window=8, batch_size=4, eval_window=20, checkpoint_every=2,
              tokenizer=dict(steps=4, eval_every=2, warmup=1),
              predictor=dict(steps=4, eval_every=2, warmup=1))
@@ -47,7 +44,7 @@ def corpus() -> TrainingCorpus:
 
 
 def run(corpus, tmp_path, name: str) -> dict:
-    return training.pretrain(corpus, MODEL, TRAIN, tmp_path / name / "out",
+    return training.pretrain(corpus, ARCH, TRAIN, tmp_path / name / "out",
                              tmp_path / name / "plots", tmp_path / name / "state", seed=7)
 
 
@@ -109,8 +106,7 @@ def test_params_validation(corpus, tmp_path):
     with pytest.raises(ValueError, match="unknown keys"):
         training.PretrainParams.from_dict({"windw": 3})
     with pytest.raises(ValueError, match="s1_bits"):
-        bad = {**MODEL, "architecture": {"tokenizer": TOKENIZER,
-                                         "predictor": {**PREDICTOR, "s1_bits": 4}}}
+        bad = {"tokenizer": TOKENIZER, "predictor": {**PREDICTOR, "s1_bits": 4}}
         training.pretrain(corpus, bad, TRAIN, tmp_path / "o", tmp_path / "p", tmp_path / "s", 0)
 
 
@@ -135,22 +131,22 @@ def test_interval_weights_set_each_interval_share(corpus):
 
 def test_pretrain_with_interval_weights(corpus, tmp_path):
     train = {**TRAIN, "interval_weights": {"1d": 1.0, "1h": 1.0}}
-    metrics = training.pretrain(corpus, MODEL, train, tmp_path / "o", tmp_path / "p",
+    metrics = training.pretrain(corpus, ARCH, train, tmp_path / "o", tmp_path / "p",
                                 tmp_path / "s", seed=7)
     assert math.isfinite(metrics["tokenizer_close_err_median_s1s2"])
 
 
 def test_import_official(tmp_path):
-    assert training.import_official(MODEL, tmp_path / "out") is None
+    assert training.import_official({"tokenizer": None, "predictor": None},
+                                    tmp_path / "out") is None
     save_checkpoint(KronosTokenizer(TokenizerConfig(**TOKENIZER)), tmp_path / "tok")
     save_checkpoint(Kronos(PredictorConfig(**PREDICTOR)), tmp_path / "pred")
-    params = {**MODEL, "checkpoint": {"tokenizer": str(tmp_path / "tok"),
-                                      "predictor": str(tmp_path / "pred")}}
-    metrics = training.import_official(params, tmp_path / "out")
+    folders = {"tokenizer": str(tmp_path / "tok"), "predictor": str(tmp_path / "pred")}
+    metrics = training.import_official(folders, tmp_path / "out")
     assert metrics["imported"] == 1.0 and metrics["predictor_parameters"] > 0
     assert load_checkpoint(tmp_path / "out")[1].config.d_model == 16
     with pytest.raises(ValueError, match="both"):
-        training.import_official({**MODEL, "checkpoint": {"predictor": "x"}}, tmp_path / "o2")
+        training.import_official({"predictor": "x"}, tmp_path / "o2")
 
 
 def test_close_code_bits_are_the_grid_cell_bit_0_first():

@@ -12,10 +12,8 @@ from cryptocast.training import toto as toto_training
 from cryptocast.training.toto import TotoTrainParams, pretrain
 from cryptocast.training.toto_windows import WindowSampler, validation_set
 
-MODEL = {"checkpoint": None,
-         "architecture": {"patch_size": 4, "stride": 4, "embed_dim": 16, "num_layers": 2,
-                          "num_heads": 2, "mlp_hidden_dim": 16, "spacewise_every_n_layers": 2,
-                          "k_components": 2}}
+ARCH = {"patch_size": 4, "stride": 4, "embed_dim": 16, "num_layers": 2, "num_heads": 2,
+        "mlp_hidden_dim": 16, "spacewise_every_n_layers": 2, "k_components": 2}
 TRAIN = {"epochs": 2, "steps_per_epoch": 3, "batch_size": 4, "context_length": 16,
          "warmup_steps": 2}
 VAL_START = pd.Timestamp("2024-03-01")
@@ -42,7 +40,7 @@ def corpus() -> TrainingCorpus:
 
 def run(corpus, tmp_path, name, seed=0, **train):
     out = tmp_path / name
-    summary = pretrain(corpus, MODEL, {**TRAIN, **train}, out / "model", out / "plots",
+    summary = pretrain(corpus, ARCH, {**TRAIN, **train}, out / "model", out / "plots",
                        out / "state", seed)
     return summary, out
 
@@ -109,13 +107,13 @@ def test_window_sampler_pads_short_series():
 
 def test_bad_params_name_the_key(corpus, tmp_path):
     with pytest.raises(ValueError, match="pretrain.toto: unknown keys"):
-        pretrain(corpus, MODEL, {"epoch": 1}, tmp_path / "m", tmp_path / "p", tmp_path / "s", 0)
+        pretrain(corpus, ARCH, {"epoch": 1}, tmp_path / "m", tmp_path / "p", tmp_path / "s", 0)
     with pytest.raises(ValueError, match="models.toto.architecture: unknown keys"):
-        pretrain(corpus, {**MODEL, "architecture": {"layers": 3}}, TRAIN, tmp_path / "m",
+        pretrain(corpus, {"layers": 3}, TRAIN, tmp_path / "m",
                  tmp_path / "p",
                  tmp_path / "s", 0)
     with pytest.raises(ValueError, match="context_length"):
-        pretrain(corpus, MODEL, {**TRAIN, "context_length": 10}, tmp_path / "m", tmp_path / "p",
+        pretrain(corpus, ARCH, {**TRAIN, "context_length": 10}, tmp_path / "m", tmp_path / "p",
                  tmp_path / "s", 0)
 
 

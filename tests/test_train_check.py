@@ -25,7 +25,8 @@ def test_layer_groups():
 
 def test_both_families_overfit_one_batch():
     for family in ("toto", "kronos"):
-        result = overfit_one_batch(family, PARAMS, steps=40, lr=3e-3)
+        result = overfit_one_batch(family, PARAMS["models"][family]["architecture"], steps=40,
+                                   lr=3e-3)
         assert result["relative_drop"] > 0.3, result
         assert result["grad_norms"] and all(n > 0 for n in result["grad_norms"].values())
 

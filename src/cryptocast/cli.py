@@ -11,10 +11,17 @@ import click
 import numpy as np
 import pandas as pd
 
-from cryptocast.config import DataConfig, EvalConfig, load_params, symbols_from_params
+from cryptocast.config import (
+    DataConfig,
+    EvalConfig,
+    ModelSettings,
+    load_params,
+    symbols_from_params,
+)
 from cryptocast.data.candles import discover, read_candles, write_candles_csv
 from cryptocast.data.fetch import fetch_candles
 from cryptocast.data.schema import INTERVALS, CandleError, RepairPolicy
+from cryptocast.forecast.registry import FAMILIES
 from cryptocast.runtime import load_and_configure
 
 PARAMS = click.option(
@@ -305,19 +312,23 @@ def train() -> None:
 
 @train.command("check")
 @PARAMS
-@click.option("--family", required=True, type=click.Choice(["toto", "kronos"]))
+@click.option("--family", required=True, type=click.Choice(FAMILIES))
+@click.option("--loss", default="nll", show_default=True,
+              type=click.Choice(["nll", "huber", "heteroscedastic"]),
+              help="Toto's loss (Kronos: token cross-entropy).")
 @click.option("--steps", default=60, show_default=True, help="Steps on the one batch.")
 @click.option("--lr", default=1e-3, show_default=True, help="Learning rate of the check.")
 @click.option("--min-drop", default=0.3, show_default=True,
               help="Fail unless the loss falls by this share of its starting size.")
 @DEVICE
-def train_check(params_path, family, steps, lr, min_drop, device) -> None:
+def train_check(params_path, family, loss, steps, lr, min_drop, device) -> None:
     """Overfit one batch with the configured architecture and report each layer group's
     gradient norm; exit 1 if the loss does not fall (a configuration that cannot learn)."""
     from cryptocast.training.check import overfit_one_batch
 
-    result = overfit_one_batch(family, load_and_configure(params_path, device)[0], steps=steps,
-                               lr=lr)
+    params = load_and_configure(params_path, device)[0]
+    result = overfit_one_batch(family, ModelSettings.from_params(params, family).architecture,
+                               loss, steps=steps, lr=lr)
     click.echo(f"{family}: loss {result['initial_loss']:.4f} -> {result['final_loss']:.4f} "
                f"in {steps} steps on one batch ({result['seconds']:.1f} s)")
     click.echo("gradient norm per layer group at the first step:")

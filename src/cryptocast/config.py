@@ -173,6 +173,53 @@ class SplitConfig:
         return cls(**{f.name: section[f.name] for f in fields(cls) if f.name in section})
 
 
+@dataclass(frozen=True)
+class ModelSettings:
+    """params.yaml `models.<family>` as pretraining reads it: the official checkpoint to import
+    (None: pretrain the `architecture`) and its published end of training data. (The family's
+    default forecaster, `models.<family>.forecaster`, is read where it is run.)"""
+
+    checkpoint: Any
+    data_end: str | None
+    architecture: dict[str, Any]
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], family: str) -> ModelSettings:
+        section = (params.get("models") or {}).get(family)
+        if section is None:
+            raise ValueError(f"params models.{family}: missing")
+        return from_mapping(cls, {f.name: section.get(f.name) for f in fields(cls)},
+                            f"params models.{family}")
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """params.yaml `baseline.<SYMBOL>`: the plan's current config beside the naive candidates;
+    `family` is the one checkpoint family they use, `reference` the candidate that tests and
+    intervals compare every other against."""
+
+    family: str
+    reference: str
+    candidates: dict[str, dict[str, Any]]
+
+    def __post_init__(self) -> None:
+        if self.reference not in self.candidates:
+            raise ValueError(f"params baseline: reference {self.reference!r} is not among the "
+                             f"candidates {sorted(self.candidates)}")
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The reference candidate's spec (the plan's current config)."""
+        return dict(self.candidates[self.reference])
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], symbol: str) -> BaselineSpec:
+        section = (params.get("baseline") or {}).get(symbol)
+        if section is None:
+            raise ValueError(f"params baseline.{symbol}: missing")
+        return from_mapping(cls, section, f"params baseline.{symbol}")
+
+
 def symbols_from_params(params: dict[str, Any]) -> list[str]:
     symbols = params.get("symbols", list(DEFAULT_SYMBOLS))
     if not symbols or not all(isinstance(s, str) for s in symbols):

@@ -225,11 +225,11 @@ def _run_phase(name: str, model: torch.nn.Module, phase: PhaseParams, state: dic
     return rows
 
 
-def import_official(model_params: dict, out_dir: Path) -> dict[str, float] | None:
+def import_official(checkpoint: dict | None, out_dir: Path) -> dict[str, float] | None:
     """Import the official folders named by models.kronos.checkpoint.{tokenizer,predictor}
     (strict keys, matching bits) into out_dir/{tokenizer,predictor}. Returns None when
     neither is set (pretrain instead)."""
-    folders = model_params.get("checkpoint") or {}
+    folders = checkpoint or {}
     tok_dir, pred_dir = folders.get("tokenizer"), folders.get("predictor")
     if tok_dir is None and pred_dir is None:
         return None
@@ -243,13 +243,12 @@ def import_official(model_params: dict, out_dir: Path) -> dict[str, float] | Non
     }
 
 
-def pretrain(corpus, model_params: dict, train_params: dict, out_dir: Path, plots_dir: Path,
+def pretrain(corpus, architecture: dict, train_params: dict, out_dir: Path, plots_dir: Path,
              state_dir: Path, seed: int) -> dict[str, float]:
     """Train the tokenizer, then the predictor on its tokens, from corpus.train; report the
     tokenizer close round-trip error and the predictor CE on corpus.validation; save
     out_dir/tokenizer and out_dir/predictor (official layout) and the loss curves."""
     params = PretrainParams.from_dict(train_params)
-    architecture = model_params.get("architecture", {})
     tok_cfg = TokenizerConfig.from_dict(architecture.get("tokenizer", {}))
     pred_cfg = PredictorConfig.from_dict(architecture.get("predictor", {}))
     if (tok_cfg.s1_bits, tok_cfg.s2_bits) != (pred_cfg.s1_bits, pred_cfg.s2_bits):

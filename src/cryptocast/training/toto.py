@@ -125,7 +125,7 @@ def _fingerprint(config: TotoConfig, params: TotoTrainParams, corpus: TrainingCo
             "val_start": str(corpus.val_start), "series": series}
 
 
-def pretrain(corpus: TrainingCorpus, model_params: dict, train_params: dict, out_dir: Path,
+def pretrain(corpus: TrainingCorpus, architecture: dict, train_params: dict, out_dir: Path,
              plots_dir: Path, state_dir: Path, seed: int) -> dict[str, float]:
     """Train on corpus.train (on `runtime.device`), track validation NLL per epoch, write the
     checkpoint to out_dir.
@@ -134,7 +134,7 @@ def pretrain(corpus: TrainingCorpus, model_params: dict, train_params: dict, out
     (epoch, train_loss, val_nll) goes to `plots_dir`/loss.csv.
     """
     params = from_mapping(TotoTrainParams, train_params, "pretrain.toto")
-    config = model_config(model_params.get("architecture", {}))
+    config = model_config(architecture)
     patch = config.patch_size
     if params.context_length % patch:
         raise ValueError(f"pretrain.toto.context_length ({params.context_length}) must be a "
@@ -181,12 +181,12 @@ def pretrain(corpus: TrainingCorpus, model_params: dict, train_params: dict, out
             "parameters": sum(p.numel() for p in model.parameters())}
 
 
-def import_official(model_params: dict, out_dir: Path) -> dict[str, float] | None:
-    """Copy the official folder named by models.toto.checkpoint into out_dir (strict keys).
-    Returns None when no checkpoint is set (pretrain instead)."""
-    if not model_params.get("checkpoint"):
+def import_official(checkpoint: str | None, out_dir: Path) -> dict[str, float] | None:
+    """Copy the official folder `checkpoint` (models.toto.checkpoint) into out_dir (strict
+    keys). Returns None when no checkpoint is set (pretrain instead)."""
+    if not checkpoint:
         return None
-    model = load_checkpoint(Path(model_params["checkpoint"]))
+    model = load_checkpoint(Path(checkpoint))
     save_checkpoint(model, Path(out_dir))
     return {"imported": 1.0, "parameters": float(sum(p.numel() for p in model.parameters()))}
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from cryptocast.config import from_mapping
 from cryptocast.forecast.aggregation import aggregate
-from cryptocast.models.kronos import KronosForecaster, SamplingConfig
+from cryptocast.models.kronos import KronosForecaster, KronosKnobs, SamplingConfig
 from cryptocast.models.kronos.inputs import (
     CLOSE,
     candle_features,
@@ -167,17 +168,17 @@ class KronosCache:
             out[k] = close + st.anchor_shift if anchor else close
         return out
 
-    def errors(self, knobs: dict, order: np.ndarray) -> Iterator[tuple[int, float]]:
-        """Yield (window index, absolute return error) of the config `knobs` (Kronos
-        forecaster keys) over the windows in `order`, computed CHUNK windows at a time."""
-        cfg = SamplingConfig(knobs.get("temperature", 1.0), int(knobs.get("top_k", 0)),
-                             float(knobs.get("top_p", 0.9)), int(knobs.get("sample_count", 1)))
+    def errors(self, config: dict, order: np.ndarray) -> Iterator[tuple[int, float]]:
+        """Yield (window index, absolute return error) of a trial's config (`model` and
+        `KronosKnobs` keys) over the windows in `order`, computed CHUNK windows at a time."""
+        knobs = from_mapping(KronosKnobs, {k: v for k, v in config.items() if k != "model"},
+                             "Kronos sweep config")
         w = self.windows
         for start in range(0, len(order), CHUNK):
             chunk = [int(i) for i in order[start : start + CHUNK]]
-            closes = self.samples(chunk, cfg, int(knobs.get("context_length", 512)),
-                                  float(knobs.get("clip", 5.0)), bool(knobs.get("anchor", False)))
-            points = aggregate(closes, knobs.get("aggregate", "mean"), axis=1)
+            closes = self.samples(chunk, knobs.sampling, knobs.reads, float(knobs.clip),
+                                  bool(knobs.anchor))
+            points = aggregate(closes, knobs.aggregate, axis=1)
             for i, point in zip(chunk, points, strict=True):
                 yield i, abs(point / w.prev_close[i] - 1.0 - w.actual_return[i])
 

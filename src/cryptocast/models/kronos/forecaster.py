@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from cryptocast.config import from_mapping
 from cryptocast.forecast.aggregation import aggregate, parse_aggregation
 from cryptocast.forecast.base import Context, Forecast
 from cryptocast.runtime import autocast
@@ -19,41 +21,68 @@ from .sampling import SamplingConfig, generate
 from .tokenizer import KronosTokenizer
 
 
-class KronosForecaster:
-    """Forecasts the close with Kronos; keeps the sample paths (close prices) for CRPS.
+@dataclass(frozen=True)
+class KronosKnobs:
+    """Kronos forecaster settings (params.yaml candidate keys; `sample_count` is the official
+    Kronos API's name for the number of sample paths).
 
     max_context: the predictor/decoder window (512 for the official models); context_length:
-    the most candles read (defaults to max_context, and never more than the horizon leaves of
-    it); the reference aggregate is the mean. The candles read are the ones normalised: the
-    official predictor normalises every candle it is given and then slides a max_context
-    window, so its statistics can come from candles the model never sees; ours come from the
-    window the model sees, as in training (deliberately; tests/test_kronos_golden.py).
-    anchor: False maps decoded closes back with the window mean/std (the reference); True
-    adds the decoded change from the tokenizer's own reconstruction of the last context close
-    to the actual last close, so the tokenizer's reconstruction error (and clipping) of the
-    current level cancels out of the forecast.
+    the most candles read (None: max_context; never more than the horizon leaves of it); the
+    reference aggregate is the mean. anchor: False maps decoded closes back with the window
+    mean/std (the reference); True adds the decoded change from the tokenizer's own
+    reconstruction of the last context close to the actual last close.
+    """
+
+    sample_count: int = 1
+    temperature: float = 1.0
+    top_p: float = 0.9
+    top_k: int = 0
+    clip: float = 5.0
+    max_context: int = 512
+    context_length: int | None = None
+    aggregate: str = "mean"
+    anchor: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_context < 1:
+            raise ValueError(f"max_context must be >= 1, got {self.max_context}")
+        if self.context_length is not None and self.context_length < 1:
+            raise ValueError(f"context_length must be >= 1, got {self.context_length}")
+        if not self.clip > 0:
+            raise ValueError(f"clip must be > 0, got {self.clip}")
+        parse_aggregation(self.aggregate)
+
+    @property
+    def sampling(self) -> SamplingConfig:
+        return SamplingConfig(self.temperature, int(self.top_k), float(self.top_p),
+                              int(self.sample_count))
+
+    @property
+    def reads(self) -> int:
+        """The most candles read: context_length, within max_context."""
+        return min(self.context_length or self.max_context, self.max_context)
+
+
+class KronosForecaster:
+    """Forecasts the close with Kronos (`KronosKnobs`); keeps the sample paths (close prices)
+    for CRPS. The candles read are the ones normalised: the official predictor normalises every
+    candle it is given and then slides a max_context window, so its statistics can come from
+    candles the model never sees; ours come from the window the model sees, as in training
+    (deliberately; tests/test_kronos_golden.py). With `anchor` the tokenizer's reconstruction
+    error (and clipping) of the current level cancels out of the forecast.
     """
 
     def __init__(self, tokenizer: KronosTokenizer, predictor: Kronos, name: str = "kronos",
-                 seed: int = 0, sample_count: int = 1, temperature: float = 1.0,
-                 top_p: float = 0.9, top_k: int = 0, clip: float = 5.0, max_context: int = 512,
-                 context_length: int | None = None, aggregate: str = "mean",
-                 anchor: bool = False, device: str | torch.device = "cpu") -> None:
-        if max_context < 1:
-            raise ValueError(f"max_context must be >= 1, got {max_context}")
-        if context_length is not None and context_length < 1:
-            raise ValueError(f"context_length must be >= 1, got {context_length}")
-        if not clip > 0:
-            raise ValueError(f"clip must be > 0, got {clip}")
-        parse_aggregation(aggregate)
+                 seed: int = 0, device: str | torch.device = "cpu", **knobs: object) -> None:
+        self.knobs = from_mapping(KronosKnobs, knobs, "Kronos forecaster knobs")
         self.name = name
         self.device = torch.device(device)
         self.tokenizer = tokenizer.eval().to(self.device)
         self.predictor = predictor.eval().to(self.device)
-        self.sampling = SamplingConfig(temperature, int(top_k), float(top_p), int(sample_count))
-        self.clip, self.max_context, self.aggregate = float(clip), int(max_context), aggregate
-        self.anchor = bool(anchor)
-        self.context_length = min(context_length or max_context, max_context)
+        self.sampling = self.knobs.sampling
+        self.clip, self.max_context = float(self.knobs.clip), int(self.knobs.max_context)
+        self.aggregate, self.anchor = self.knobs.aggregate, bool(self.knobs.anchor)
+        self.context_length = self.knobs.reads
         self.seed = seed
 
     def predict(self, contexts: Sequence[Context]) -> Forecast:
@@ -112,8 +141,7 @@ class KronosForecaster:
 def build_forecaster(checkpoint_dir: str | Path, name: str, seed: int = 0,
                      device: str | torch.device = "cpu", **knobs: object) -> KronosForecaster:
     """Load `checkpoint_dir/{tokenizer,predictor}` and build a forecaster with the knobs
-    (sample_count, temperature, top_p, top_k, clip, max_context, context_length, aggregate,
-    anchor) on `device`."""
+    (`KronosKnobs`) on `device`."""
     tokenizer, predictor = load_checkpoint(checkpoint_dir)
     return KronosForecaster(tokenizer, predictor, name=name, seed=seed, device=device,
                             **knobs)  # type: ignore[arg-type]

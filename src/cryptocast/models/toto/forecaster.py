@@ -26,8 +26,9 @@ from cryptocast.runtime import autocast
 
 
 @dataclass(frozen=True)
-class ForecasterKnobs:
-    """Forecaster settings (params.yaml candidate keys)."""
+class TotoKnobs:
+    """Toto forecaster settings (params.yaml candidate keys). `num_samples` is the official
+    Toto API's name for the sample count (Kronos's is `sample_count`)."""
 
     num_samples: int = 256
     samples_per_batch: int = 256
@@ -55,7 +56,7 @@ class TotoForecaster:
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
         self.name = name
-        self.knobs = from_mapping(ForecasterKnobs, knobs, "Toto forecaster knobs")
+        self.knobs = from_mapping(TotoKnobs, knobs, "Toto forecaster knobs")
         self.context_length = self.knobs.context_length
         self.patch_size = model.config.patch_size
         self.seed = seed
