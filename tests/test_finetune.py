@@ -70,7 +70,7 @@ def base(tmp_path):
 
 def run(corpus, base, tmp_path, name, **train):  # noqa: F811
     out = tmp_path / name
-    return ft.finetune_toto(corpus, base, {**TRAIN, **train}, out / "model",
+    return ft.finetune(corpus, base, {**TRAIN, **train}, out / "model",
                             out / "curve.csv", out / "state", seed=0), out
 
 
@@ -183,7 +183,7 @@ def test_kronos_finetune_runs_keeps_the_best_epoch_and_reports_round_trips(corpu
     )
     from cryptocast.models.kronos import load_checkpoint as load_kronos
     from cryptocast.models.kronos import save_checkpoint as save_kronos
-    from cryptocast.training.finetune_kronos import finetune_kronos
+    from cryptocast.training.finetune_kronos import finetune as finetune_kronos
 
     torch.manual_seed(0)
     save_kronos(KronosTokenizer(TokenizerConfig(**TOKENIZER)), tmp_path / "base" / "tokenizer")

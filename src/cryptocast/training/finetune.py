@@ -12,7 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import pandas as pd
 import torch
@@ -20,11 +20,10 @@ import torch
 from cryptocast.code import closure_sha256
 from cryptocast.data.store import load_series, read_splits
 from cryptocast.evaluation.evaluate import backtest_candidates, metrics_for_dvc, score_results
-from cryptocast.forecast.registry import build_forecaster
+from cryptocast.forecast.registry import FAMILIES, build_forecaster
 from cryptocast.io import read_json, sha256_of, write_json
 from cryptocast.models.folder import copy_folder
 from cryptocast.runtime import autocast_enabled, current_device
-from cryptocast.training import FAMILIES
 from cryptocast.training.early_stopping import Schedule
 
 # What compares fine-tuning configurations (and the base) per family, on validation windows.
@@ -76,16 +75,28 @@ def set_dropout(model: torch.nn.Module, p: float | None) -> None:
                 setattr(module, name, p)
 
 
+class FinetuningFamily(Protocol):
+    """What `cryptocast.training.finetune_<family>` provides."""
+
+    def finetune(self, corpus, base_dir: Path, train_params: dict[str, Any], out_dir: Path,
+                 curve: Path, state_dir: Path, seed: int) -> dict[str, Any]:
+        """Fine-tune the checkpoint in `base_dir` once with `train_params` (params
+        finetune.<family> with one grid configuration); returns the training summary, whose
+        `criterion` (and the base's, `base_criterion`) compares configurations."""
+
+
+def finetuning(family: str) -> FinetuningFamily:
+    if family not in FAMILIES:
+        raise ValueError(f"finetune: family must be one of {list(FAMILIES)}, got {family!r}")
+    return importlib.import_module(f"cryptocast.training.finetune_{family}")
+
+
 def finetune_family(family: str, corpus, base_dir: str | Path, train_params: dict[str, Any],
                     out_dir: str | Path, curve: str | Path, state_dir: str | Path,
                     seed: int) -> dict[str, Any]:
-    """Fine-tune `family` once (training/finetune_<family>.py); returns the training summary,
-    whose `criterion` (and the base's, `base_criterion`) compares configurations."""
-    if family not in FAMILIES:
-        raise ValueError(f"finetune: family must be one of {list(FAMILIES)}, got {family!r}")
-    module = importlib.import_module(f"cryptocast.training.finetune_{family}")
-    return getattr(module, f"finetune_{family}")(corpus, base_dir, train_params, out_dir,
-                                                  curve, state_dir, seed)
+    """Fine-tune `family` once (`FinetuningFamily.finetune`)."""
+    return finetuning(family).finetune(corpus, Path(base_dir), train_params, Path(out_dir),
+                                       Path(curve), Path(state_dir), seed)
 
 
 def grid_configs(grid: dict[str, list]) -> dict[str, dict[str, Any]]:

@@ -74,7 +74,7 @@ def _tune_tokenizer(tokenizer, sampler, rng, params: KronosFinetuneParams,
     tokenizer.eval()
 
 
-def finetune_kronos(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[str, Any],
+def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[str, Any],
                     out_dir: str | Path, curve: str | Path, state_dir: str | Path,
                     seed: int) -> dict[str, Any]:
     """Fine-tune `base_dir`/{tokenizer,predictor} on `corpus`; keep the epoch with the best

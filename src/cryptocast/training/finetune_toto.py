@@ -82,7 +82,7 @@ def _loss(model, x, mask, params: TotoFinetuneParams, where: str) -> torch.Tenso
                                 params.huber_delta), "finetune toto", where)
 
 
-def finetune_toto(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[str, Any],
+def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[str, Any],
                   out_dir: str | Path, curve: str | Path, state_dir: str | Path,
                   seed: int) -> dict[str, Any]:
     """Fine-tune the checkpoint in `base_dir` on `corpus` (already cut at the validation
