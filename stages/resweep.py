@@ -8,7 +8,7 @@ from pathlib import Path
 from cryptocast.io import read_json, write_atomic, write_json
 from cryptocast.runtime import load_and_configure
 from cryptocast.tuning.pools import build_pool
-from cryptocast.tuning.sweep import HISTORY_COLUMNS
+from cryptocast.tuning.sweep import HISTORY_COLUMNS, SweepJob
 from cryptocast.tuning.sweep_run import sweep_symbol, write_outcome
 
 if __name__ == "__main__":
@@ -27,7 +27,9 @@ if __name__ == "__main__":
         write_atomic(f"plots/resweep/{symbol}.csv",
                      lambda tmp: tmp.write_text(",".join(HISTORY_COLUMNS) + "\n"))
         sys.exit(0)
+    job = SweepJob.from_params(params, symbol)
     if "toto" in checkpoints:
-        build_pool(params, symbol, "data/prepared", checkpoints["toto"], out / "pool")
-    outcome = sweep_symbol(params, symbol, "data/prepared", checkpoints, out / "pool")
+        build_pool(job.settings, job.eval, job.seed, symbol, "data/prepared",
+                   checkpoints["toto"], out / "pool")
+    outcome = sweep_symbol(job, "data/prepared", checkpoints, out / "pool")
     write_outcome(outcome, "resweep", symbol, runtime)

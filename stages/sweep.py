@@ -6,14 +6,15 @@ import sys
 from pathlib import Path
 
 from cryptocast.runtime import load_and_configure
-from cryptocast.tuning.sweep import sweep_settings
+from cryptocast.tuning.sweep import SweepJob
 from cryptocast.tuning.sweep_run import sweep_symbol, write_outcome
 
 if __name__ == "__main__":
     symbol = sys.argv[1]
     params, runtime = load_and_configure()
-    families = sweep_settings(params, symbol).families
-    outcome = sweep_symbol(params, symbol, "data/prepared",
-                           {f: Path("models") / f for f in families}, f"pools/{symbol}")
+    job = SweepJob.from_params(params, symbol)
+    outcome = sweep_symbol(job, "data/prepared",
+                           {f: Path("models") / f for f in job.settings.families},
+                           f"pools/{symbol}")
     outcome.record.write(f"hyperparams/sweep/{symbol}.json")
     write_outcome(outcome, "sweep", symbol, runtime)

@@ -30,7 +30,7 @@ from cryptocast.config import DataConfig, SplitConfig
 from cryptocast.data.prepare import prepare
 from cryptocast.models.toto import Toto, save_checkpoint
 from cryptocast.tuning.pools import build_pool
-from cryptocast.tuning.sweep import heartbeat_storage
+from cryptocast.tuning.sweep import SweepJob, heartbeat_storage
 from cryptocast.tuning.symbol_sweep import open_symbol_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,14 +101,16 @@ def project(tmp_path_factory) -> Path:
             root / "data" / "report.json")
     torch.manual_seed(0)
     save_checkpoint(Toto(TINY), root / "models" / "toto")
-    build_pool(params, "AAAUSDT", root / "data" / "prepared", root / "models" / "toto",
-               root / "pools" / "AAAUSDT")
+    job = SweepJob.from_params(params, "AAAUSDT")
+    build_pool(job.settings, job.eval, job.seed, "AAAUSDT", root / "data" / "prepared",
+               root / "models" / "toto", root / "pools" / "AAAUSDT")
     return root
 
 
 def create_study(project: Path, url: str) -> str:
     params = yaml.safe_load((project / "params.yaml").read_text())
-    opened = open_symbol_study(params, "AAAUSDT", project / "data" / "prepared",
+    opened = open_symbol_study(SweepJob.from_params(params, "AAAUSDT"),
+                               project / "data" / "prepared",
                                {"toto": project / "models" / "toto"},
                                project / "pools" / "AAAUSDT", storage=heartbeat_storage(url))
     return opened.study.study_name

@@ -26,7 +26,8 @@ import numpy as np
 import optuna
 import sqlalchemy
 
-from cryptocast.config import from_mapping, merge_params
+from cryptocast.config import BaselineSpec, EvalConfig, from_mapping, merge_params
+from cryptocast.forecast.registry import FAMILIES
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 PRUNE_EVERY = 10  # windows between pruning checks
@@ -54,9 +55,9 @@ class SweepSettings:
             raise ValueError(f"params sweep.method must be grid or tpe, got {self.method!r}")
         if self.n_trials < 1:
             raise ValueError(f"params sweep.n_trials must be >= 1, got {self.n_trials}")
-        unknown = sorted(set(self.families) - {"toto", "kronos"})
+        unknown = sorted(set(self.families) - set(FAMILIES))
         if unknown or not self.families:
-            raise ValueError(f"params sweep.families: expected toto and/or kronos, got "
+            raise ValueError(f"params sweep.families: expected some of {list(FAMILIES)}, got "
                              f"{self.families}")
         for family in self.families:
             space = getattr(self, family)
@@ -80,6 +81,27 @@ def sweep_settings(params: Mapping[str, Any], symbol: str) -> SweepSettings:
     merged = merge_params(sweep.get("defaults") or {}, (sweep.get("symbols") or {}).get(symbol)
                           or {})
     return from_mapping(SweepSettings, merged, f"params sweep (for {symbol})")
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """Everything one symbol's sweep reads from params, parsed once by the stage: the search
+    settings, the evaluation settings, the seed, the symbol's baseline (scored beside the
+    winners) and each family's default forecaster knobs (its first trial)."""
+
+    symbol: str
+    settings: SweepSettings
+    eval: EvalConfig
+    seed: int
+    baseline: BaselineSpec
+    defaults: dict[str, dict[str, Any]]
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], symbol: str) -> SweepJob:
+        settings = sweep_settings(params, symbol)
+        return cls(symbol, settings, EvalConfig.from_params(params), int(params["seed"]),
+                   BaselineSpec.from_params(params, symbol),
+                   {f: dict(params["models"][f]["forecaster"]) for f in settings.families})
 
 
 def grid(settings: SweepSettings) -> list[dict[str, Any]]:

@@ -16,7 +16,6 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from cryptocast.config import EvalConfig
 from cryptocast.data.splits import Splits
 from cryptocast.data.store import load_series, read_splits
 from cryptocast.evaluation.evaluate import (
@@ -31,6 +30,7 @@ from cryptocast.tuning.pools import write_npz
 from cryptocast.tuning.records import Record, provenance_block, windows_block
 from cryptocast.tuning.sweep import (
     HISTORY_COLUMNS,
+    SweepJob,
     best_by_family,
     budget_trials,
     family_of,
@@ -40,24 +40,31 @@ from cryptocast.tuning.sweep import (
 from cryptocast.tuning.symbol_sweep import Checkpoints, open_symbol_study, trial_losses
 
 
-def score_winners(params: dict, symbol: str, winners: dict[str, dict], prepared_dir: str | Path,
-                  baseline_models_dir: str | Path = "models"
-                  ) -> tuple[Results, dict, pd.DataFrame, Splits]:
+@dataclass(frozen=True)
+class WinnerScores:
+    """The winners' backtests by split and name, their metrics, their point forecasts (long
+    frame) and the splits."""
+
+    results: Results
+    metrics: dict[str, Any]
+    forecasts: pd.DataFrame
+    splits: Splits
+
+
+def score_winners(job: SweepJob, winners: dict[str, dict], prepared_dir: str | Path,
+                  baseline_models_dir: str | Path = "models") -> WinnerScores:
     """Backtest the winners (on the checkpoints their configs name), the baseline config (on
-    `baseline_models_dir`) and naive on both splits, scored against the baseline:
-    (results, metrics, point forecasts, splits)."""
-    cfg = EvalConfig.from_params(params)
+    `baseline_models_dir`) and naive on both splits, scored against the baseline."""
     splits = read_splits(prepared_dir)
-    candles = load_series(prepared_dir, splits.interval, symbol)
-    baseline = params["baseline"][symbol]
-    seed = int(params["seed"])
-    specs = {"baseline": baseline["candidates"][baseline["reference"]], "naive": {"model": "naive"},
+    candles = load_series(prepared_dir, splits.interval, job.symbol)
+    specs = {"baseline": job.baseline.config, "naive": {"model": "naive"},
              **{f"sweep_{family}": config for family, config in winners.items()}}
-    forecasters = {name: build_forecaster(name, spec, baseline_models_dir, seed)
+    forecasters = {name: build_forecaster(name, spec, baseline_models_dir, job.seed)
                    for name, spec in specs.items()}
-    results = backtest_candidates(candles, symbol, splits, forecasters, cfg)
-    metrics, forecasts = score_results(results, "baseline", cfg, splits.interval, seed)
-    return results, metrics, forecasts, splits
+    results = backtest_candidates(candles, job.symbol, splits, forecasters, job.eval)
+    metrics, forecasts = score_results(results, "baseline", job.eval, splits.interval,
+                                       job.seed)
+    return WinnerScores(results, metrics, forecasts, splits)
 
 
 def save_samples(path: str | Path, results: Results, names: list[str]) -> None:
@@ -91,13 +98,14 @@ class SweepOutcome:
     trial_losses: pd.DataFrame
 
 
-def sweep_symbol(params: dict, symbol: str, prepared_dir: str | Path, checkpoints: Checkpoints,
+def sweep_symbol(job: SweepJob, prepared_dir: str | Path, checkpoints: Checkpoints,
                  pools_dir: str | Path, baseline_models_dir: str | Path = "models"
                  ) -> SweepOutcome:
-    """Run (or continue) the symbol's study on `checkpoints`, then score its winners for real.
+    """Run (or continue) the job's study on `checkpoints`, then score its winners for real.
     Winners on other checkpoints than the baseline's (the re-sweep on fine-tuned ones) name
     their `checkpoint`."""
-    opened = open_symbol_study(params, symbol, prepared_dir, checkpoints, pools_dir)
+    symbol = job.symbol
+    opened = open_symbol_study(job, prepared_dir, checkpoints, pools_dir)
     study, settings = opened.study, opened.settings
     started = time.perf_counter()
     run_study(study, opened.objective, settings.n_trials)
@@ -112,8 +120,8 @@ def sweep_symbol(params: dict, symbol: str, prepared_dir: str | Path, checkpoint
         if Path(checkpoints[family]) != Path(baseline_models_dir) / family:
             config["checkpoint"] = str(checkpoints[family])
         winners[family] = config
-    results, scored, forecasts, splits = score_winners(params, symbol, winners, prepared_dir,
-                                                       baseline_models_dir)
+    scores = score_winners(job, winners, prepared_dir, baseline_models_dir)
+    scored, splits = scores.metrics, scores.splits
     names = [f"sweep_{family}" for family in winners]
     validation = {n: scored["validation"][n]["pct_return_mae"] for n in names}
     chosen = min(validation, key=validation.get)
@@ -140,7 +148,7 @@ def sweep_symbol(params: dict, symbol: str, prepared_dir: str | Path, checkpoint
         "winners": winners,
         "candidates": metrics_for_dvc(scored),
     }
-    return SweepOutcome(record, doc, history(trials), results, names, forecasts,
+    return SweepOutcome(record, doc, history(trials), scores.results, names, scores.forecasts,
                         trial_losses(trials, opened.errors, opened.windows))
 
 
