@@ -2,8 +2,8 @@
 hyperparams/crypto_improved/<SYMBOL>_configN.json, from params `improved`."""
 
 from cryptocast.config import load_params
-from cryptocast.tuning.improved import write_candidate_files
+from cryptocast.tuning.improved import all_plans, write_candidate_files
 
 if __name__ == "__main__":
-    for path in write_candidate_files(load_params(), "hyperparams/crypto_improved"):
+    for path in write_candidate_files(all_plans(load_params()), "hyperparams/crypto_improved"):
         print(f"wrote {path}")

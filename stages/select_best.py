@@ -5,21 +5,22 @@ metrics/best.json with the SPA and the Model Confidence Sets; then the chosen co
 both splits (plots/forecast/<SYMBOL>.csv: forecasts, 80% band, PIT). The test split never
 enters the choice."""
 
-from cryptocast.config import EvalConfig, symbols_from_params
+from cryptocast.config import EvalConfig
 from cryptocast.io import write_atomic, write_json
 from cryptocast.runtime import load_and_configure
 from cryptocast.tuning.production import backtest_record, forecast_frame
-from cryptocast.tuning.select import best_record
+from cryptocast.tuning.select import SelectJob, best_record
 
 if __name__ == "__main__":
     params, _ = load_and_configure()
-    horizon = EvalConfig.from_params(params).horizon
+    job, cfg = SelectJob.from_params(params), EvalConfig.from_params(params)
     summary = {}
-    for symbol in symbols_from_params(params):
-        record = best_record(params, symbol, "metrics", "hyperparams/crypto_improved",
-                             "forecasts", "data/prepared", "models", horizon)
+    for symbol in job.baselines:
+        record = best_record(job, symbol, "metrics", "hyperparams/crypto_improved",
+                             "forecasts", "data/prepared", "models")
         record.write(f"hyperparams/best/{symbol}.json")
-        frame = forecast_frame(backtest_record(record, params, "data/prepared", "models"))
+        frame = forecast_frame(backtest_record(record, cfg, job.seed, "data/prepared",
+                                               "models"))
         write_atomic(f"plots/forecast/{symbol}.csv",
                      lambda tmp, f=frame: f.to_csv(tmp, index=False))
         selection = record.selection

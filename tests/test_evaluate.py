@@ -53,3 +53,17 @@ def test_unknown_reference_is_an_error(setup):
     candles, splits, cfg, candidates = setup
     with pytest.raises(ValueError, match="reference candidate 'toto'"):
         evaluate_candidates(candles, "X", splits, candidates, "toto", cfg)
+
+
+def test_a_bad_knob_fails_before_the_checkpoint_loads(tmp_path, monkeypatch):
+    import cryptocast.models.toto.forecaster as toto_forecaster
+    from cryptocast.forecast.registry import build_forecaster
+
+    def no_load(folder):
+        raise AssertionError("the checkpoint was loaded")
+
+    monkeypatch.setattr(toto_forecaster, "load_checkpoint", no_load)
+    with pytest.raises(ValueError, match=r"candidate 'x' \(toto\): unknown keys \['num_sample'\]"):
+        build_forecaster("x", {"model": "toto", "num_sample": 8}, tmp_path / "missing")
+    with pytest.raises(ValueError, match="num_samples must be a positive int"):
+        build_forecaster("x", {"model": "toto", "num_samples": 0}, tmp_path / "missing")

@@ -19,6 +19,7 @@ from cryptocast.evaluation.claims import (
     judge_claim,
 )
 from cryptocast.tuning.improved import (
+    all_plans,
     clipped_share,
     judge,
     plan_candidates,
@@ -40,7 +41,7 @@ PARAMS = {
 
 
 def test_candidate_files_round_trip_in_the_one_schema(tmp_path):
-    paths = write_candidate_files(PARAMS, tmp_path)
+    paths = write_candidate_files(all_plans(PARAMS), tmp_path)
     assert sorted(p.name for p in paths) == ["ETHUSDT_config1.json", "ETHUSDT_config2.json"]
     assert set(json.loads(paths[0].read_text())) == set(RECORD_KEYS)
     records = read_candidate_files(tmp_path, "ETHUSDT")

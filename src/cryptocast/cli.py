@@ -15,6 +15,8 @@ from cryptocast.config import (
     DataConfig,
     EvalConfig,
     ModelSettings,
+    baselines_from_params,
+    family_defaults,
     load_params,
     symbols_from_params,
 )
@@ -212,7 +214,7 @@ def forecast(params_path, symbol, config, live, exchange, device) -> None:
         candles = fetch_candles(exchange, symbol, interval, since, None)
     else:
         candles = load_series("data/prepared", interval, symbol)
-    result = forecast_next(record, candles, interval, "models", params.get("seed", 0))
+    result = forecast_next(record, candles, interval, "models", int(params["seed"]))
     last, predicted = result.prev_close[0], result.point[0]
     when = pd.Timestamp(result.timestamps[0])
     band = ""
@@ -255,13 +257,14 @@ def quick_eval(params_path, symbol, config, device) -> None:
     if record.symbol != symbol:
         click.echo(f"note: {config} was tuned for {record.symbol}; scoring it on {symbol}")
     record = dataclasses.replace(record, symbol=symbol)
-    results = backtest_record(record, params, "data/prepared", "models")
+    cfg = EvalConfig.from_params(params)
+    results = backtest_record(record, cfg, int(params["seed"]), "data/prepared", "models")
     naive = {split: dataclasses.replace(r, point=r.prev_close, samples=None,
                                         latency_s_per_forecast_batched=0.0, latency_s_single=0.0)
              for split, r in results.items()}
     metrics, _ = score_results({s: {"config": results[s], "naive": naive[s]} for s in results},
-                               "naive", EvalConfig.from_params(params),
-                               read_splits("data/prepared").interval, params.get("seed", 0))
+                               "naive", cfg, read_splits("data/prepared").interval,
+                               int(params["seed"]))
     _print_metrics(metrics, "naive")
 
 
@@ -278,7 +281,7 @@ def _print_evaluation(params, symbol: str, candidates: dict, reference: str) -> 
     from cryptocast.evaluation.evaluate import evaluate_symbol
 
     metrics, _ = evaluate_symbol("data/prepared", "models", symbol, candidates, reference,
-                                 EvalConfig.from_params(params), seed=params.get("seed", 0))
+                                 EvalConfig.from_params(params), seed=int(params["seed"]))
     _print_metrics(metrics, reference)
 
 
@@ -293,7 +296,9 @@ def report(params_path, metrics_dir, show_all) -> None:
     from cryptocast.report.tables import COLUMNS, candidate_row, selection_text
 
     try:
-        reports = symbol_reports(load_params(params_path), metrics_dir, "hyperparams")
+        params = load_params(params_path)
+        reports = symbol_reports(baselines_from_params(params), family_defaults(params),
+                                 metrics_dir, "hyperparams")
     except FileNotFoundError as err:
         raise click.UsageError(f"{err}; run the pipeline first (make all)") from err
     click.echo(markdown_table(SUMMARY_COLUMNS, summary_rows(reports)))

@@ -220,6 +220,17 @@ class BaselineSpec:
         return from_mapping(cls, section, f"params baseline.{symbol}")
 
 
+def baselines_from_params(params: Mapping[str, Any]) -> dict[str, BaselineSpec]:
+    """Every symbol's params.yaml `baseline.<SYMBOL>`."""
+    return {s: BaselineSpec.from_params(params, s) for s in params.get("baseline") or {}}
+
+
+def family_defaults(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each family's default forecaster knobs (params.yaml `models.<family>.forecaster`)."""
+    return {family: dict(section["forecaster"])
+            for family, section in (params.get("models") or {}).items()}
+
+
 def symbols_from_params(params: dict[str, Any]) -> list[str]:
     symbols = params.get("symbols", list(DEFAULT_SYMBOLS))
     if not symbols or not all(isinstance(s, str) for s in symbols):

@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from cryptocast.config import BaselineSpec
+from cryptocast.forecast.registry import FAMILIES
 from cryptocast.io import read_json, write_atomic
 from cryptocast.report import figures
 from cryptocast.report.tables import (
@@ -34,9 +36,10 @@ class Block:
     content: Any
 
 
-def _report_blocks(params: Mapping[str, Any], metrics_dir: Path, hyperparams_dir: Path,
-                   plots_dir: Path, figures_dir: Path) -> list[Block]:
-    reports = symbol_reports(params, metrics_dir, hyperparams_dir)
+def _report_blocks(baselines: Mapping[str, BaselineSpec],
+                   defaults: Mapping[str, Mapping[str, Any]], metrics_dir: Path,
+                   hyperparams_dir: Path, plots_dir: Path, figures_dir: Path) -> list[Block]:
+    reports = symbol_reports(baselines, defaults, metrics_dir, hyperparams_dir)
     blocks = [Block("heading", (1, "cryptocast: which configuration to run, and what helped")),
               Block("text", "Daily candles, rolling origin, horizon 1; 120 validation and 120 "
                             "test windows. Every choice was made on validation; the test split "
@@ -63,7 +66,7 @@ def _report_blocks(params: Mapping[str, Any], metrics_dir: Path, hyperparams_dir
                                                   figures_dir / f"{r.symbol}_sweep.png")),
         ]
     blocks += [Block("heading", (2, "Fine-tuning"))]
-    for family in ("toto", "kronos"):
+    for family in FAMILIES:
         path = metrics_dir / "finetune" / f"{family}.json"
         if not path.exists():
             continue
@@ -126,12 +129,16 @@ def _html(blocks: list[Block]) -> str:
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
 
 
-def build_report(params: Mapping[str, Any], metrics_dir: str | Path, hyperparams_dir: str | Path,
-                 plots_dir: str | Path, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write out_dir/report.md, out_dir/report.html and out_dir/figures/*.png."""
+def build_report(baselines: Mapping[str, BaselineSpec],
+                 defaults: Mapping[str, Mapping[str, Any]], metrics_dir: str | Path,
+                 hyperparams_dir: str | Path, plots_dir: str | Path, out_dir: str | Path
+                 ) -> tuple[Path, Path]:
+    """Write out_dir/report.md, out_dir/report.html and out_dir/figures/*.png for the symbols
+    `baselines` holds (each symbol's params baseline; `defaults`: each family's default
+    forecaster knobs)."""
     out_dir = Path(out_dir)
-    blocks = _report_blocks(params, Path(metrics_dir), Path(hyperparams_dir), Path(plots_dir),
-                            out_dir / "figures")
+    blocks = _report_blocks(baselines, defaults, Path(metrics_dir), Path(hyperparams_dir),
+                            Path(plots_dir), out_dir / "figures")
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
     markdown = _markdown(blocks, out_dir)
     write_atomic(md_path, lambda tmp: tmp.write_text(markdown))

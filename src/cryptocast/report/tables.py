@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptocast.config import BaselineSpec
 from cryptocast.io import read_json
 from cryptocast.tuning.select import NAIVE, Candidate, gather
 
@@ -73,14 +74,17 @@ def plan_verdicts(improved: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def symbol_reports(params: Mapping[str, Any], metrics_dir: str | Path,
+def symbol_reports(baselines: Mapping[str, BaselineSpec],
+                   defaults: Mapping[str, Mapping[str, Any]], metrics_dir: str | Path,
                    hyperparams_dir: str | Path) -> list[SymbolReport]:
+    """Per symbol selected (metrics/best.json): its selection, its finalists (each forecast
+    once) and the plan verdicts."""
     metrics_dir, hyperparams_dir = Path(metrics_dir), Path(hyperparams_dir)
     best = read_json(metrics_dir / "best.json")
     out = []
     for symbol in best:
         duplicates = best[symbol]["duplicates"]
-        candidates = [c for c in gather(symbol, params, metrics_dir,
+        candidates = [c for c in gather(symbol, baselines[symbol], defaults, metrics_dir,
                                         hyperparams_dir / "crypto_improved")
                       if c.name not in duplicates]
         improved = read_json(metrics_dir / "improved" / f"{symbol}.json")

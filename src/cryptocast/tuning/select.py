@@ -25,10 +25,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cryptocast.config import from_mapping
+from cryptocast.config import (
+    BaselineSpec,
+    EvalConfig,
+    family_defaults,
+    from_mapping,
+    symbols_from_params,
+)
 from cryptocast.data.store import read_splits
 from cryptocast.evaluation.snooping import confidence_set, distinct, spa_test
-from cryptocast.forecast.registry import NEURAL_MODELS, checkpoint_folder
+from cryptocast.forecast.registry import FAMILIES, checkpoint_folder
 from cryptocast.io import read_json
 from cryptocast.tuning.improved import read_candidate_files
 from cryptocast.tuning.records import Record, provenance_block, windows_block
@@ -97,23 +103,23 @@ def _finalists(stage: str, names: Mapping[str, str], metrics: Mapping[str, Any],
             for final, inner in names.items()]
 
 
-def gather(symbol: str, params: Mapping[str, Any], metrics_dir: str | Path,
-           improved_dir: str | Path, forecasts_dir: str | Path | None = None
-           ) -> list[Candidate]:
+def gather(symbol: str, baseline_spec: BaselineSpec, defaults: Mapping[str, Mapping[str, Any]],
+           metrics_dir: str | Path, improved_dir: str | Path,
+           forecasts_dir: str | Path | None = None) -> list[Candidate]:
     """Every stage's finalists for `symbol`, in stage order: naive and the baseline config,
-    the plan's candidates, the sweep winners, the base and fine-tuned default forecasters, the
-    re-sweep winners (when it searched) and the ensembles; with their errors when
-    `forecasts_dir` is given."""
+    the plan's candidates, the sweep winners, the base and fine-tuned default forecasters
+    (`defaults`: each family's knobs), the re-sweep winners (when it searched) and the
+    ensembles; with their errors when `forecasts_dir` is given."""
     metrics_dir = Path(metrics_dir)
 
     def errors(*parts: str):
         return read_errors(Path(forecasts_dir, *parts)) if forecasts_dir else None
 
-    spec = params["baseline"][symbol]
-    ref = spec["reference"]
+    ref = baseline_spec.reference
     baseline = read_json(metrics_dir / "baseline" / f"{symbol}.json")
     names = {n: n for n in NAIVE if n in baseline["validation"]} | {f"baseline_{ref}": ref}
-    configs = {n: spec["candidates"].get(inner, {"model": inner}) for n, inner in names.items()}
+    configs = {n: baseline_spec.candidates.get(inner, {"model": inner})
+               for n, inner in names.items()}
     found = _finalists("baseline", names, baseline, configs,
                        errors("baseline", f"{symbol}.parquet"))
     improved = read_json(metrics_dir / "improved" / f"{symbol}.json")["candidates"]
@@ -122,12 +128,12 @@ def gather(symbol: str, params: Mapping[str, Any], metrics_dir: str | Path,
                         {f"improved_{n}": r.config for n, r in records.items()},
                         errors("improved", f"{symbol}.parquet"))
     found += _sweep_finalists("sweep", symbol, metrics_dir, errors)
-    for family in NEURAL_MODELS:
+    for family in FAMILIES:
         path = metrics_dir / "finetune" / f"{family}.json"
         if not path.exists():
             continue
         doc = read_json(path)
-        knobs = {"model": family, **params["models"][family]["forecaster"]}
+        knobs = {"model": family, **defaults[family]}
         configs = {f"default_{family}": knobs,
                    f"finetuned_{family}": {**knobs, "checkpoint": doc["checkpoints"][symbol]}}
         found += _finalists("finetune", dict(zip(configs, ("base", "finetuned"), strict=True)),
@@ -225,20 +231,37 @@ def config_checkpoints(config: Mapping[str, Any], models_dir: str | Path) -> lis
     return [f for f in (checkpoint_folder(s, models_dir) for s in specs) if f is not None]
 
 
-def best_record(params: Mapping[str, Any], symbol: str, metrics_dir: str | Path,
-                improved_dir: str | Path, forecasts_dir: str | Path, prepared_dir: str | Path,
-                models_dir: str | Path, horizon: int) -> Record:
+@dataclass(frozen=True)
+class SelectJob:
+    """What `select` reads from params, parsed once: each symbol's baseline, each family's
+    default forecaster knobs, the gate's settings, the seed and the horizon."""
+
+    baselines: dict[str, BaselineSpec]
+    defaults: dict[str, dict[str, Any]]
+    gate: SelectParams
+    seed: int
+    horizon: int
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> SelectJob:
+        return cls({s: BaselineSpec.from_params(params, s) for s in symbols_from_params(params)},
+                   family_defaults(params), SelectParams.from_params(params),
+                   int(params["seed"]), EvalConfig.from_params(params).horizon)
+
+
+def best_record(job: SelectJob, symbol: str, metrics_dir: str | Path, improved_dir: str | Path,
+                forecasts_dir: str | Path, prepared_dir: str | Path, models_dir: str | Path
+                ) -> Record:
     """hyperparams/best/<SYMBOL>.json: the chosen candidate with its evidence."""
-    finalists, same_as = drop_duplicates(gather(symbol, params, metrics_dir, improved_dir,
-                                                forecasts_dir))
-    chosen, table = select(finalists, tried_losses(symbol, forecasts_dir),
-                           SelectParams.from_params(params), int(params["seed"]))
+    finalists, same_as = drop_duplicates(gather(symbol, job.baselines[symbol], job.defaults,
+                                                metrics_dir, improved_dir, forecasts_dir))
+    chosen, table = select(finalists, tried_losses(symbol, forecasts_dir), job.gate, job.seed)
     splits = read_splits(prepared_dir)
     return Record(
         symbol=symbol, model=chosen.config["model"], config=chosen.config,
         validation=chosen.validation, test=chosen.test,
-        windows=windows_block(splits, horizon, {"validation": chosen.validation["n"],
-                                                "test": chosen.test["n"]}),
+        windows=windows_block(splits, job.horizon, {"validation": chosen.validation["n"],
+                                                    "test": chosen.test["n"]}),
         provenance=provenance_block(config_checkpoints(chosen.config, models_dir),
                                     prepared_dir, symbol, splits),
         selection={"metric": f"validation {METRIC}", **table, "duplicates": same_as,
