@@ -8,6 +8,7 @@ Writes bench/results/kronos_latency.json.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from pathlib import Path
@@ -75,7 +76,8 @@ def _timed(fn, repeats: int) -> tuple[float, list]:
 @click.option("--out", default="bench/results/kronos_latency.json", type=click.Path())
 def main(checkpoint: Path, prepared: Path, repeats: int, reference_repeats: int,
          threads: int | None, out: str):
-    runtime = configure(RuntimeConfig(threads or RuntimeConfig.from_params(load_params()).threads))
+    settings = RuntimeConfig.from_params(load_params())
+    runtime = configure(dataclasses.replace(settings, threads=threads or settings.threads))
     tok, pred, source = _models(checkpoint)
     ctx = _uni_context(prepared, UNI["context_length"])
     forecaster = KronosForecaster(tok, pred, name="uni_kronos", seed=0, **UNI)

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_candles
+from tiny import eval_config
 
-from cryptocast.config import EvalConfig
 from cryptocast.data.splits import compute_splits
 from cryptocast.evaluation.evaluate import evaluate_candidates, metrics_for_dvc
 from cryptocast.forecast.naive import NaiveForecaster, NaiveGaussianForecaster
@@ -15,7 +15,7 @@ from cryptocast.forecast.naive import NaiveForecaster, NaiveGaussianForecaster
 def setup():
     candles = make_candles(200)
     splits = compute_splits({"X": candles}, "1d", pd.Timedelta(days=1), 30, 20)
-    cfg = EvalConfig(val_steps=30, test_steps=20, n_boot=50, batch_size=16)
+    cfg = eval_config(val_steps=30, test_steps=20, n_boot=50, batch_size=16)
     candidates = {"naive": NaiveForecaster(), "gauss": NaiveGaussianForecaster(window=10)}
     return candles, splits, cfg, candidates
 

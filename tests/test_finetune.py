@@ -9,14 +9,14 @@ import pytest
 import torch
 from scipy import stats
 from test_toto_training import corpus  # noqa: F401 - the shared fixture
-from tiny import TINY
+from tiny import TINY, finetune_settings
 
 import cryptocast.training.finetune_toto as ft
 from cryptocast.models.toto import Toto, load_checkpoint, save_checkpoint
 from cryptocast.models.toto.distribution import StudentTMixture, finetune_loss, mixture_variance
 
-TRAIN = {"symbols": ["AAA"], "epochs": 3, "steps_per_epoch": 3, "batch_size": 4,
-         "context_length": 16, "warmup_steps": 1, "lr": 1e-3, "patience": 5}
+TRAIN = finetune_settings("toto", symbols=["AAA"], epochs=3, steps_per_epoch=3, batch_size=4,
+         context_length=16, warmup_steps=1, lr=1e-3, patience=5)
 
 
 def one_t(df=4.0, loc=0.5, scale=2.0) -> StudentTMixture:
@@ -142,7 +142,8 @@ def test_head_only_trains_the_head(base):
     assert names and all(n.startswith(ft.HEAD) for n in names)
     assert sum(p.numel() for p in trainable) < sum(p.numel() for p in model.parameters())
     with pytest.raises(ValueError, match="trainable must be head or all"):
-        ft.TotoFinetuneParams(trainable="backbone")
+        ft.TotoFinetuneParams(**finetune_settings("toto", symbols=["AAA"],
+                                                  trainable="backbone"))
 
 
 def test_kronos_training_windows_exclude_the_target_from_their_statistics(corpus):  # noqa: F811
@@ -189,9 +190,9 @@ def test_kronos_finetune_runs_keeps_the_best_epoch_and_reports_round_trips(corpu
     save_kronos(KronosTokenizer(TokenizerConfig(**TOKENIZER)), tmp_path / "base" / "tokenizer")
     save_kronos(Kronos(PredictorConfig(**PREDICTOR)), tmp_path / "base" / "predictor")
     summary = finetune_kronos(corpus, tmp_path / "base",
-                              {"symbols": ["AAA"], "epochs": 2, "steps_per_epoch": 3,
-                               "batch_size": 4, "window": 16, "min_window": 8,
-                               "tokenizer_steps": 2, "lr": 1e-3},
+                              finetune_settings("kronos", symbols=["AAA"], epochs=2,
+                                                steps_per_epoch=3, batch_size=4, window=16,
+                                                min_window=8, tokenizer_steps=2, lr=1e-3),
                               tmp_path / "out", tmp_path / "kronos.csv", tmp_path / "state",
                               seed=0)
     assert summary["best_epoch"] in (1, 2) and summary["best_val_ce"] <= summary["base_val_ce"]

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from tiny import eval_config
 
-from cryptocast.config import EvalConfig
 from cryptocast.data.splits import Splits
 from cryptocast.evaluation.claims import (
     CONSISTENT,
@@ -103,7 +103,7 @@ def test_judge_reads_the_forecasts_against_the_baseline():
                        "dm_pvalue_vs_naive": 1.0} for n in ("base", "c1", "c2")}
                for s in ("validation", "test")}
     out = judge(metrics, forecasts, ["c1", "c2"], "base", (0.3, 0.4),
-                EvalConfig(n_boot=200))
+                eval_config(n_boot=200))
     c1, c2 = out["test"]["c1"], out["test"]["c2"]
     assert c1["gain"] == pytest.approx(0.5) and c1["verdict"] == HELD
     assert c2["gain"] == pytest.approx(-0.5) and c2["verdict"] == REVERSED

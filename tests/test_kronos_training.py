@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny import PREDICTOR, TOKENIZER
+from tiny import PREDICTOR, TOKENIZER, section
 
 from cryptocast.data.corpus import SeriesFrame, TrainingCorpus
 from cryptocast.models.kronos import Kronos, KronosTokenizer, load_checkpoint, save_checkpoint
@@ -18,9 +18,10 @@ from cryptocast.models.kronos.config import PredictorConfig, TokenizerConfig
 from cryptocast.training import kronos as training
 
 ARCH = {"tokenizer": TOKENIZER, "predictor": PREDICTOR}
-TRAIN = dict(window=16, min_window=8, batch_size=4, eval_window=20, checkpoint_every=2,
-             tokenizer=dict(steps=4, eval_every=2, warmup=1),
-             predictor=dict(steps=4, eval_every=2, warmup=1))
+TRAIN = section("pretrain.kronos", window=16, min_window=8, batch_size=4, eval_window=20,
+                checkpoint_every=2, interval_weights=None, close_code_weight=0.0,
+                tokenizer=dict(steps=4, eval_every=2, warmup=1, lr=1e-3),
+                predictor=dict(steps=4, eval_every=2, warmup=1, lr=1e-3))
 
 
 def frame(symbol: str, interval: str, n: int, seed: int) -> SeriesFrame:
@@ -104,7 +105,7 @@ def test_resume_after_interrupt_matches_uninterrupted(corpus, tmp_path, monkeypa
 
 def test_params_validation(corpus, tmp_path):
     with pytest.raises(ValueError, match="unknown keys"):
-        training.PretrainParams.from_dict({"windw": 3})
+        training.PretrainParams.from_dict({**TRAIN, "windw": 3})
     with pytest.raises(ValueError, match="s1_bits"):
         bad = {"tokenizer": TOKENIZER, "predictor": {**PREDICTOR, "s1_bits": 4}}
         training.pretrain(corpus, bad, TRAIN, tmp_path / "o", tmp_path / "p", tmp_path / "s", 0)
@@ -126,7 +127,7 @@ def test_interval_weights_set_each_interval_share(corpus):
     with pytest.raises(ValueError, match="no weight for intervals"):
         training.weight_intervals(sampler, intervals, {"1d": 1.0})
     with pytest.raises(ValueError, match="interval_weights"):
-        training.PretrainParams.from_dict({"interval_weights": {"1d": -1.0}})
+        training.PretrainParams.from_dict({**TRAIN, "interval_weights": {"1d": -1.0}})
 
 
 def test_pretrain_with_interval_weights(corpus, tmp_path):
@@ -173,7 +174,7 @@ def test_tokenizer_loss_adds_the_weighted_close_code_bce():
         training.CODE_LOGIT_SCALE * tok.latent(x)[..., :3], target)
     assert weighted.item() == pytest.approx(plain.item() + 0.5 * bce.item(), rel=1e-6)
     with pytest.raises(ValueError, match="close_code_weight"):
-        training.PretrainParams.from_dict({"close_code_weight": -1.0})
+        training.PretrainParams.from_dict({**TRAIN, "close_code_weight": -1.0})
 
 
 def test_close_code_loss_teaches_s1_ids_the_close_cell():

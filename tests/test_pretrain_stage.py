@@ -4,9 +4,9 @@ the validation report of a family's default forecaster."""
 import pytest
 import torch
 from conftest import make_candles
-from tiny import TINY
+from tiny import TINY, data_config, eval_config, split_config
 
-from cryptocast.config import DataConfig, EvalConfig, ModelSettings, SplitConfig
+from cryptocast.config import ModelSettings
 from cryptocast.data.prepare import prepare
 from cryptocast.evaluation.evaluate import family_validation_report
 from cryptocast.models.folder import read_data_end
@@ -47,8 +47,8 @@ def test_validation_report_scores_the_default_forecaster_beside_naive_gaussian(t
         source / "AAAUSDT.csv", index=False
     )
     prepare(
-        DataConfig(source_dir=str(tmp_path / "ohlcv"), intervals=["1d"]),
-        SplitConfig(val_steps=10, test_steps=5),
+        data_config(source_dir=str(tmp_path / "ohlcv"), intervals=["1d"]),
+        split_config(val_steps=10, test_steps=5),
         ["AAAUSDT"],
         tmp_path / "prepared",
         tmp_path / "report.json",
@@ -61,7 +61,7 @@ def test_validation_report_scores_the_default_forecaster_beside_naive_gaussian(t
         ["AAAUSDT"],
         tmp_path / "prepared",
         tmp_path / "models",
-        EvalConfig(val_steps=10, test_steps=5, n_boot=20),
+        eval_config(val_steps=10, test_steps=5, n_boot=20),
     )
     scores = report["AAAUSDT"]
     assert scores["crps"] > 0 and scores["naive_gaussian_crps"] > 0

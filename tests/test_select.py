@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from tiny import section
 
 from cryptocast.config import BaselineSpec
 from cryptocast.data.splits import Splits
@@ -31,7 +32,8 @@ SYMBOL = "AAAUSDT"
 BASELINE = BaselineSpec("toto", "toto", {"toto": {"model": "toto", "num_samples": 8},
                                          "naive": {"model": "naive"},
                                          "naive_gaussian": {"model": "naive_gaussian"}})
-JOB = SelectJob({SYMBOL: BASELINE}, {}, SelectParams(reps=500), seed=0, horizon=1)
+JOB = SelectJob({SYMBOL: BASELINE}, {}, SelectParams(**section("select", reps=500)), seed=0,
+                horizon=1)
 SPLIT_ROWS = {"validation": slice(1, N + 1), "test": slice(N + 1, 2 * N + 1)}
 
 
@@ -168,7 +170,7 @@ def test_the_best_of_many_noise_trials_is_not_promoted(tmp_path):
     assert record.selection["chosen"] == "naive_gaussian"
     # without the trials the same finalist would pass: the trials are what the gate counts
     alone = select(finalists, {"sweep:sweep_toto": np.abs(sweep_toto.errors["validation"])},
-                   SelectParams(reps=500))
+                   SelectParams(**section("select", reps=500)))
     assert alone[0].name == "sweep_toto"
 
 
@@ -191,6 +193,6 @@ def test_identical_forecasts_are_one_candidate(tmp_path):
 
 def test_rules_and_params():
     with pytest.raises(ValueError, match="select.rule must be one of"):
-        SelectParams.from_params({"select": {"rule": "significant"}})
+        SelectParams.from_params({"select": section("select", rule="significant")})
     with pytest.raises(ValueError, match="select.alpha must be in"):
-        SelectParams(alpha=1.5)
+        SelectParams(**section("select", alpha=1.5))

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 from conftest import make_candles
-from tiny import PRED, TINY, TOK
+from tiny import PRED, TINY, TOK, section
 
 from cryptocast.data.splits import compute_splits
 from cryptocast.models.kronos import Kronos, KronosForecaster, KronosTokenizer
@@ -94,7 +94,7 @@ def test_kronos_cache_draws_exactly_the_forecasters_samples(windows, kronos_fore
 
 def settings(**kw) -> SweepSettings:
     base = {"n_trials": 6, "pool_size": 32, "toto": TOTO_SPACE, "kronos": KRONOS_SPACE}
-    return SweepSettings(**{**base, **kw})
+    return SweepSettings(**{**section("sweep.defaults"), **base, **kw})
 
 
 def fake_errors(config, order):

@@ -24,9 +24,9 @@ import pytest
 import torch
 import yaml
 from conftest import make_candles
-from tiny import TINY
+from tiny import TINY, data_config, split_config
+from tiny import params as full_params
 
-from cryptocast.config import DataConfig, SplitConfig
 from cryptocast.data.prepare import prepare
 from cryptocast.models.toto import Toto, save_checkpoint
 from cryptocast.tuning.pools import build_pool
@@ -81,7 +81,7 @@ def project(tmp_path_factory) -> Path:
     frame = make_candles(160)
     frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%d")).to_csv(
         source / "AAAUSDT.csv", index=False)
-    params = {
+    params = full_params(**{
         "seed": 0, "symbols": ["AAAUSDT"],
         "eval": {"val_steps": 30, "test_steps": 10, "n_boot": 20, "latency_repeats": 0},
         "models": {"toto": {"forecaster": {"num_samples": 16, "aggregate": "median",
@@ -94,10 +94,10 @@ def project(tmp_path_factory) -> Path:
                                         "aggregate": ["mean", "median", "trimmed_mean_10"],
                                         "context_length": [16, 32, 48]}},
                   "symbols": {"AAAUSDT": {}}},
-    }
+    })
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    prepare(DataConfig(source_dir=str(root / "ohlcv"), intervals=["1d"]),
-            SplitConfig(val_steps=30, test_steps=10), ["AAAUSDT"], root / "data" / "prepared",
+    prepare(data_config(source_dir=str(root / "ohlcv"), intervals=["1d"]),
+            split_config(val_steps=30, test_steps=10), ["AAAUSDT"], root / "data" / "prepared",
             root / "data" / "report.json")
     torch.manual_seed(0)
     save_checkpoint(Toto(TINY), root / "models" / "toto")

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
+from tiny import section
 
 from cryptocast.data.corpus import SeriesFrame, TrainingCorpus
 from cryptocast.models.toto import load_checkpoint
@@ -14,8 +15,8 @@ from cryptocast.training.toto_windows import WindowSampler, validation_set
 
 ARCH = {"patch_size": 4, "stride": 4, "embed_dim": 16, "num_layers": 2, "num_heads": 2,
         "mlp_hidden_dim": 16, "spacewise_every_n_layers": 2, "k_components": 2}
-TRAIN = {"epochs": 2, "steps_per_epoch": 3, "batch_size": 4, "context_length": 16,
-         "warmup_steps": 2}
+TRAIN = section("pretrain.toto", epochs=2, steps_per_epoch=3, batch_size=4, context_length=16,
+                warmup_steps=2)
 VAL_START = pd.Timestamp("2024-03-01")
 
 
@@ -96,7 +97,7 @@ def test_validation_windows_hold_only_validation_targets(corpus):
 
 
 def test_window_sampler_pads_short_series():
-    params = TotoTrainParams(pad_fraction=0.0)
+    params = TotoTrainParams(**section("pretrain.toto", pad_fraction=0.0))
     sampler = WindowSampler([np.arange(1.0, 6.0, dtype=np.float32)], 8, params.pad_fraction,
                             params.interval_weight_power)
     x, mask = sampler.sample(3, np.random.default_rng(0))
@@ -107,7 +108,8 @@ def test_window_sampler_pads_short_series():
 
 def test_bad_params_name_the_key(corpus, tmp_path):
     with pytest.raises(ValueError, match="pretrain.toto: unknown keys"):
-        pretrain(corpus, ARCH, {"epoch": 1}, tmp_path / "m", tmp_path / "p", tmp_path / "s", 0)
+        pretrain(corpus, ARCH, {**TRAIN, "epoch": 1}, tmp_path / "m", tmp_path / "p",
+                 tmp_path / "s", 0)
     with pytest.raises(ValueError, match="models.toto.architecture: unknown keys"):
         pretrain(corpus, {"layers": 3}, TRAIN, tmp_path / "m",
                  tmp_path / "p",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import yaml
 from click.testing import CliRunner
 from tiny import PREDICTOR, TOKENIZER
+from tiny import params as full_params
 
 from cryptocast.cli import main
 from cryptocast.training.check import layer_group, overfit_one_batch
@@ -33,7 +34,7 @@ def test_both_families_overfit_one_batch():
 
 def test_a_configuration_that_cannot_learn_fails(tmp_path):
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump(PARAMS))
+    params.write_text(yaml.safe_dump(full_params(**PARAMS)))
     ok = CliRunner().invoke(main, ["train", "check", "--params", str(params), "--family", "toto",
                                    "--steps", "40", "--lr", "3e-3"])
     assert ok.exit_code == 0, ok.output

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -118,9 +118,9 @@ def from_mapping(cls: type[T], values: Mapping[str, Any] | None, section: str) -
 
 @dataclass(frozen=True)
 class DataConfig:
-    source_dir: str = "../shared/data/ohlcv"
-    intervals: list[str] = field(default_factory=lambda: ["1d", "4h", "1h"])
-    repair: dict[str, str] = field(default_factory=dict)
+    source_dir: str
+    intervals: list[str]
+    repair: dict[str, str]
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> DataConfig:
@@ -129,14 +129,14 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    interval: str = "1d"
-    val_steps: int = 120
-    test_steps: int = 120
-    horizon: int = 1
-    fee_bps: float = 10.0
-    batch_size: int = 64
-    n_boot: int = 2000
-    latency_repeats: int = 10
+    interval: str
+    val_steps: int
+    test_steps: int
+    horizon: int
+    fee_bps: float
+    batch_size: int
+    n_boot: int
+    latency_repeats: int
 
     def __post_init__(self) -> None:
         for name in ("val_steps", "test_steps", "horizon", "batch_size", "n_boot"):
@@ -158,9 +158,9 @@ class SplitConfig:
     """The part of params.yaml `eval` that fixes the split dates (read by `prepare` alone, so
     that other eval settings never move the data and retrain the models)."""
 
-    interval: str = "1d"
-    val_steps: int = 120
-    test_steps: int = 120
+    interval: str
+    val_steps: int
+    test_steps: int
 
     def __post_init__(self) -> None:
         for name in ("val_steps", "test_steps"):

@@ -42,11 +42,11 @@ def row_error(source: str, row: int, ts: Any, problem: str) -> CandleError:
 class RepairPolicy:
     """What to do with each data problem: "error" or the named repair (always logged)."""
 
-    gaps: str = "forward_fill"
-    duplicates: str = "error"
-    unsorted: str = "error"
-    invalid_rows: str = "error"
-    extra_columns: str = "error"
+    gaps: str
+    duplicates: str
+    unsorted: str
+    invalid_rows: str
+    extra_columns: str
 
     CHOICES = {
         "gaps": ("error", "forward_fill", "drop"),

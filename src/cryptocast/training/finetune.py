@@ -10,7 +10,7 @@ import itertools
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -34,20 +34,19 @@ CRITERIA = {"toto": "validation NLL of the next close (the mixture's, whatever t
 @dataclass(frozen=True)
 class FinetuneParams:
     """What both families' `params.yaml finetune.<family>` hold (and `finetune.symbols`);
-    each family's class adds its own knobs and may change these defaults."""
+    each family's class adds its own knobs."""
 
     SECTION: ClassVar[str] = "finetune"
-    symbols: list[str] = field(default_factory=lambda: ["BTCUSDT", "ETHUSDT", "UNIUSDT",
-                                                        "SOLUSDT"])
-    epochs: int = 10
-    steps_per_epoch: int = 100
-    batch_size: int = 8
-    lr: float = 1e-4  # AdamW, after a linear warm-up
-    weight_decay: float = 0.01
-    warmup_steps: int = 20
-    grad_clip: float = 1.0
-    patience: int = 3  # epochs without a better validation loss before stopping
-    dropout: float | None = None  # every dropout rate while fine-tuning (None: the checkpoint's)
+    symbols: list[str]
+    epochs: int
+    steps_per_epoch: int
+    batch_size: int
+    lr: float  # AdamW, after a linear warm-up
+    weight_decay: float
+    warmup_steps: int
+    grad_clip: float
+    patience: int  # epochs without a better validation loss before stopping
+    dropout: float | None  # every dropout rate while fine-tuning (None: the checkpoint's)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "steps_per_epoch", "batch_size", "patience"):

@@ -33,14 +33,14 @@ class KronosFinetuneParams(FinetuneParams):
     """params.yaml `finetune.kronos` (and `finetune.symbols`)."""
 
     SECTION: ClassVar[str] = "finetune.kronos"
-    epochs: int = 20
-    steps_per_epoch: int = 50
-    batch_size: int = 16
-    window: int = 288  # longest window (lookback + the target candle)
-    min_window: int = 64
-    clip: float = 5.0
-    tokenizer_steps: int = 0  # 0: the tokenizer stays as it is
-    tokenizer_lr: float = 1e-4
+    epochs: int
+    steps_per_epoch: int
+    batch_size: int
+    window: int  # longest window (lookback + the target candle)
+    min_window: int
+    clip: float
+    tokenizer_steps: int  # 0: the tokenizer stays as it is
+    tokenizer_lr: float
 
     def __post_init__(self) -> None:
         if not 3 <= self.min_window <= self.window:

@@ -36,13 +36,12 @@ class TotoFinetuneParams(FinetuneParams):
     """params.yaml `finetune.toto` (and `finetune.symbols`)."""
 
     SECTION: ClassVar[str] = "finetune.toto"
-    context_length: int = 512  # candles per window before the predicted patch
-    loss: str = "nll"  # nll | huber | heteroscedastic
-    huber_delta: float = 1.0  # in scaled units
-    trainable: str = "all"  # head (unembed + output head) | all
-    dropout: float | None = 0.1
-    pad_fraction: float = 0.0  # WindowSampler knobs
-    interval_weight_power: float = 0.5
+    context_length: int  # candles per window before the predicted patch
+    loss: str  # nll | huber | heteroscedastic
+    huber_delta: float  # in scaled units
+    trainable: str  # head (unembed + output head) | all
+    pad_fraction: float  # WindowSampler knobs
+    interval_weight_power: float
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,30 +44,30 @@ from cryptocast.training.kronos_windows import (
 class PhaseParams:
     """Optimisation of one phase: AdamW, linear warm-up then cosine decay to 10%."""
 
-    steps: int = 1000
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup: int = 50
-    eval_every: int = 250
+    steps: int
+    lr: float
+    weight_decay: float
+    warmup: int
+    eval_every: int
 
 
 @dataclass(frozen=True)
 class PretrainParams:
     """params.yaml `pretrain.kronos`."""
 
-    window: int = 288
-    min_window: int = 64  # each batch draws its window length uniformly in [min_window, window]
-    batch_size: int = 16
-    clip: float = 5.0
-    eval_window: int = 288
-    checkpoint_every: int = 100
+    window: int
+    min_window: int  # each batch draws its window length uniformly in [min_window, window]
+    batch_size: int
+    clip: float
+    eval_window: int
+    checkpoint_every: int
     # total sampling mass per candle interval (None: uniform over all window start positions)
-    interval_weights: dict[str, float] | None = None
+    interval_weights: dict[str, float] | None
     # weight of the auxiliary loss that makes the s1 bits a binary code of the normalised close
     # (0: the reference training, reconstruction and BSQ losses only)
-    close_code_weight: float = 0.0
-    tokenizer: PhaseParams = field(default_factory=PhaseParams)
-    predictor: PhaseParams = field(default_factory=PhaseParams)
+    close_code_weight: float
+    tokenizer: PhaseParams
+    predictor: PhaseParams
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PretrainParams:

@@ -38,17 +38,17 @@ CURVE_FILE = "loss.csv"
 class TotoTrainParams:
     """params.yaml `pretrain.toto`. Epoch = `steps_per_epoch` optimiser steps."""
 
-    epochs: int = 8
-    steps_per_epoch: int = 250
-    batch_size: int = 32
-    context_length: int = 512  # input candles per training window (a multiple of the patch)
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_steps: int = 100
-    grad_clip: float = 1.0
-    lambda_nll: float = 0.575  # reference loss mix: NLL vs robust loss on the mixture mean
-    pad_fraction: float = 0.2  # share of windows with a random left-padded prefix
-    interval_weight_power: float = 0.5  # series drawn with probability ~ windows ** power
+    epochs: int
+    steps_per_epoch: int
+    batch_size: int
+    context_length: int  # input candles per training window (a multiple of the patch)
+    lr: float
+    weight_decay: float
+    warmup_steps: int
+    grad_clip: float
+    lambda_nll: float  # reference loss mix: NLL vs robust loss on the mixture mean
+    pad_fraction: float  # share of windows with a random left-padded prefix
+    interval_weight_power: float  # series drawn with probability ~ windows ** power
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -36,7 +36,7 @@ class PlanCandidates:
     plan_item: str
     expected_gain: tuple[float, float]
     configs: dict[str, dict[str, Any]]
-    families: tuple[str, str] = ("toto", "toto")
+    families: tuple[str, str]
     notes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -50,11 +50,11 @@ FALLBACK = "naive_gaussian"
 class SelectParams:
     """params.yaml `select`."""
 
-    rule: str = "spa"
-    alpha: float = 0.05  # the SPA's level
-    mcs_size: float = 0.1  # the Model Confidence Set holds the best with probability 1 - size
-    reps: int = 5000  # bootstrap resamples of the SPA and the MCS
-    block_length: int | None = None  # stationary bootstrap mean block (None: n ** (1/3))
+    rule: str
+    alpha: float  # the SPA's level
+    mcs_size: float  # the Model Confidence Set holds the best with probability 1 - size
+    reps: int  # bootstrap resamples of the SPA and the MCS
+    block_length: int | None  # stationary bootstrap mean block (None: n ** (1/3))
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
@@ -195,7 +195,7 @@ def tried_losses(symbol: str, forecasts_dir: str | Path) -> dict[str, np.ndarray
 
 
 def select(candidates: list[Candidate], tried: Mapping[str, np.ndarray],
-           params: SelectParams = SelectParams(), seed: int = 0
+           params: SelectParams, seed: int = 0
            ) -> tuple[Candidate, dict[str, Any]]:
     """The chosen finalist and the selection table: every finalist's validation value, the
     SPA over `tried` (p-value, configurations covered, the best), the MCS of the finalists on

@@ -18,7 +18,7 @@ import os
 import socket
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +40,15 @@ class SweepSettings:
     toto / kronos: lists of values per knob (the search space); families: which are searched.
     """
 
-    method: str = "tpe"
-    n_trials: int = 100
-    seed: int = 0
-    storage: str = "sqlite:///build/optuna.db"
-    pool_size: int = 4096
-    prune: bool = True
-    families: list[str] = field(default_factory=lambda: ["toto", "kronos"])
-    toto: dict[str, list] = field(default_factory=dict)
-    kronos: dict[str, list] = field(default_factory=dict)
+    method: str
+    n_trials: int
+    seed: int
+    storage: str
+    pool_size: int
+    prune: bool
+    families: list[str]
+    toto: dict[str, list]
+    kronos: dict[str, list]
 
     def __post_init__(self) -> None:
         if self.method not in ("grid", "tpe"):
