@@ -4,6 +4,7 @@ refuted / reversed) with its DM p-value and bootstrap interval."""
 
 import sys
 
+from cryptocast import layout
 from cryptocast.config import BaselineSpec, EvalConfig
 from cryptocast.io import write_atomic, write_json
 from cryptocast.runtime import load_and_configure
@@ -15,8 +16,7 @@ if __name__ == "__main__":
     doc, forecasts = evaluate_plan(symbol, plan_candidates(params, symbol),
                                    BaselineSpec.from_params(params, symbol),
                                    EvalConfig.from_params(params), int(params["seed"]),
-                                   "hyperparams/crypto_improved", "data/prepared", "models")
-    write_json(f"metrics/improved/{symbol}.json", doc)
-    write_atomic(
-        f"forecasts/improved/{symbol}.parquet", lambda tmp: forecasts.to_parquet(tmp, index=False)
-    )
+                                   layout.IMPROVED_CONFIGS, layout.PREPARED, layout.MODELS)
+    write_json(layout.metrics("improved", symbol), doc)
+    write_atomic(layout.point_forecasts("improved", symbol),
+                 lambda tmp: forecasts.to_parquet(tmp, index=False))

@@ -3,6 +3,7 @@ context length of its sweep space, so sweeps score configs without running the m
 
 import sys
 
+from cryptocast import layout
 from cryptocast.config import EvalConfig
 from cryptocast.io import write_json
 from cryptocast.runtime import load_and_configure
@@ -13,6 +14,6 @@ if __name__ == "__main__":
     symbol = sys.argv[1]
     params, runtime = load_and_configure()
     summary = build_pool(sweep_settings(params, symbol), EvalConfig.from_params(params),
-                         int(params["seed"]), symbol, "data/prepared", "models/toto",
-                         f"pools/{symbol}")
-    write_json(f"metrics/pool/{symbol}.json", {**summary, "runtime": runtime})
+                         int(params["seed"]), symbol, layout.PREPARED, layout.model("toto"),
+                         layout.pool(symbol))
+    write_json(layout.metrics("pool", symbol), {**summary, "runtime": runtime})

@@ -6,6 +6,5 @@ from cryptocast.report import build_report
 
 if __name__ == "__main__":
     params = load_params()
-    for path in build_report(baselines_from_params(params), family_defaults(params), "metrics",
-                             "hyperparams", "plots", "reports"):
+    for path in build_report(baselines_from_params(params), family_defaults(params)):
         print(f"wrote {path}")

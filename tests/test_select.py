@@ -131,8 +131,7 @@ class Tree:
 
     def best(self) -> Record:
         r = self.root
-        return best_record(JOB, SYMBOL, r / "metrics", r / "hyperparams" / "crypto_improved",
-                           r / "forecasts", r / "data" / "prepared", r / "models")
+        return best_record(JOB, SYMBOL, r)
 
 
 def test_a_real_gain_is_promoted_whatever_the_test_split_says(tmp_path):
@@ -160,8 +159,7 @@ def test_the_best_of_many_noise_trials_is_not_promoted(tmp_path):
     lucky = min(trials, key=lambda t: np.mean(np.abs(t - tree.actual("validation"))))
     tree.pipeline(sweep_toto={"validation": lucky, "test": tree.scaled(0.0, 0.0, 0.02)["test"]},
                   trials=trials)
-    finalists = gather(SYMBOL, BASELINE, {}, tmp_path / "metrics",
-                       tmp_path / "hyperparams" / "crypto_improved", tmp_path / "forecasts")
+    finalists = gather(SYMBOL, BASELINE, {}, tmp_path)
     sweep_toto = next(c for c in finalists if c.name == "sweep_toto")
     assert sweep_toto.validation["dm_pvalue_vs_naive"] < 0.05  # significant on its own
     record = tree.best()
@@ -177,13 +175,12 @@ def test_the_best_of_many_noise_trials_is_not_promoted(tmp_path):
 def test_identical_forecasts_are_one_candidate(tmp_path):
     tree = Tree(tmp_path)
     tree.pipeline(sweep_toto=tree.scaled(0.3, 0.3, 0.1))
-    finalists = gather(SYMBOL, BASELINE, {}, tmp_path / "metrics",
-                       tmp_path / "hyperparams" / "crypto_improved", tmp_path / "forecasts")
+    finalists = gather(SYMBOL, BASELINE, {}, tmp_path)
     names = [c.name for c in finalists]
     assert names[:3] == ["naive", "naive_gaussian", "baseline_toto"]
     kept, same_as = drop_duplicates(finalists)
     assert "naive_gaussian" in [c.name for c in kept]  # the fallback stays beside naive
-    losses = tried_losses(SYMBOL, tmp_path / "forecasts")
+    losses = tried_losses(SYMBOL, tmp_path)
     # the baseline config appears in three stages' forecasts: one configuration
     assert {"baseline:toto", "improved:toto", "sweep:baseline"} <= set(losses)
     record = tree.best()

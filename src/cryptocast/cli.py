@@ -287,18 +287,17 @@ def _print_evaluation(params, symbol: str, candidates: dict, reference: str) -> 
 
 @main.command()
 @PARAMS
-@click.option("--metrics-dir", default="metrics", show_default=True,
-              type=click.Path(file_okay=False))
+@click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="The checkout whose pipeline outputs to read.")
 @click.option("--all", "show_all", is_flag=True, help="Every candidate, not just the summary.")
-def report(params_path, metrics_dir, show_all) -> None:
+def report(params_path, root, show_all) -> None:
     """Print which configuration to run per symbol and what each plan item did."""
     from cryptocast.report import SUMMARY_COLUMNS, markdown_table, summary_rows, symbol_reports
     from cryptocast.report.tables import COLUMNS, candidate_row, selection_text
 
     try:
         params = load_params(params_path)
-        reports = symbol_reports(baselines_from_params(params), family_defaults(params),
-                                 metrics_dir, "hyperparams")
+        reports = symbol_reports(baselines_from_params(params), family_defaults(params), root)
     except FileNotFoundError as err:
         raise click.UsageError(f"{err}; run the pipeline first (make all)") from err
     click.echo(markdown_table(SUMMARY_COLUMNS, summary_rows(reports)))

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from cryptocast import layout
 from cryptocast.config import BaselineSpec
 from cryptocast.forecast.registry import FAMILIES
 from cryptocast.io import read_json, write_atomic
@@ -37,9 +38,9 @@ class Block:
 
 
 def _report_blocks(baselines: Mapping[str, BaselineSpec],
-                   defaults: Mapping[str, Mapping[str, Any]], metrics_dir: Path,
-                   hyperparams_dir: Path, plots_dir: Path, figures_dir: Path) -> list[Block]:
-    reports = symbol_reports(baselines, defaults, metrics_dir, hyperparams_dir)
+                   defaults: Mapping[str, Mapping[str, Any]], root: Path, figures_dir: Path
+                   ) -> list[Block]:
+    reports = symbol_reports(baselines, defaults, root)
     blocks = [Block("heading", (1, "cryptocast: which configuration to run, and what helped")),
               Block("text", "Daily candles, rolling origin, horizon 1; 120 validation and 120 "
                             "test windows. Every choice was made on validation; the test split "
@@ -48,8 +49,8 @@ def _report_blocks(baselines: Mapping[str, BaselineSpec],
                             "are usually noise: read the DM p-values and intervals."),
               Block("table", (SUMMARY_COLUMNS, summary_rows(reports)))]
     for r in reports:
-        forecasts = pd.read_csv(plots_dir / "forecast" / f"{r.symbol}.csv")
-        history = pd.read_csv(plots_dir / "sweep" / f"{r.symbol}.csv")
+        forecasts = pd.read_csv(root / layout.FORECAST_PLOTS / f"{r.symbol}.csv")
+        history = pd.read_csv(root / layout.plots("sweep", r.symbol))
         blocks += [
             Block("heading", (2, r.symbol)),
             Block("text", selection_text(r.best)),
@@ -67,7 +68,7 @@ def _report_blocks(baselines: Mapping[str, BaselineSpec],
         ]
     blocks += [Block("heading", (2, "Fine-tuning"))]
     for family in FAMILIES:
-        path = metrics_dir / "finetune" / f"{family}.json"
+        path = root / layout.metrics("finetune", family)
         if not path.exists():
             continue
         doc = read_json(path)
@@ -75,9 +76,12 @@ def _report_blocks(baselines: Mapping[str, BaselineSpec],
         for search in doc["searches"].values():
             blocks.append(Block("table", (FINETUNE_COLUMNS, finetune_table(search))))
         blocks.append(Block("figure", figures.finetune_curves(
-            plots_dir, family, figures_dir / f"finetune_{family}.png")))
+            root / layout.plots("finetune", family, ""), family,
+            figures_dir / f"finetune_{family}.png")))
+    curves = {f: root / layout.plots("pretrain", f, "") for f in FAMILIES}
     blocks += [Block("heading", (2, "Pretraining")),
-               Block("figure", figures.training_curves(plots_dir, figures_dir / "training.png"))]
+               Block("figure", figures.training_curves(curves["toto"], curves["kronos"],
+                                                       figures_dir / "training.png"))]
     return blocks
 
 
@@ -130,15 +134,13 @@ def _html(blocks: list[Block]) -> str:
 
 
 def build_report(baselines: Mapping[str, BaselineSpec],
-                 defaults: Mapping[str, Mapping[str, Any]], metrics_dir: str | Path,
-                 hyperparams_dir: str | Path, plots_dir: str | Path, out_dir: str | Path
+                 defaults: Mapping[str, Mapping[str, Any]], root: str | Path = "."
                  ) -> tuple[Path, Path]:
-    """Write out_dir/report.md, out_dir/report.html and out_dir/figures/*.png for the symbols
-    `baselines` holds (each symbol's params baseline; `defaults`: each family's default
-    forecaster knobs)."""
-    out_dir = Path(out_dir)
-    blocks = _report_blocks(baselines, defaults, Path(metrics_dir), Path(hyperparams_dir),
-                            Path(plots_dir), out_dir / "figures")
+    """Write reports/report.md, reports/report.html and reports/figures/*.png under `root`
+    from the pipeline's files there, for the symbols selected (`baselines`: each symbol's
+    params baseline; `defaults`: each family's default forecaster knobs)."""
+    out_dir = Path(root) / layout.REPORTS
+    blocks = _report_blocks(baselines, defaults, Path(root), out_dir / "figures")
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
     markdown = _markdown(blocks, out_dir)
     write_atomic(md_path, lambda tmp: tmp.write_text(markdown))

@@ -80,32 +80,31 @@ def pit_histogram(forecasts: pd.DataFrame, symbol: str, path: Path) -> Path:
     return _save(fig, path)
 
 
-def training_curves(plots_dir: Path, path: Path) -> Path:
-    """Pretraining: Toto loss per epoch; Kronos tokenizer round trip and predictor validation
-    CE per step."""
+def training_curves(toto_curves: Path, kronos_curves: Path, path: Path) -> Path:
+    """Pretraining (the folders of each family's curves): Toto loss per epoch; Kronos
+    tokenizer round trip and predictor validation CE per step."""
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.4))
-    toto = pd.read_csv(plots_dir / "pretrain" / "toto" / "loss.csv")
+    toto = pd.read_csv(toto_curves / "loss.csv")
     axes[0].plot(toto["epoch"], toto["train_loss"], label="train loss")
     axes[0].plot(toto["epoch"], toto["val_nll"], label="validation NLL")
     axes[0].set(title="Toto pretraining", xlabel="epoch", ylabel="loss (nats)")
     axes[0].legend(fontsize=8)
-    tok = pd.read_csv(plots_dir / "pretrain" / "kronos" / "tokenizer.csv")
+    tok = pd.read_csv(kronos_curves / "tokenizer.csv")
     axes[1].plot(tok["step"], 100 * tok["close_err_median_s1s2"], label="round-trip error")
     axes[1].plot(tok["step"], 100 * tok["naive_abs_return_median"], ls="--",
                  label="naive |return|")
     axes[1].set(title="Kronos tokenizer (medians)", xlabel="step", ylabel="% of close")
     axes[1].legend(fontsize=8)
-    pred = pd.read_csv(plots_dir / "pretrain" / "kronos" / "predictor.csv")
+    pred = pd.read_csv(kronos_curves / "predictor.csv")
     axes[2].plot(pred["step"], pred["val_ce"], color="tab:red")
     axes[2].set(title="Kronos predictor", xlabel="step", ylabel="validation CE (nats)")
     return _save(fig, path)
 
 
-def finetune_curves(plots_dir: Path, family: str, path: Path) -> Path:
-    """Validation loss per epoch of every fine-tuning configuration of `family`, one panel
-    per training loss (losses of different kinds do not share a scale)."""
-    curves = {c.stem: pd.read_csv(c) for c in sorted((plots_dir / "finetune" / family).rglob(
-        "*.csv"))}
+def finetune_curves(folder: Path, family: str, path: Path) -> Path:
+    """Validation loss per epoch of every fine-tuning configuration of `family` (curves in
+    `folder`), one panel per training loss (losses of different kinds share no scale)."""
+    curves = {c.stem: pd.read_csv(c) for c in sorted(folder.rglob("*.csv"))}
     def kind(name: str) -> str:
         return name.split("_")[0] if name.startswith("loss-") else "all configurations"
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptocast import layout
 from cryptocast.config import BaselineSpec
 from cryptocast.io import read_json
 from cryptocast.tuning.select import NAIVE, Candidate, gather
@@ -75,19 +76,18 @@ def plan_verdicts(improved: Mapping[str, Any]) -> list[str]:
 
 
 def symbol_reports(baselines: Mapping[str, BaselineSpec],
-                   defaults: Mapping[str, Mapping[str, Any]], metrics_dir: str | Path,
-                   hyperparams_dir: str | Path) -> list[SymbolReport]:
-    """Per symbol selected (metrics/best.json): its selection, its finalists (each forecast
-    once) and the plan verdicts."""
-    metrics_dir, hyperparams_dir = Path(metrics_dir), Path(hyperparams_dir)
-    best = read_json(metrics_dir / "best.json")
+                   defaults: Mapping[str, Mapping[str, Any]], root: str | Path = "."
+                   ) -> list[SymbolReport]:
+    """Per symbol selected (metrics/best.json under `root`): its selection, its finalists
+    (each forecast once) and the plan verdicts."""
+    root = Path(root)
+    best = read_json(root / layout.BEST_METRICS)
     out = []
     for symbol in best:
         duplicates = best[symbol]["duplicates"]
-        candidates = [c for c in gather(symbol, baselines[symbol], defaults, metrics_dir,
-                                        hyperparams_dir / "crypto_improved")
-                      if c.name not in duplicates]
-        improved = read_json(metrics_dir / "improved" / f"{symbol}.json")
+        candidates = [c for c in gather(symbol, baselines[symbol], defaults, root,
+                                        with_errors=False) if c.name not in duplicates]
+        improved = read_json(root / layout.metrics("improved", symbol))
         out.append(SymbolReport(symbol, best[symbol], candidates, plan_verdicts(improved)))
     return out
 

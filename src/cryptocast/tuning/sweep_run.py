@@ -16,6 +16,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from cryptocast import layout
 from cryptocast.data.splits import Splits
 from cryptocast.data.store import load_series, read_splits
 from cryptocast.evaluation.evaluate import (
@@ -52,7 +53,7 @@ class WinnerScores:
 
 
 def score_winners(job: SweepJob, winners: dict[str, dict], prepared_dir: str | Path,
-                  baseline_models_dir: str | Path = "models") -> WinnerScores:
+                  baseline_models_dir: str | Path = layout.MODELS) -> WinnerScores:
     """Backtest the winners (on the checkpoints their configs name), the baseline config (on
     `baseline_models_dir`) and naive on both splits, scored against the baseline."""
     splits = read_splits(prepared_dir)
@@ -99,7 +100,7 @@ class SweepOutcome:
 
 
 def sweep_symbol(job: SweepJob, prepared_dir: str | Path, checkpoints: Checkpoints,
-                 pools_dir: str | Path, baseline_models_dir: str | Path = "models"
+                 pools_dir: str | Path, baseline_models_dir: str | Path = layout.MODELS
                  ) -> SweepOutcome:
     """Run (or continue) the job's study on `checkpoints`, then score its winners for real.
     Winners on other checkpoints than the baseline's (the re-sweep on fine-tuned ones) name
@@ -154,14 +155,14 @@ def sweep_symbol(job: SweepJob, prepared_dir: str | Path, checkpoints: Checkpoin
 
 def write_outcome(outcome: SweepOutcome, stage: str, symbol: str, runtime: dict[str, Any]
                   ) -> None:
-    """A sweep's outputs (stage `sweep` or `resweep`): metrics/<stage>/<SYMBOL>.json,
-    plots/<stage>/<SYMBOL>.csv (trial history) and, in forecasts/<stage>/<SYMBOL>/,
-    forecasts.parquet (the winners' point forecasts), trials.parquet (every trial's
-    validation losses) and samples.npz (the winners' samples, for the ensembles)."""
-    write_json(f"metrics/{stage}/{symbol}.json", {**outcome.metrics, "runtime": runtime})
+    """A sweep's outputs (stage `sweep` or `resweep`): its metrics, the trial history (plots)
+    and, in its folder (`layout.sweep_outputs`), forecasts.parquet (the winners' point
+    forecasts), trials.parquet (every trial's validation losses) and samples.npz (the
+    winners' samples, for the ensembles)."""
+    write_json(layout.metrics(stage, symbol), {**outcome.metrics, "runtime": runtime})
     history = pd.DataFrame(outcome.history, columns=HISTORY_COLUMNS)
-    write_atomic(f"plots/{stage}/{symbol}.csv", lambda tmp: history.to_csv(tmp, index=False))
-    out = Path(f"forecasts/{stage}/{symbol}")
+    write_atomic(layout.plots(stage, symbol), lambda tmp: history.to_csv(tmp, index=False))
+    out = layout.sweep_outputs(stage, symbol)
     write_atomic(out / "forecasts.parquet",
                  lambda tmp: outcome.forecasts.to_parquet(tmp, index=False))
     write_atomic(out / "trials.parquet",
