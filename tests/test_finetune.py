@@ -157,7 +157,7 @@ def test_kronos_training_windows_exclude_the_target_from_their_statistics(corpus
     frame = max(corpus.train, key=lambda f: len(f.candles))
     rows = {}
     for name, factor in (("as is", 1.0), ("target x3", 3.0)):
-        sampler = WindowSampler([frame], 16, clip=50.0)
+        sampler = WindowSampler([frame], 16, clip=50.0, reference=None)
         feats, stamps = sampler.series[0]
         # a window of the full series length: its last row is the series' last candle
         sampler.series[0] = (feats * np.where(np.arange(len(feats))[:, None] == len(feats) - 1,

@@ -113,7 +113,7 @@ def test_params_validation(corpus, tmp_path):
 
 def test_interval_weights_set_each_interval_share(corpus):
     from cryptocast.training.kronos_windows import WindowSampler
-    sampler = WindowSampler(corpus.train, 16, 5.0)
+    sampler = WindowSampler(corpus.train, 16, 5.0, None)
     intervals = [f.interval for f in corpus.train]
     training.weight_intervals(sampler, intervals, {"1d": 3.0, "1h": 1.0})
     is_daily = np.array(intervals) == "1d"

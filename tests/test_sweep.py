@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import optuna
 import pandas as pd
@@ -45,10 +47,11 @@ def toto_model():
     return Toto(TINY).eval()
 
 
-@pytest.fixture(scope="module")
-def kronos_forecaster():
+@pytest.fixture(scope="module", params=[None, 100.0], ids=["raw", "price_units"])
+def kronos_forecaster(request):
     torch.manual_seed(2)
-    return KronosForecaster(KronosTokenizer(TOK), Kronos(PRED), seed=3, max_context=64)
+    tokenizer = KronosTokenizer(dataclasses.replace(TOK, price_reference=request.param))
+    return KronosForecaster(tokenizer, Kronos(PRED), seed=3, max_context=64)
 
 
 def test_toto_pool_scores_like_the_forecaster(windows, toto_model, tmp_path):

@@ -88,7 +88,7 @@ def test_pretrain_is_deterministic_and_resumes_after_interrupt(corpus, tmp_path,
 
 
 def test_validation_windows_hold_only_validation_targets(corpus):
-    x, mask, target = validation_set(corpus, 16)
+    x, mask, target = validation_set(corpus, 16, None)
     close = corpus.validation[0].candles["close"].to_numpy()
     assert x.shape == (15, 1, 16) and target.shape == (15,)
     np.testing.assert_allclose(target.numpy(), close[60:])
@@ -98,8 +98,8 @@ def test_validation_windows_hold_only_validation_targets(corpus):
 
 def test_window_sampler_pads_short_series():
     params = TotoTrainParams(**section("pretrain.toto", pad_fraction=0.0))
-    sampler = WindowSampler([np.arange(1.0, 6.0, dtype=np.float32)], 8, params.pad_fraction,
-                            params.interval_weight_power)
+    sampler = WindowSampler([np.arange(1.0, 6.0, dtype=np.float32)], 8, 2, params.pad_fraction,
+                            params.interval_weight_power, None)
     x, mask = sampler.sample(3, np.random.default_rng(0))
     assert x.shape == (3, 1, 8)
     assert not mask[:, :, :3].any() and mask[:, :, 3:].all()

@@ -89,9 +89,10 @@ def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[st
     seed_everything(seed)
     tokenizer, predictor = (m.to(world.device) for m in load_checkpoint(base_dir))
     rng = np.random.default_rng(seed)
+    reference = tokenizer.config.price_reference
     sampler = WindowSampler([f for f in corpus.train if f.symbol in params.symbols],
-                            params.window, params.clip)
-    val = [validation_windows(f, corpus.val_start, params.window, params.clip)
+                            params.window, params.clip, reference)
+    val = [validation_windows(f, corpus.val_start, params.window, params.clip, reference)
            for f in corpus.validation]
     round_trip_before = tokenizer_close_errors(tokenizer, val)
     base_criterion = predictor_val_ce(predictor, tokenizer, val)

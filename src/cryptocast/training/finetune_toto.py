@@ -104,9 +104,10 @@ def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[st
     patch = model.config.patch_size
     train = [f.candles["close"].to_numpy(np.float32) for f in corpus.train
              if f.symbol in params.symbols]
-    sampler = WindowSampler(train, params.context_length + patch, params.pad_fraction,
-                            params.interval_weight_power)
-    windows = validation_set(corpus, params.context_length)
+    reference = model.config.price_reference
+    sampler = WindowSampler(train, params.context_length + patch, patch, params.pad_fraction,
+                            params.interval_weight_power, reference)
+    windows = validation_set(corpus, params.context_length, reference)
     base_val = validation_loss(model, windows, params.loss, params.huber_delta)  # base weights
     base_nll = validation_loss(model, windows, "nll")
     store = ResumableState(state_dir, {"params": asdict(params), "seed": seed,

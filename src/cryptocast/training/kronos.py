@@ -255,7 +255,7 @@ def pretrain(corpus, architecture: dict, train_params: dict, out_dir: Path, plot
         raise ValueError("models.kronos: tokenizer and predictor s1_bits/s2_bits must match")
     seed_everything(seed)
     device = current_device()
-    sampler = WindowSampler(corpus.train, params.window, params.clip)
+    sampler = WindowSampler(corpus.train, params.window, params.clip, tok_cfg.price_reference)
     if params.interval_weights is not None:
         weight_intervals(sampler, sampler.intervals, params.interval_weights)
 
@@ -266,9 +266,10 @@ def pretrain(corpus, architecture: dict, train_params: dict, out_dir: Path, plot
         x, stamp = sampler.sample(r, params.batch_size, length, lookback=length - 1)
         return x.to(device), stamp.to(device)
 
-    val_tok = [validation_windows(f, corpus.val_start, params.eval_window, params.clip)
+    reference = tok_cfg.price_reference
+    val_tok = [validation_windows(f, corpus.val_start, params.eval_window, params.clip, reference)
                for f in corpus.validation]
-    val_pred = [validation_windows(f, corpus.val_start, params.window, params.clip)
+    val_pred = [validation_windows(f, corpus.val_start, params.window, params.clip, reference)
                 for f in corpus.validation]
     store = ResumableState(state_dir, {
         "params": asdict(params),

@@ -155,9 +155,9 @@ def pretrain(corpus: TrainingCorpus, architecture: dict, train_params: dict, out
         set_torch_rng_state(saved["torch_rng"])
         rows, start_epoch, elapsed = saved["rows"], saved["epoch"], saved["elapsed_s"]
     sampler = WindowSampler([s.candles["close"].to_numpy(np.float32) for s in corpus.train],
-                            params.context_length + patch, params.pad_fraction,
-                            params.interval_weight_power)
-    windows = validation_set(corpus, params.context_length)
+                            params.context_length + patch, patch, params.pad_fraction,
+                            params.interval_weight_power, config.price_reference)
+    windows = validation_set(corpus, params.context_length, config.price_reference)
     for epoch in range(start_epoch, params.epochs):
         t0 = time.perf_counter()
         train_loss = _run_epoch(model, optimizer, sampler, rng, params, epoch,

@@ -26,7 +26,9 @@ from cryptocast.models.kronos.inputs import (
     CLOSE,
     candle_features,
     denormalise,
+    in_price_units,
     normalise,
+    price_unit,
     time_stamps,
 )
 from cryptocast.models.kronos.sampling import draw, draw_from_cdf, filtered_probs
@@ -45,7 +47,8 @@ class _Window:
     dec_prefix: list  # decoder K/V of the context, per layer
     mean: float
     std: float
-    anchor_shift: float  # actual last close - its reconstruction (price units)
+    anchor_shift: float  # actual last close - its reconstruction (the tokenizer's units)
+    unit: float  # the window's unit of price (1 for raw prices)
     seed: int
     s2_logits: dict[int, torch.Tensor] = field(default_factory=dict)  # s1 id -> [V2]
     s2_order: dict[int, torch.Tensor] = field(default_factory=dict)  # s1 id -> [V2] (int16)
@@ -83,7 +86,8 @@ class KronosCache:
         ctx = self.windows.contexts[i]
         length = min(len(ctx.timestamps), context_length, f.max_context)
         ctx = tail(ctx, length)
-        feats = candle_features(ctx.ohlcv[:, :4], ctx.ohlcv[:, 4])[None]
+        unit = price_unit(ctx.close[-1], f.tokenizer.config.price_reference)
+        feats = in_price_units(candle_features(ctx.ohlcv[:, :4], ctx.ohlcv[:, 4])[None], unit)
         x, mean, std = normalise(feats, clip)
         with autocast(f.device):
             s1_ctx, s2_ctx = f.tokenizer.encode(torch.from_numpy(x).float().to(f.device))
@@ -100,7 +104,7 @@ class KronosCache:
             logits1=logits1, order1=torch.sort(logits1, descending=True).indices,
             mem_prefix=mem_prefix, last=last, dec_prefix=dec_prefix,
             mean=m, std=s, anchor_shift=feats[0, -1, CLOSE] - float(denormalise(recon, m, s)),
-            seed=ctx.draw_seed(f.seed),
+            unit=float(unit), seed=ctx.draw_seed(f.seed),
         )
 
     @torch.no_grad()
@@ -165,7 +169,7 @@ class KronosCache:
         out = np.empty((len(states), cfg.sample_count))
         for k, (st, row) in enumerate(zip(states, keys, strict=True)):
             close = denormalise(np.array([st.closes[key] for key in row]), st.mean, st.std)
-            out[k] = close + st.anchor_shift if anchor else close
+            out[k] = (close + st.anchor_shift if anchor else close) * st.unit
         return out
 
     def errors(self, config: dict, order: np.ndarray) -> Iterator[tuple[int, float]]:

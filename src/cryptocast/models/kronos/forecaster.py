@@ -15,7 +15,15 @@ from cryptocast.forecast.base import Context, Forecast
 from cryptocast.runtime import autocast
 
 from .checkpoint import load_checkpoint
-from .inputs import CLOSE, candle_features, denormalise, normalise, time_stamps
+from .inputs import (
+    CLOSE,
+    candle_features,
+    denormalise,
+    in_price_units,
+    normalise,
+    price_unit,
+    time_stamps,
+)
 from .predictor import Kronos
 from .sampling import SamplingConfig, generate
 from .tokenizer import KronosTokenizer
@@ -106,8 +114,11 @@ class KronosForecaster:
         return Forecast(point=aggregate(samples, self.aggregate, axis=1), samples=samples)
 
     def _sample_close(self, ctx: Context, length: int) -> np.ndarray:
-        """[sample_count, horizon] close paths from the last `length` candles of `ctx`."""
-        feats = candle_features(ctx.ohlcv[-length:, :4], ctx.ohlcv[-length:, 4])[None]
+        """[sample_count, horizon] close paths from the last `length` candles of `ctx`, in the
+        tokenizer's price units and back."""
+        unit = price_unit(ctx.close[-1], self.tokenizer.config.price_reference)
+        feats = in_price_units(candle_features(ctx.ohlcv[-length:, :4],
+                                               ctx.ohlcv[-length:, 4])[None], unit)
         x, mean, std = normalise(feats, self.clip)
         stamp = time_stamps(ctx.timestamps[-length:])[None]
         future = time_stamps(ctx.future_timestamps)[None]
@@ -122,10 +133,10 @@ class KronosForecaster:
         mean, std = mean[:, :, None, CLOSE], std[:, :, None, CLOSE]
         close = denormalise(out[..., CLOSE], mean, std)[0]
         if not self.anchor:
-            return close
+            return close * unit
         last = denormalise(self._last_close_recon(xt, future.shape[1]), mean[:, 0, 0],
                            std[:, 0, 0])
-        return close + (feats[0, -1, CLOSE] - last[0])
+        return (close + (feats[0, -1, CLOSE] - last[0])) * unit
 
     @torch.no_grad()
     def _last_close_recon(self, x: torch.Tensor, horizon: int) -> np.ndarray:

@@ -22,6 +22,7 @@ from cryptocast.forecast.base import Context, Forecast
 from cryptocast.models.toto.checkpoint import load_checkpoint
 from cryptocast.models.toto.layers import KVCache
 from cryptocast.models.toto.model import Toto, TotoOutput
+from cryptocast.models.toto.scaler import price_units
 from cryptocast.runtime import autocast
 
 
@@ -96,6 +97,9 @@ class TotoForecaster:
             values = np.asarray(values, dtype=np.float64)[-self.context_length :]
             if len(values) == 0 or not np.isfinite(values).all():
                 raise ValueError(f"Toto forecaster: series {i} is empty or not finite")
+            unit = price_units(values[None], np.ones((1, len(values)), bool), len(values),
+                               self.model.config.price_reference)[0]
+            values = values / unit
             length = math.ceil(len(values) / self.patch_size) * self.patch_size
             x = torch.zeros(1, 1, length, dtype=self.dtype)
             x[0, 0, length - len(values) :] = torch.tensor(values, dtype=self.dtype)
@@ -104,7 +108,7 @@ class TotoForecaster:
             generator = torch.Generator().manual_seed(seeds[i])
             with torch.inference_mode(), autocast(self.device):
                 out[i] = self._sample_series(x.to(self.device), mask.to(self.device), horizon,
-                                             generator)[0].numpy()
+                                             generator)[0].numpy() * unit
         return out
 
     @staticmethod
