@@ -59,6 +59,10 @@ def finetune_forecasts(family: str, symbol: str | None = None) -> Path:
     return root / f"{symbol}.parquet" if symbol else root
 
 
+PANEL_FORECASTS = FORECASTS / "panel"  # <SYMBOL>.parquet + its fingerprint <SYMBOL>.json
+PANEL_METRICS = METRICS / "panel.json"
+
+
 def pool(symbol: str) -> Path:
     return Path("pools") / symbol
 
@@ -91,6 +95,7 @@ def outputs(stage: str, item: str | None = None) -> list[Path]:
         "resweep": lambda: [sweep_outputs("resweep", item), metrics("resweep", item),
                             plots("resweep", item)],
         "select": lambda: [BEST, BEST_METRICS, FORECAST_PLOTS],
+        "panel": lambda: [PANEL_FORECASTS, PANEL_METRICS],
         "report": lambda: [REPORTS],
     }
     if stage not in table:
