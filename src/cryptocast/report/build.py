@@ -20,11 +20,14 @@ from cryptocast.report import figures
 from cryptocast.report.tables import (
     COLUMNS,
     FINETUNE_COLUMNS,
+    PANEL_COLUMNS,
     SUMMARY_COLUMNS,
     candidate_row,
     finetune_table,
     finetune_text,
     markdown_table,
+    panel_rows,
+    panel_verdicts,
     selection_text,
     summary_rows,
     symbol_reports,
@@ -66,6 +69,8 @@ def _report_blocks(baselines: Mapping[str, BaselineSpec],
             Block("figure", figures.sweep_history(history, r.symbol,
                                                   figures_dir / f"{r.symbol}_sweep.png")),
         ]
+    if (root / layout.PANEL_METRICS).exists():
+        blocks += _panel_blocks(read_json(root / layout.PANEL_METRICS), figures_dir)
     blocks += [Block("heading", (2, "Fine-tuning"))]
     for family in FAMILIES:
         path = root / layout.metrics("finetune", family)
@@ -83,6 +88,24 @@ def _report_blocks(baselines: Mapping[str, BaselineSpec],
                Block("figure", figures.training_curves(curves["toto"], curves["kronos"],
                                                        figures_dir / "training.png"))]
     return blocks
+
+
+def _panel_blocks(panel: Mapping[str, Any], figures_dir: Path) -> list[Block]:
+    excluded = "; ".join(f"{s}: {why}" for s, why in panel["excluded"].items()) or "none"
+    return [
+        Block("heading", (2, f"Panel: {len(panel['symbols'])} symbols")),
+        Block("text", "Every candidate on every symbol, the same dates. Relative scores are "
+                      "geometric means over symbols; intervals resample the same time blocks "
+                      f"for all symbols. Left out: {excluded}."),
+        Block("heading", (3, "Leaderboard (test)")),
+        Block("table", (PANEL_COLUMNS, panel_rows(panel["test"]))),
+        Block("heading", (3, "Leaderboard (validation)")),
+        Block("table", (PANEL_COLUMNS, panel_rows(panel["validation"]))),
+        Block("heading", (3, "The plan's items on the panel")),
+        Block("bullets", panel_verdicts(panel)),
+        Block("figure", figures.skill_heatmap(panel["test"]["skill_vs_naive"], "test",
+                                              figures_dir / "panel_skill.png")),
+    ]
 
 
 def _markdown(blocks: list[Block], base: Path) -> str:

@@ -134,3 +134,20 @@ def sweep_history(history: pd.DataFrame, symbol: str, path: Path) -> Path:
            xlabel="trial", ylabel="validation MAE (%)")
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def skill_heatmap(skill: dict[str, dict[str, float]], split: str, path: Path) -> Path:
+    """Skill against naive (1 - MAE / naive MAE) per symbol and candidate, on one split."""
+    names = [n for n in skill if n != "naive"]
+    symbols = list(next(iter(skill.values())))
+    values = 100 * np.array([[skill[n][s] for n in names] for s in symbols])
+    bound = max(1.0, float(np.abs(values).max()))
+    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2, 0.35 * len(symbols) + 1.5))
+    image = ax.imshow(values, cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(symbols)), symbols, fontsize=8)
+    for (i, j), value in np.ndenumerate(values):
+        ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=6)
+    fig.colorbar(image, ax=ax, label="skill vs naive (%)")
+    ax.set_title(f"Panel: skill against the random walk per symbol ({split})")
+    return _save(fig, path)

@@ -123,6 +123,42 @@ def selection_text(best: Mapping[str, Any]) -> str:
     return f"{chosen}: {spa}, below alpha ({result}). {sets}{same}"
 
 
+PANEL_COLUMNS = ("candidate", "MAE / naive [95%]", "wins vs naive", "pooled DM p",
+                 "CRPS / naive-Gaussian [95%]")
+
+
+def _ratio(block: Mapping[str, Any] | None) -> str:
+    if block is None:
+        return "-"
+    return (f"{block['relative']:.3f} [{block['relative_ci95_lo']:.3f}, "
+            f"{block['relative_ci95_hi']:.3f}]")
+
+
+def panel_rows(split: Mapping[str, Any]) -> list[list[str]]:
+    """The panel leaderboard of one split, best relative MAE first."""
+    board = split["leaderboard"]
+    order = sorted(board, key=lambda name: board[name]["mae"]["relative"])
+    return [[name, _ratio(board[name]["mae"]),
+             f"{board[name]['mae']['win_rate']:.0%} of {board[name]['mae']['symbols']}",
+             _num(board[name]["mae"]["dm_pvalue"], "{:.2f}"), _ratio(board[name]["crps"])]
+            for name in order]
+
+
+def panel_verdicts(panel: Mapping[str, Any]) -> list[str]:
+    """One line per plan item and treatment: the pooled gain over its control on each split,
+    beside the claimed range, with the verdict (the test's in bold)."""
+    lines = []
+    for item, treatments in panel["test"]["plan"].items():
+        for name, test in treatments.items():
+            val = panel["validation"]["plan"][item][name]
+            lines.append(
+                f"plan {item} on {test['symbols']} symbols, {name}: claimed "
+                f"{_pct(test['claimed_lo'], 0)}-{_pct(test['claimed_hi'], 0)}; pooled "
+                f"{_claim(val)} on validation, {val['verdict']}; {_claim(test)} on test, "
+                f"**{test['verdict']}**")
+    return lines
+
+
 FINETUNE_COLUMNS = ("configuration", "best epoch", "epochs run", "own validation loss",
                     "criterion", "vs base")
 
