@@ -134,3 +134,19 @@ def test_anchor_shifts_by_the_last_close_reconstruction_error(ckpt):
     recon = tok.decode(s1[:, 1:], s2[:, 1:])[0, -1, 3].item()  # decoder window drops one
     shift = ctx.close[-1] - denormalise(recon, mean[0, 0, 3], std[0, 0, 3])
     assert np.allclose(b - a, shift, atol=1e-4 * ctx.close[-1])
+
+
+def test_a_forecast_does_not_depend_on_its_batch(ckpt):
+    """Fixed-shape batches: a context's samples are bit-identical alone, among others, in
+    another position or batch, and beside contexts of another length."""
+    f = build_forecaster(ckpt, name="k", seed=5, sample_count=12, context_length=30,
+                         anchor=True)
+    contexts = [context(30, seed=s) for s in range(11)]  # a batch of 8 and a part
+    together = f.predict(contexts).samples
+    for i in (0, 8, 10):
+        np.testing.assert_array_equal(f.predict([contexts[i]]).samples[0], together[i])
+    order = np.random.default_rng(1).permutation(len(contexts))
+    np.testing.assert_array_equal(f.predict([contexts[i] for i in order]).samples,
+                                  together[order])
+    mixed = f.predict([context(20, seed=99), *contexts[:2]]).samples
+    np.testing.assert_array_equal(mixed[1:], together[:2])

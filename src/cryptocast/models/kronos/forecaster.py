@@ -28,6 +28,8 @@ from .predictor import Kronos
 from .sampling import SamplingConfig, generate
 from .tokenizer import KronosTokenizer
 
+BATCH_ROWS = 8  # contexts per model call: a fixed shape, so a row's result depends on it alone
+
 
 @dataclass(frozen=True)
 class KronosKnobs:
@@ -94,9 +96,10 @@ class KronosForecaster:
         self.seed = seed
 
     def predict(self, contexts: Sequence[Context]) -> Forecast:
-        """Sample paths per context. Each context runs through the models alone (batch of
-        one): batched kernels round differently for other batch shapes, and a forecast must
-        not depend on what else is forecast with it."""
+        """Sample paths per context, in fixed-shape batches of `BATCH_ROWS` contexts of one
+        length (a short batch is filled with copies): kernels round differently for other
+        batch shapes, so a fixed shape keeps each forecast independent of what else is
+        forecast with it."""
         if not contexts:
             raise ValueError("predict needs at least one context")
         horizon = contexts[0].horizon
@@ -107,36 +110,47 @@ class KronosForecaster:
         if keep < 1:
             raise ValueError(f"horizon {horizon} does not fit max_context {self.max_context}")
         samples = np.empty((len(contexts), self.sampling.sample_count, horizon))
+        lengths = []
         for i, ctx in enumerate(contexts):
             if len(ctx.timestamps) < 2:
                 raise ValueError(f"context {i} has {len(ctx.timestamps)} candles; need >= 2")
-            samples[i] = self._sample_close(ctx, min(len(ctx.timestamps), keep))
+            lengths.append(min(len(ctx.timestamps), keep))
+        for length in sorted(set(lengths)):
+            group = [i for i, n in enumerate(lengths) if n == length]
+            for lo in range(0, len(group), BATCH_ROWS):
+                rows = group[lo : lo + BATCH_ROWS]
+                fill = rows + [rows[-1]] * (BATCH_ROWS - len(rows))
+                batch = self._sample_close([contexts[i] for i in fill], length)
+                samples[rows] = batch[: len(rows)]
         return Forecast(point=aggregate(samples, self.aggregate, axis=1), samples=samples)
 
-    def _sample_close(self, ctx: Context, length: int) -> np.ndarray:
-        """[sample_count, horizon] close paths from the last `length` candles of `ctx`, in the
-        tokenizer's price units and back."""
-        unit = price_unit(ctx.close[-1], self.tokenizer.config.price_reference)
-        feats = in_price_units(candle_features(ctx.ohlcv[-length:, :4],
-                                               ctx.ohlcv[-length:, 4])[None], unit)
+    def _sample_close(self, contexts: Sequence[Context], length: int) -> np.ndarray:
+        """[len(contexts), sample_count, horizon] close paths from the last `length` candles
+        of each context, in the tokenizer's price units and back. One fixed-shape batch: a
+        row's result depends on its own context only."""
+        reference = self.tokenizer.config.price_reference
+        units = np.array([price_unit(c.close[-1], reference) for c in contexts], np.float64)
+        feats = in_price_units(np.stack([candle_features(c.ohlcv[-length:, :4],
+                                                         c.ohlcv[-length:, 4])
+                                         for c in contexts]), units)
         x, mean, std = normalise(feats, self.clip)
-        stamp = time_stamps(ctx.timestamps[-length:])[None]
-        future = time_stamps(ctx.future_timestamps)[None]
+        stamp = np.stack([time_stamps(c.timestamps[-length:]) for c in contexts])
+        future = np.stack([time_stamps(c.future_timestamps) for c in contexts])
         xt = torch.from_numpy(x).float().to(self.device)
-        generator = torch.Generator().manual_seed(ctx.draw_seed(self.seed))
+        generators = [torch.Generator().manual_seed(c.draw_seed(self.seed)) for c in contexts]
         with autocast(self.device):
             out = generate(
                 self.tokenizer, self.predictor, xt, torch.from_numpy(stamp).to(self.device),
                 torch.from_numpy(future).to(self.device), self.sampling, self.max_context,
-                [generator],
-            ).double().cpu().numpy()  # [1, S, H, F]
+                generators,
+            ).double().cpu().numpy()  # [B, S, H, F]
         mean, std = mean[:, :, None, CLOSE], std[:, :, None, CLOSE]
-        close = denormalise(out[..., CLOSE], mean, std)[0]
-        if not self.anchor:
-            return close * unit
-        last = denormalise(self._last_close_recon(xt, future.shape[1]), mean[:, 0, 0],
-                           std[:, 0, 0])
-        return (close + (feats[0, -1, CLOSE] - last[0])) * unit
+        close = denormalise(out[..., CLOSE], mean, std)
+        if self.anchor:
+            last = denormalise(self._last_close_recon(xt, future.shape[1]), mean[:, 0, 0],
+                               std[:, 0, 0])
+            close = close + (feats[:, -1, CLOSE] - last)[:, None, None]
+        return close * units[:, None, None]
 
     @torch.no_grad()
     def _last_close_recon(self, x: torch.Tensor, horizon: int) -> np.ndarray:
