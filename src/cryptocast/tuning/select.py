@@ -177,7 +177,7 @@ def tried_losses(symbol: str, root: str | Path = ".") -> dict[str, np.ndarray]:
     root = Path(root)
     frames = {stage: [layout.point_forecasts(stage, symbol)]
               for stage in ("baseline", "improved", "ensemble")}
-    frames["finetune"] = [layout.finetune_forecasts(f, symbol) for f in FAMILIES]
+    frames["finetune"] = [layout.finetune_forecasts(f, symbol) for f in sorted(FAMILIES)]
     for stage in ("sweep", "resweep"):
         frames[stage] = [layout.sweep_outputs(stage, symbol) / "forecasts.parquet"]
     losses = {}
