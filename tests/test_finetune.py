@@ -242,3 +242,23 @@ def test_the_search_keeps_the_best_configuration_or_the_base(corpus, base, tmp_p
     assert kept["chosen"] is None and kept["same_as_base"]
     for name in ("config.json", "model.safetensors"):
         assert (tmp_path / "out" / name).read_bytes() == (base / name).read_bytes()
+
+
+def test_the_search_skips_an_inadmissible_configuration(corpus, base, tmp_path,  # noqa: F811
+                                                         monkeypatch):
+    import cryptocast.training.finetune as search
+
+    criteria = {"nll": 0.30, "huber": 0.10, "heteroscedastic": 0.20}
+
+    def fake(family, corpus, base_dir, train, out_dir, curve, state_dir, seed):
+        save_checkpoint(Toto(TINY), out_dir)
+        Path(curve).parent.mkdir(parents=True, exist_ok=True)
+        Path(curve).write_text("epoch,train_loss,val_loss\n")
+        return {"criterion": criteria[train["loss"]], "base_criterion": 0.25,
+                "admissible": train["loss"] != "huber"}  # the lowest, but inadmissible
+
+    monkeypatch.setattr(search, "finetune_family", fake)
+    summary = search.finetune_search("toto", corpus, base,
+                                     {**TRAIN, "grid": {"loss": list(criteria)}},
+                                     tmp_path / "out", tmp_path / "plots", tmp_path / "work", 0)
+    assert summary["chosen"] == "loss-heteroscedastic"

@@ -160,7 +160,7 @@ def panel_verdicts(panel: Mapping[str, Any]) -> list[str]:
 
 
 FINETUNE_COLUMNS = ("configuration", "best epoch", "epochs run", "own validation loss",
-                    "criterion", "vs base")
+                    "criterion", "vs base", "admissible")
 
 
 def finetune_table(search: Mapping[str, Any]) -> list[list[str]]:
@@ -169,7 +169,8 @@ def finetune_table(search: Mapping[str, Any]) -> list[list[str]]:
     base = search["base_criterion"]
     return [[name, str(run["best_epoch"]), str(run["epochs_run"]),
              _num(run.get("best_val_loss", run.get("best_val_ce")), "{:.4f}"),
-             _num(run["criterion"], "{:.4f}"), _num(run["criterion"] - base, "{:+.4f}")]
+             _num(run["criterion"], "{:.4f}"), _num(run["criterion"] - base, "{:+.4f}"),
+             "yes" if run.get("admissible", True) else "no"]
             for name, run in search["configs"].items()]
 
 

@@ -128,8 +128,9 @@ def finetune_search(family: str, corpus, base_dir: str | Path, settings: dict[st
                     out_dir: str | Path, plots_dir: str | Path, work_dir: str | Path,
                     seed: int) -> dict[str, Any]:
     """Fine-tune every configuration of `settings["grid"]` (each over the other settings),
-    keep every one's curve (`plots_dir/<name>.csv`), and put the one with the lowest
-    validation criterion in `out_dir`, or the base when none beats it (ties keep the base).
+    keep every one's curve (`plots_dir/<name>.csv`), and put the admissible one (its summary
+    says `admissible`, true by default) with the lowest validation criterion in `out_dir`, or
+    the base when none beats it (ties keep the base).
     A finished configuration is not trained again (its checkpoint and summary stay in
     `work_dir/<name>`), so an interrupted search resumes. Returns {criterion, base_criterion,
     configs: {name: summary}, chosen (None: the base), same_as_base}."""
@@ -151,8 +152,9 @@ def finetune_search(family: str, corpus, base_dir: str | Path, settings: dict[st
         if world.rank == 0:
             write_json(done, tried[name])
     base = min(t["base_criterion"] for t in tried.values())
-    best = min(tried, key=lambda n: tried[n]["criterion"])
-    chosen = best if tried[best]["criterion"] < base else None
+    admissible = [n for n in tried if tried[n].get("admissible", True)]
+    best = min(admissible, key=lambda n: tried[n]["criterion"], default=None)
+    chosen = best if best and tried[best]["criterion"] < base else None
     if world.rank == 0:
         copy_folder(work_dir / chosen / "checkpoint" if chosen else Path(base_dir), out_dir)
         shutil.rmtree(work_dir)  # a finished search must not stand in for a later one

@@ -80,7 +80,9 @@ def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[st
     """Fine-tune `base_dir`/{tokenizer,predictor} on `corpus`; keep the epoch with the best
     validation cross-entropy in `out_dir`/{tokenizer,predictor}, the loss per epoch in
     `curve`. The summary's `criterion` is that cross-entropy (`base_criterion`: the base
-    tokenizer and predictor's). Runs on the process's device (`runtime.device`); under
+    tokenizer and predictor's); `admissible` is false when a tuned tokenizer reconstructs the
+    validation closes worse than the base's (its tokens then differ, and their cross-entropy
+    does not compare). Runs on the process's device (`runtime.device`); under
     `torchrun` each process trains the predictor on its slice of the global batch (DDP)."""
     out_dir = Path(out_dir)
     params = from_mapping(KronosFinetuneParams, train_params, "params finetune.kronos")
@@ -132,4 +134,8 @@ def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[st
             "train_seconds": round(result.seconds, 1),
             "tokenizer_steps": params.tokenizer_steps,
             "tokenizer_close_err_median_before": round_trip_before["close_err_median_s1s2"],
-            "tokenizer_close_err_median_after": round_trip_after["close_err_median_s1s2"]}
+            "tokenizer_close_err_median_after": round_trip_after["close_err_median_s1s2"],
+            # the cross-entropy of another tokenizer's tokens is not comparable: a tuned
+            # tokenizer counts only if it reconstructs the validation closes no worse
+            "admissible": bool(round_trip_after["close_err_median_s1s2"]
+                               <= round_trip_before["close_err_median_s1s2"])}
