@@ -25,7 +25,7 @@ from cryptocast.models.toto.model import Toto, TotoOutput
 from cryptocast.models.toto.scaler import price_units
 from cryptocast.runtime import autocast
 
-BATCH_ROWS = 16  # series per model call: a fixed shape, so a row's result depends on it alone
+BATCH_ROWS = 64  # series per model call: a fixed shape, so a row's result depends on it alone
 
 
 @dataclass(frozen=True)
