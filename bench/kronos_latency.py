@@ -8,6 +8,7 @@ Writes bench/results/kronos_latency.json.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from pathlib import Path
@@ -15,9 +16,10 @@ from pathlib import Path
 import click
 import numpy as np
 import torch
+from kronos_reference import reference_generate, same_distribution_pvalue
 
 from cryptocast.config import load_params
-from cryptocast.data.prepared import load_series, read_splits
+from cryptocast.data.store import load_series, read_splits
 from cryptocast.forecast.base import Context
 from cryptocast.io import write_json
 from cryptocast.models.kronos import (
@@ -29,7 +31,6 @@ from cryptocast.models.kronos import (
     load_checkpoint,
 )
 from cryptocast.models.kronos.inputs import CLOSE, candle_features, normalise, time_stamps
-from cryptocast.models.kronos.reference import reference_generate, same_distribution_pvalue
 from cryptocast.runtime import RuntimeConfig, configure
 
 UNI = dict(sample_count=320, temperature=0.3, top_p=0.78, top_k=28, clip=1.6,
@@ -75,7 +76,8 @@ def _timed(fn, repeats: int) -> tuple[float, list]:
 @click.option("--out", default="bench/results/kronos_latency.json", type=click.Path())
 def main(checkpoint: Path, prepared: Path, repeats: int, reference_repeats: int,
          threads: int | None, out: str):
-    runtime = configure(RuntimeConfig(threads or RuntimeConfig.from_params(load_params()).threads))
+    settings = RuntimeConfig.from_params(load_params())
+    runtime = configure(dataclasses.replace(settings, threads=threads or settings.threads))
     tok, pred, source = _models(checkpoint)
     ctx = _uni_context(prepared, UNI["context_length"])
     forecaster = KronosForecaster(tok, pred, name="uni_kronos", seed=0, **UNI)

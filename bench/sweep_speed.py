@@ -18,11 +18,12 @@ import time
 import click
 import numpy as np
 
+from cryptocast.config import EvalConfig
 from cryptocast.forecast.registry import build_forecaster
 from cryptocast.io import write_json
 from cryptocast.runtime import load_and_configure
 from cryptocast.tuning.kronos_cache import KronosCache
-from cryptocast.tuning.pools import build_toto_pool, tail, validation_windows
+from cryptocast.tuning.pools import build_toto_pool, sweep_windows, tail
 from cryptocast.tuning.sweep import grid, sweep_settings
 
 
@@ -79,7 +80,7 @@ def kronos_trials(windows, picked, seed: int) -> tuple[float, float]:
 def main(symbol: str, trials: int, n_timed: int, out: str) -> None:
     params, runtime = load_and_configure()
     settings = sweep_settings(params, symbol)
-    windows, _ = validation_windows(params, symbol, "data/prepared", settings)
+    windows, _ = sweep_windows(settings, EvalConfig.from_params(params), symbol, "data/prepared")
     seed = int(params["seed"])
     rng = np.random.default_rng(0)
     result = {"symbol": symbol, **runtime}

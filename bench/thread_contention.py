@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # torch is imported first, so the OpenMP policy is the one the parent put in the environment
 # (importing cryptocast first would set GOMP_SPINCOUNT=1000 where no policy is set).
 CHILD = r"""
-import json, statistics, sys, time
+import dataclasses, json, statistics, sys, time
 import numpy as np, torch, yaml
 from cryptocast.runtime import RuntimeConfig, configure
 from cryptocast.models.toto import Toto
@@ -31,8 +31,8 @@ from cryptocast.models.toto.distribution import combined_loss
 from cryptocast.training.toto import model_config
 
 threads, steps = int(sys.argv[1]), int(sys.argv[2])
-configure(RuntimeConfig(threads=threads))
 params = yaml.safe_load(open("params.yaml"))
+configure(dataclasses.replace(RuntimeConfig.from_params(params), threads=threads))
 torch.manual_seed(0)
 model = Toto(model_config(params["models"]["toto"]["architecture"]))
 opt = torch.optim.AdamW(model.parameters(), lr=1e-3)

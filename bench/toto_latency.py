@@ -13,6 +13,7 @@ Usage: .venv/bin/python bench/toto_latency.py [--threads N] [--repeats 30]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 from pathlib import Path
@@ -88,8 +89,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path,
                         default=ROOT / "bench" / "results" / "toto_latency.json")
     args = parser.parse_args()
-    threads = args.threads or RuntimeConfig.from_params(load_params(ROOT / "params.yaml")).threads
-    runtime = configure(RuntimeConfig(threads=threads))
+    settings = RuntimeConfig.from_params(load_params(ROOT / "params.yaml"))
+    runtime = configure(dataclasses.replace(settings, threads=args.threads or settings.threads))
     model, source = load_model(args.checkpoint, args.seed)
     rng = np.random.default_rng(args.seed)
     series = 30000 * np.exp(np.cumsum(0.02 * rng.standard_normal(args.context)))

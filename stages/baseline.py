@@ -2,7 +2,8 @@
 
 import sys
 
-from cryptocast.config import EvalConfig
+from cryptocast import layout
+from cryptocast.config import BaselineSpec, EvalConfig
 from cryptocast.evaluation.evaluate import evaluate_symbol, metrics_for_dvc
 from cryptocast.forecast.registry import check_family
 from cryptocast.io import write_atomic, write_json
@@ -11,18 +12,11 @@ from cryptocast.runtime import load_and_configure
 if __name__ == "__main__":
     symbol = sys.argv[1]
     params, _ = load_and_configure()
-    spec = params["baseline"][symbol]
-    check_family(spec["candidates"], spec["family"], f"params baseline.{symbol}")
-    metrics, forecasts = evaluate_symbol(
-        "data/prepared",
-        "models",
-        symbol,
-        spec["candidates"],
-        spec["reference"],
-        EvalConfig.from_params(params),
-        seed=params["seed"],
-    )
-    write_json(f"metrics/baseline/{symbol}.json", metrics_for_dvc(metrics))
-    write_atomic(
-        f"forecasts/baseline/{symbol}.parquet", lambda tmp: forecasts.to_parquet(tmp, index=False)
-    )
+    spec = BaselineSpec.from_params(params, symbol)
+    check_family(spec.candidates, spec.family, f"params baseline.{symbol}")
+    metrics, forecasts = evaluate_symbol(layout.PREPARED, layout.MODELS, symbol, spec.candidates,
+                                         spec.reference, EvalConfig.from_params(params),
+                                         seed=int(params["seed"]))
+    write_json(layout.metrics("baseline", symbol), metrics_for_dvc(metrics))
+    write_atomic(layout.point_forecasts("baseline", symbol),
+                 lambda tmp: forecasts.to_parquet(tmp, index=False))

@@ -9,10 +9,10 @@ On `runtime.device` (auto: CUDA when present, with bf16 autocast). Data-parallel
 `torchrun --nproc_per_node N stages/finetune.py FAMILY` (NCCL between GPUs, gloo on CPU)."""
 
 import sys
-from pathlib import Path
 
 import torch
 
+from cryptocast import layout
 from cryptocast.config import EvalConfig, symbols_from_params
 from cryptocast.data.corpus import load_training_corpus
 from cryptocast.io import write_atomic, write_json
@@ -26,17 +26,16 @@ if __name__ == "__main__":
     settings = params["finetune"]
     targets = symbols_from_params(params)
     scopes = ({s: [s] for s in targets} if settings["per_symbol"]
-              else {"all": settings["symbols"]})
-    root = Path(f"models/finetuned/{family}")
+              else {None: settings["symbols"]})
     searches, folders = {}, {}
     for scope, symbols in scopes.items():
-        out = root if scope == "all" else root / scope
-        plots = Path(f"plots/finetune/{family}") / ("" if scope == "all" else scope)
-        searches[scope] = finetune_search(
-            family, load_training_corpus("data/prepared", symbols), Path(f"models/{family}"),
-            {**settings[family], "symbols": symbols}, out, plots,
-            Path(f"build/finetune/{family}/{scope}"), int(params["seed"]))
-        folders.update({s: out for s in (targets if scope == "all" else [scope])})
+        out = layout.finetuned(family, scope)
+        searches[scope or "all"] = finetune_search(
+            family, load_training_corpus(layout.PREPARED, symbols), layout.model(family),
+            {**settings[family], "symbols": symbols}, out,
+            layout.plots("finetune", family, "") / (scope or ""),
+            layout.WORK / family / (scope or "all"), int(params["seed"]))
+        folders.update({s: out for s in ([scope] if scope else targets)})
     if distributed:
         runtime["processes"] = torch.distributed.get_world_size()
         rank = torch.distributed.get_rank()
@@ -44,12 +43,12 @@ if __name__ == "__main__":
         if rank > 0:
             sys.exit(0)  # rank 0 evaluates and writes
     comparison, forecasts = compare_checkpoints(
-        family, params["models"][family]["forecaster"], folders, "data/prepared",
-        Path(f"models/{family}"), EvalConfig.from_params(params), int(params["seed"]))
+        family, params["models"][family]["forecaster"], folders, layout.PREPARED,
+        layout.model(family), EvalConfig.from_params(params), int(params["seed"]))
     for symbol, frame in forecasts.items():
-        write_atomic(f"forecasts/finetune/{family}/{symbol}.parquet",
+        write_atomic(layout.finetune_forecasts(family, symbol),
                      lambda tmp, f=frame: f.to_parquet(tmp, index=False))
-    write_json(f"metrics/finetune/{family}.json", {
+    write_json(layout.metrics("finetune", family), {
         "per_symbol": settings["per_symbol"],
         "searches": searches,
         "checkpoints": {s: str(folder) for s, folder in folders.items()},

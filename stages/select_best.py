@@ -5,22 +5,23 @@ metrics/best.json with the SPA and the Model Confidence Sets; then the chosen co
 both splits (plots/forecast/<SYMBOL>.csv: forecasts, 80% band, PIT). The test split never
 enters the choice."""
 
-from cryptocast.config import EvalConfig, symbols_from_params
+from cryptocast import layout
+from cryptocast.config import EvalConfig
 from cryptocast.io import write_atomic, write_json
 from cryptocast.runtime import load_and_configure
 from cryptocast.tuning.production import backtest_record, forecast_frame
-from cryptocast.tuning.select import best_record
+from cryptocast.tuning.select import SelectJob, best_record
 
 if __name__ == "__main__":
     params, _ = load_and_configure()
-    horizon = EvalConfig.from_params(params).horizon
+    job, cfg = SelectJob.from_params(params), EvalConfig.from_params(params)
     summary = {}
-    for symbol in symbols_from_params(params):
-        record = best_record(params, symbol, "metrics", "hyperparams/crypto_improved",
-                             "forecasts", "data/prepared", "models", horizon)
-        record.write(f"hyperparams/best/{symbol}.json")
-        frame = forecast_frame(backtest_record(record, params, "data/prepared", "models"))
-        write_atomic(f"plots/forecast/{symbol}.csv",
+    for symbol in job.baselines:
+        record = best_record(job, symbol)
+        record.write(layout.BEST / f"{symbol}.json")
+        frame = forecast_frame(backtest_record(record, cfg, job.seed, layout.PREPARED,
+                                               layout.MODELS))
+        write_atomic(layout.FORECAST_PLOTS / f"{symbol}.csv",
                      lambda tmp, f=frame: f.to_csv(tmp, index=False))
         selection = record.selection
         summary[symbol] = {
@@ -38,4 +39,4 @@ if __name__ == "__main__":
             "test_naive_pct_return_mae": record.test["naive_pct_return_mae"],
             "test_dm_pvalue_vs_naive": record.test["dm_pvalue_vs_naive"],
         }
-    write_json("metrics/best.json", summary)
+    write_json(layout.BEST_METRICS, summary)

@@ -3,17 +3,18 @@ its winners scored for real on both splits, the trial history, every trial's val
 losses and the winner's record."""
 
 import sys
-from pathlib import Path
 
+from cryptocast import layout
 from cryptocast.runtime import load_and_configure
-from cryptocast.tuning.sweep import sweep_settings
+from cryptocast.tuning.sweep import SweepJob
 from cryptocast.tuning.sweep_run import sweep_symbol, write_outcome
 
 if __name__ == "__main__":
     symbol = sys.argv[1]
     params, runtime = load_and_configure()
-    families = sweep_settings(params, symbol).families
-    outcome = sweep_symbol(params, symbol, "data/prepared",
-                           {f: Path("models") / f for f in families}, f"pools/{symbol}")
-    outcome.record.write(f"hyperparams/sweep/{symbol}.json")
+    job = SweepJob.from_params(params, symbol)
+    outcome = sweep_symbol(job, layout.PREPARED,
+                           {f: layout.model(f) for f in job.settings.families},
+                           layout.pool(symbol))
+    outcome.record.write(layout.record("sweep", symbol))
     write_outcome(outcome, "sweep", symbol, runtime)

@@ -1,10 +1,16 @@
-"""Shared test helpers: synthetic candles (tests never need the real data)."""
+"""Shared test helpers: synthetic candles (tests never need the real data); the reference-style
+loops of bench/ (kronos_reference) are importable."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 
 def make_candles(

@@ -10,15 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tiny import section
 
-from cryptocast.data.candles import (
-    INTERVALS,
-    CandleError,
-    RepairPolicy,
-    discover,
-    read_candles,
-    write_candles_csv,
-)
+from cryptocast.data.candles import discover, read_candles, write_candles_csv
+from cryptocast.data.schema import INTERVALS, CandleError, RepairPolicy
 
 HEADER = "timestamp,open,high,low,close,volume"
 GOOD = [
@@ -27,7 +22,12 @@ GOOD = [
     "2024-01-01 02:00:00,12,14,11,13,300",
     "2024-01-01 03:00:00,13,15,12,14,400",
 ]
-STRICT = RepairPolicy(gaps="error")
+def policy(**repairs) -> RepairPolicy:
+    """The params.yaml repair policy with `repairs` changed."""
+    return RepairPolicy(**section("data.repair", **repairs))
+
+
+STRICT = policy(gaps="error")
 
 
 def write(tmp_path: Path, rows: list[str], header: str = HEADER, name: str = "BTCUSDT") -> Path:
@@ -113,7 +113,7 @@ def test_extra_column_is_an_error_by_default(tmp_path):
 def test_extra_column_ignored_by_policy_is_logged(tmp_path, caplog):
     path = write(tmp_path, [r + ",7" for r in GOOD], header=HEADER + ",trades")
     with caplog.at_level(logging.WARNING, logger="cryptocast.data.candles"):
-        df, report = read_candles(path, "1h", RepairPolicy(extra_columns="ignore"))
+        df, report = read_candles(path, "1h", policy(extra_columns="ignore"))
     assert list(df.columns) == ["timestamp", "open", "high", "low", "close", "volume"]
     assert report.repairs == ["ignored extra column(s) 'trades'"]
     assert "ignored extra column(s) 'trades'" in caplog.text
@@ -221,7 +221,7 @@ def test_gap_error_names_first_gap_and_totals(tmp_path):
 
 def test_gap_forward_fill_exact_frame(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="cryptocast.data.candles"):
-        df, report = read_candles(write(tmp_path, GAPPY), "1h", RepairPolicy())
+        df, report = read_candles(write(tmp_path, GAPPY), "1h", policy())
     expected = frame([
         ("2024-01-01 00:00", 10, 12, 9, 11, 100), ("2024-01-01 01:00", 11, 13, 10, 12, 200),
         ("2024-01-01 02:00", 12, 12, 12, 12, 0), ("2024-01-01 03:00", 12, 12, 12, 12, 0),
@@ -236,7 +236,7 @@ def test_gap_forward_fill_exact_frame(tmp_path, caplog):
 
 
 def test_gap_drop_leaves_missing_candles_out(tmp_path):
-    df, report = read_candles(write(tmp_path, GAPPY), "1h", RepairPolicy(gaps="drop"))
+    df, report = read_candles(write(tmp_path, GAPPY), "1h", policy(gaps="drop"))
     assert df["timestamp"].dt.hour.tolist() == [0, 1, 4, 6]
     assert (report.rows, report.gaps, report.missing_candles) == (4, 2, 3)
     assert report.repairs[0].startswith("left gaps unfilled (gaps: drop): 2 gap(s)")
@@ -250,7 +250,7 @@ DUPS = [GOOD[0], GOOD[1], "2024-01-01 01:00:00,11,13,10,12.5,250", GOOD[2]]
 
 @pytest.mark.parametrize("keep,close", [("keep_first", 12.0), ("keep_last", 12.5)])
 def test_duplicate_repairs_keep_the_chosen_row(tmp_path, keep, close):
-    df, report = read_candles(write(tmp_path, DUPS), "1h", RepairPolicy(duplicates=keep))
+    df, report = read_candles(write(tmp_path, DUPS), "1h", policy(duplicates=keep))
     assert df["close"].tolist() == [11.0, close, 13.0]
     assert df["timestamp"].is_monotonic_increasing and len(df) == 3
     assert report.repairs == [
@@ -261,7 +261,7 @@ def test_duplicate_repairs_keep_the_chosen_row(tmp_path, keep, close):
 
 def test_sort_repair(tmp_path):
     df, report = read_candles(write(tmp_path, [GOOD[3], GOOD[0], GOOD[2], GOOD[1]]), "1h",
-                              RepairPolicy(unsorted="sort"))
+                              policy(unsorted="sort"))
     expected, _ = read_candles(write(tmp_path, GOOD, name="OK"), "1h", STRICT)
     pd.testing.assert_frame_equal(df, expected)
     assert report.repairs == ["sorted rows by timestamp (2 out of order, first at row 2)"]
@@ -269,7 +269,7 @@ def test_sort_repair(tmp_path):
 
 def test_invalid_rows_drop_then_gap_fill(tmp_path):
     rows = [GOOD[0], "2024-01-01 01:00:00,11,9,10,12,200", GOOD[2], GOOD[3]]
-    df, report = read_candles(write(tmp_path, rows), "1h", RepairPolicy(invalid_rows="drop"))
+    df, report = read_candles(write(tmp_path, rows), "1h", policy(invalid_rows="drop"))
     expected = frame([
         ("2024-01-01 00:00", 10, 12, 9, 11, 100), ("2024-01-01 01:00", 11, 11, 11, 11, 0),
         ("2024-01-01 02:00", 12, 14, 11, 13, 300), ("2024-01-01 03:00", 13, 15, 12, 14, 400),
@@ -281,17 +281,18 @@ def test_invalid_rows_drop_then_gap_fill(tmp_path):
 
 def test_all_rows_invalid_is_an_error_even_with_drop(tmp_path):
     path = write(tmp_path, ["2024-01-01 00:00:00,10,9,11,10,1"])
-    fails(path, "every row is invalid", RepairPolicy(invalid_rows="drop"))
+    fails(path, "every row is invalid", policy(invalid_rows="drop"))
 
 
 def test_policy_from_params_validates_keys_and_values():
-    assert RepairPolicy.from_params({"gaps": "drop"}) == RepairPolicy(gaps="drop")
-    assert RepairPolicy.from_params(None) == RepairPolicy()
+    assert RepairPolicy.from_params(section("data.repair", gaps="drop")) == policy(gaps="drop")
+    with pytest.raises(ValueError, match=r"params data.repair: missing keys \['duplicates'"):
+        RepairPolicy.from_params({"gaps": "drop"})
     with pytest.raises(ValueError, match=re.escape(
             "repair policy 'gaps': 'fill' is not one of error, forward_fill, drop")):
-        RepairPolicy.from_params({"gaps": "fill"})
+        RepairPolicy.from_params(section("data.repair", gaps="fill"))
     with pytest.raises(ValueError, match=r"params data.repair: unknown keys \['gap'\]; known: "):
-        RepairPolicy.from_params({"gap": "drop"})
+        RepairPolicy.from_params(section("data.repair", gap="drop"))
 
 
 def test_unknown_interval_is_rejected(tmp_path):

@@ -1,6 +1,8 @@
 import pytest
+import yaml
 from click.testing import CliRunner
 from conftest import make_candles
+from tiny import params as full_params
 
 from cryptocast.cli import main
 
@@ -24,7 +26,7 @@ def test_data_check_reports_each_series(tmp_path):
         source / "AAAUSDT.csv", index=False
     )
     params = tmp_path / "params.yaml"
-    params.write_text("data:\n  intervals: [1d]\n")
+    params.write_text(yaml.safe_dump(full_params(data={"intervals": ["1d"]})))
     result = CliRunner().invoke(
         main, ["data", "check", "--params", str(params), "--source-dir", str(tmp_path)]
     )
@@ -42,7 +44,7 @@ def test_data_check_reports_every_bad_file_and_exits_1(tmp_path):
     (source / "CCCUSDT.csv").write_text("timestamp,open,high,low,close,volume\n"
                                         "2024-01-01,1,2,0.5,1,1\n2024-01-01,1,2,0.5,1,1\n")
     params = tmp_path / "params.yaml"
-    params.write_text("data:\n  intervals: [1d]\n")
+    params.write_text(yaml.safe_dump(full_params(data={"intervals": ["1d"]})))
     result = CliRunner().invoke(
         main, ["data", "check", "--params", str(params), "--source-dir", str(tmp_path)])
     assert result.exit_code == 1
@@ -55,7 +57,8 @@ def test_data_check_reports_every_bad_file_and_exits_1(tmp_path):
 
 def test_a_missing_source_dir_names_the_setting_and_the_ways_out(tmp_path):
     params = tmp_path / "params.yaml"
-    params.write_text(f"data:\n  source_dir: {tmp_path / 'none'}\n  intervals: [1d]\n")
+    params.write_text(yaml.safe_dump(full_params(data={"source_dir": str(tmp_path / "none"),
+                                                       "intervals": ["1d"]})))
     result = CliRunner().invoke(main, ["data", "preflight", "--params", str(params)])
     assert result.exit_code == 2
     assert "is not a directory: point data.source_dir in params.yaml" in result.output
@@ -66,9 +69,8 @@ def test_a_missing_source_dir_names_the_setting_and_the_ways_out(tmp_path):
 def project(tmp_path, monkeypatch):
     """A checkout with prepared candles, a tiny Toto checkpoint and a selected config."""
     import torch
-    from test_toto_forecaster import TINY
+    from tiny import TINY, data_config, split_config
 
-    from cryptocast.config import DataConfig, SplitConfig
     from cryptocast.data.prepare import prepare
     from cryptocast.models.toto import Toto, save_checkpoint
     from cryptocast.tuning.records import Record
@@ -78,15 +80,15 @@ def project(tmp_path, monkeypatch):
     frame = make_candles(120)
     frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%d")).to_csv(
         source / "AAAUSDT.csv", index=False)
-    prepare(DataConfig(source_dir=str(tmp_path / "ohlcv"), intervals=["1d"]),
-            SplitConfig(val_steps=20, test_steps=10), ["AAAUSDT"], tmp_path / "data" / "prepared",
+    prepare(data_config(source_dir=str(tmp_path / "ohlcv"), intervals=["1d"]),
+            split_config(val_steps=20, test_steps=10), ["AAAUSDT"], tmp_path / "data" / "prepared",
             tmp_path / "data" / "report.json")
     torch.manual_seed(0)
     save_checkpoint(Toto(TINY), tmp_path / "models" / "toto")
     config = {"model": "toto", "num_samples": 64, "context_length": 32}
     Record(symbol="AAAUSDT", model="toto", config=config,
            selection={"chosen": "sweep_toto"}).write(tmp_path / "hyperparams/best/AAAUSDT.json")
-    (tmp_path / "params.yaml").write_text("seed: 0\n")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(full_params(seed=0)))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -1,13 +1,17 @@
 import pytest
+from tiny import section
 
 from cryptocast.config import EvalConfig, load_params, merge_params, symbols_from_params
 
 
 def test_unknown_and_invalid_params_name_the_key():
     with pytest.raises(ValueError, match=r"params eval: unknown keys \['horizn'\]"):
-        EvalConfig.from_params({"eval": {"horizn": 2}})
+        EvalConfig.from_params({"eval": section("eval", horizn=2)})
+    with pytest.raises(ValueError, match=r"params eval: missing keys \['n_boot'\]"):
+        EvalConfig.from_params({"eval": {k: v for k, v in section("eval").items()
+                                         if k != "n_boot"}})
     with pytest.raises(ValueError, match="eval.val_steps must be >= 1"):
-        EvalConfig.from_params({"eval": {"val_steps": 0}})
+        EvalConfig.from_params({"eval": section("eval", val_steps=0)})
     with pytest.raises(ValueError, match="params symbols"):
         symbols_from_params({"symbols": []})
 
@@ -40,14 +44,14 @@ def test_from_mapping_names_missing_keys():
 
 
 def test_tracked_params_record_the_values_read():
-    from cryptocast.config import EvalConfig, TrackedParams, merge_params
+    from cryptocast.config import TrackedParams
 
     params = TrackedParams({"seed": 1, "eval": {"horizon": 1, "n_boot": 10},
                             "sweep": {"defaults": {"n_trials": 5}, "symbols": {"A": {}}},
                             "symbols": ["A"]})
     assert params["seed"] == 1 and params.get("missing", 3) == 3
     assert "absent" not in params["sweep"]
-    EvalConfig.from_params(params)  # copies the section: every key of it is read
+    dict(params["eval"])  # a copy of the section reads every key of it
     merge_params(params["sweep"]["defaults"], {"n_trials": 6})
     assert params.reads == {"seed", "missing", "sweep.absent", "eval.horizon", "eval.n_boot",
                             "sweep.defaults.n_trials"}

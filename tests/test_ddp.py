@@ -10,20 +10,20 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from test_kronos_training import PREDICTOR, TOKENIZER
-from test_toto_model import TINY
 from test_toto_training import VAL_START, frame
+from tiny import PREDICTOR, TINY, TOKENIZER, finetune_settings
 
 from cryptocast.data.corpus import TrainingCorpus
 from cryptocast.models import kronos, toto
 from cryptocast.training.finetune import finetune_family
 
 TRAIN = {
-    "toto": {"symbols": ["AAA"], "epochs": 2, "steps_per_epoch": 3, "batch_size": 4,
-             "context_length": 16, "warmup_steps": 1, "lr": 1e-3, "dropout": 0.0},
-    "kronos": {"symbols": ["AAA"], "epochs": 2, "steps_per_epoch": 3, "batch_size": 4,
-               "window": 16, "min_window": 8, "warmup_steps": 1, "lr": 1e-3, "dropout": 0.0,
-               "tokenizer_steps": 2},
+    "toto": finetune_settings("toto", symbols=["AAA"], epochs=2, steps_per_epoch=3,
+                              batch_size=4, context_length=16, warmup_steps=1, lr=1e-3,
+                              dropout=0.0),
+    "kronos": finetune_settings("kronos", symbols=["AAA"], epochs=2, steps_per_epoch=3,
+                                batch_size=4, window=16, min_window=8, warmup_steps=1, lr=1e-3,
+                                dropout=0.0, tokenizer_steps=2),
 }
 
 

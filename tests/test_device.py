@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny import section
 
 from cryptocast import runtime
 from cryptocast.models.kronos.sampling import draw_from_cdf
@@ -49,7 +50,7 @@ def test_cuda_without_a_gpu_is_an_error_not_a_cpu_run(monkeypatch):
 ])
 def test_bad_runtime_params_name_the_key(values, message):
     with pytest.raises(ValueError, match=message):
-        RuntimeConfig.from_params({"runtime": values})
+        RuntimeConfig.from_params({"runtime": section("runtime", **values)})
 
 
 def test_configure_records_the_device_and_cpu_never_autocasts(monkeypatch):
@@ -100,7 +101,7 @@ def test_kronos_draws_follow_the_cdf_to_its_device():
 
 
 def test_set_dropout_reaches_layers_and_attention_rates():
-    from test_kronos_training import PREDICTOR
+    from tiny import PREDICTOR
 
     from cryptocast.models.kronos import Kronos, PredictorConfig
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_candles
+from tiny import eval_config
 
-from cryptocast.config import EvalConfig
 from cryptocast.data.splits import compute_splits
 from cryptocast.evaluation.evaluate import evaluate_candidates, metrics_for_dvc
 from cryptocast.forecast.naive import NaiveForecaster, NaiveGaussianForecaster
@@ -15,7 +15,7 @@ from cryptocast.forecast.naive import NaiveForecaster, NaiveGaussianForecaster
 def setup():
     candles = make_candles(200)
     splits = compute_splits({"X": candles}, "1d", pd.Timedelta(days=1), 30, 20)
-    cfg = EvalConfig(val_steps=30, test_steps=20, n_boot=50, batch_size=16)
+    cfg = eval_config(val_steps=30, test_steps=20, n_boot=50, batch_size=16)
     candidates = {"naive": NaiveForecaster(), "gauss": NaiveGaussianForecaster(window=10)}
     return candles, splits, cfg, candidates
 
@@ -53,3 +53,17 @@ def test_unknown_reference_is_an_error(setup):
     candles, splits, cfg, candidates = setup
     with pytest.raises(ValueError, match="reference candidate 'toto'"):
         evaluate_candidates(candles, "X", splits, candidates, "toto", cfg)
+
+
+def test_a_bad_knob_fails_before_the_checkpoint_loads(tmp_path, monkeypatch):
+    import cryptocast.models.toto.forecaster as toto_forecaster
+    from cryptocast.forecast.registry import build_forecaster
+
+    def no_load(folder):
+        raise AssertionError("the checkpoint was loaded")
+
+    monkeypatch.setattr(toto_forecaster, "load_checkpoint", no_load)
+    with pytest.raises(ValueError, match=r"candidate 'x' \(toto\): unknown keys \['num_sample'\]"):
+        build_forecaster("x", {"model": "toto", "num_sample": 8}, tmp_path / "missing")
+    with pytest.raises(ValueError, match="num_samples must be a positive int"):
+        build_forecaster("x", {"model": "toto", "num_samples": 0}, tmp_path / "missing")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tiny import section
 
 from cryptocast.data.candles import CandleError, RepairPolicy, read_candles, write_candles_csv
 from cryptocast.data.fetch import fetch_candles, make_exchange, market_symbol, parse_ohlcv
@@ -116,6 +117,6 @@ def test_fetched_candles_write_in_the_shared_layout(tmp_path):
     write_candles_csv(df, path, "1h")
     assert path.read_text().splitlines()[1] == (
         "2019-01-01 00:00:00,3701.23,3713.0,3689.88,3700.31,686.36742")
-    back, report = read_candles(path, "1h", RepairPolicy(gaps="drop"))
+    back, report = read_candles(path, "1h", RepairPolicy(**section("data.repair", gaps="drop")))
     pd.testing.assert_frame_equal(back, df)
     assert (report.gaps, report.missing_candles) == (1, 1)

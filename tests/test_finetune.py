@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 from scipy import stats
-from test_toto_model import TINY
 from test_toto_training import corpus  # noqa: F401 - the shared fixture
+from tiny import TINY, finetune_settings
 
 import cryptocast.training.finetune_toto as ft
 from cryptocast.models.toto import Toto, load_checkpoint, save_checkpoint
 from cryptocast.models.toto.distribution import StudentTMixture, finetune_loss, mixture_variance
 
-TRAIN = {"symbols": ["AAA"], "epochs": 3, "steps_per_epoch": 3, "batch_size": 4,
-         "context_length": 16, "warmup_steps": 1, "lr": 1e-3, "patience": 5}
+TRAIN = finetune_settings("toto", symbols=["AAA"], epochs=3, steps_per_epoch=3, batch_size=4,
+         context_length=16, warmup_steps=1, lr=1e-3, patience=5)
 
 
 def one_t(df=4.0, loc=0.5, scale=2.0) -> StudentTMixture:
@@ -70,7 +70,7 @@ def base(tmp_path):
 
 def run(corpus, base, tmp_path, name, **train):  # noqa: F811
     out = tmp_path / name
-    return ft.finetune_toto(corpus, base, {**TRAIN, **train}, out / "model",
+    return ft.finetune(corpus, base, {**TRAIN, **train}, out / "model",
                             out / "curve.csv", out / "state", seed=0), out
 
 
@@ -142,7 +142,8 @@ def test_head_only_trains_the_head(base):
     assert names and all(n.startswith(ft.HEAD) for n in names)
     assert sum(p.numel() for p in trainable) < sum(p.numel() for p in model.parameters())
     with pytest.raises(ValueError, match="trainable must be head or all"):
-        ft.TotoFinetuneParams(trainable="backbone")
+        ft.TotoFinetuneParams(**finetune_settings("toto", symbols=["AAA"],
+                                                  trainable="backbone"))
 
 
 def test_kronos_training_windows_exclude_the_target_from_their_statistics(corpus):  # noqa: F811
@@ -151,12 +152,12 @@ def test_kronos_training_windows_exclude_the_target_from_their_statistics(corpus
     reference fine-tuning's) every row would."""
     import numpy as np
 
-    from cryptocast.models.kronos import WindowSampler
+    from cryptocast.training.kronos_windows import WindowSampler
 
     frame = max(corpus.train, key=lambda f: len(f.candles))
     rows = {}
     for name, factor in (("as is", 1.0), ("target x3", 3.0)):
-        sampler = WindowSampler([frame], 16, clip=50.0)
+        sampler = WindowSampler([frame], 16, clip=50.0, reference=None)
         feats, stamps = sampler.series[0]
         # a window of the full series length: its last row is the series' last candle
         sampler.series[0] = (feats * np.where(np.arange(len(feats))[:, None] == len(feats) - 1,
@@ -173,7 +174,7 @@ def test_kronos_training_windows_exclude_the_target_from_their_statistics(corpus
 
 
 def test_kronos_finetune_runs_keeps_the_best_epoch_and_reports_round_trips(corpus, tmp_path):  # noqa: F811
-    from test_kronos_training import PREDICTOR, TOKENIZER
+    from tiny import PREDICTOR, TOKENIZER
 
     from cryptocast.models.kronos import (
         Kronos,
@@ -183,15 +184,15 @@ def test_kronos_finetune_runs_keeps_the_best_epoch_and_reports_round_trips(corpu
     )
     from cryptocast.models.kronos import load_checkpoint as load_kronos
     from cryptocast.models.kronos import save_checkpoint as save_kronos
-    from cryptocast.training.finetune_kronos import finetune_kronos
+    from cryptocast.training.finetune_kronos import finetune as finetune_kronos
 
     torch.manual_seed(0)
     save_kronos(KronosTokenizer(TokenizerConfig(**TOKENIZER)), tmp_path / "base" / "tokenizer")
     save_kronos(Kronos(PredictorConfig(**PREDICTOR)), tmp_path / "base" / "predictor")
     summary = finetune_kronos(corpus, tmp_path / "base",
-                              {"symbols": ["AAA"], "epochs": 2, "steps_per_epoch": 3,
-                               "batch_size": 4, "window": 16, "min_window": 8,
-                               "tokenizer_steps": 2, "lr": 1e-3},
+                              finetune_settings("kronos", symbols=["AAA"], epochs=2,
+                                                steps_per_epoch=3, batch_size=4, window=16,
+                                                min_window=8, tokenizer_steps=2, lr=1e-3),
                               tmp_path / "out", tmp_path / "kronos.csv", tmp_path / "state",
                               seed=0)
     assert summary["best_epoch"] in (1, 2) and summary["best_val_ce"] <= summary["base_val_ce"]
@@ -241,3 +242,23 @@ def test_the_search_keeps_the_best_configuration_or_the_base(corpus, base, tmp_p
     assert kept["chosen"] is None and kept["same_as_base"]
     for name in ("config.json", "model.safetensors"):
         assert (tmp_path / "out" / name).read_bytes() == (base / name).read_bytes()
+
+
+def test_the_search_skips_an_inadmissible_configuration(corpus, base, tmp_path,  # noqa: F811
+                                                         monkeypatch):
+    import cryptocast.training.finetune as search
+
+    criteria = {"nll": 0.30, "huber": 0.10, "heteroscedastic": 0.20}
+
+    def fake(family, corpus, base_dir, train, out_dir, curve, state_dir, seed):
+        save_checkpoint(Toto(TINY), out_dir)
+        Path(curve).parent.mkdir(parents=True, exist_ok=True)
+        Path(curve).write_text("epoch,train_loss,val_loss\n")
+        return {"criterion": criteria[train["loss"]], "base_criterion": 0.25,
+                "admissible": train["loss"] != "huber"}  # the lowest, but inadmissible
+
+    monkeypatch.setattr(search, "finetune_family", fake)
+    summary = search.finetune_search("toto", corpus, base,
+                                     {**TRAIN, "grid": {"loss": list(criteria)}},
+                                     tmp_path / "out", tmp_path / "plots", tmp_path / "work", 0)
+    assert summary["chosen"] == "loss-heteroscedastic"

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from tiny import eval_config
 
-from cryptocast.config import EvalConfig
 from cryptocast.data.splits import Splits
 from cryptocast.evaluation.claims import (
     CONSISTENT,
@@ -19,6 +19,7 @@ from cryptocast.evaluation.claims import (
     judge_claim,
 )
 from cryptocast.tuning.improved import (
+    all_plans,
     clipped_share,
     judge,
     plan_candidates,
@@ -40,7 +41,7 @@ PARAMS = {
 
 
 def test_candidate_files_round_trip_in_the_one_schema(tmp_path):
-    paths = write_candidate_files(PARAMS, tmp_path)
+    paths = write_candidate_files(all_plans(PARAMS), tmp_path)
     assert sorted(p.name for p in paths) == ["ETHUSDT_config1.json", "ETHUSDT_config2.json"]
     assert set(json.loads(paths[0].read_text())) == set(RECORD_KEYS)
     records = read_candidate_files(tmp_path, "ETHUSDT")
@@ -102,7 +103,7 @@ def test_judge_reads_the_forecasts_against_the_baseline():
                        "dm_pvalue_vs_naive": 1.0} for n in ("base", "c1", "c2")}
                for s in ("validation", "test")}
     out = judge(metrics, forecasts, ["c1", "c2"], "base", (0.3, 0.4),
-                EvalConfig(n_boot=200))
+                eval_config(n_boot=200))
     c1, c2 = out["test"]["c1"], out["test"]["c2"]
     assert c1["gain"] == pytest.approx(0.5) and c1["verdict"] == HELD
     assert c2["gain"] == pytest.approx(-0.5) and c2["verdict"] == REVERSED

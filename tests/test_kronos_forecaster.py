@@ -5,24 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from kronos_reference import reference_generate, same_distribution_pvalue
+from tiny import PRED, TOK
 
 from cryptocast.forecast.base import Context
 from cryptocast.models.kronos import (
     Kronos,
     KronosTokenizer,
-    PredictorConfig,
     SamplingConfig,
-    TokenizerConfig,
     build_forecaster,
     generate,
     save_checkpoint,
 )
 from cryptocast.models.kronos.inputs import candle_features, denormalise, normalise, time_stamps
-from cryptocast.models.kronos.reference import reference_generate, same_distribution_pvalue
-
-TOK = TokenizerConfig(d_model=16, n_heads=2, ff_dim=32, n_enc_layers=2, n_dec_layers=2,
-                      s1_bits=3, s2_bits=3, group_size=3)
-PRED = PredictorConfig(s1_bits=3, s2_bits=3, n_layers=1, d_model=16, n_heads=2, ff_dim=32)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +91,7 @@ def test_forecaster_errors_name_the_knob(ckpt):
         build_forecaster(ckpt, name="k", top_p=0.0)
     with pytest.raises(ValueError, match="aggregate"):
         build_forecaster(ckpt, name="k", aggregate="bogus")
-    with pytest.raises(TypeError, match="nope"):
+    with pytest.raises(ValueError, match=r"Kronos forecaster knobs: unknown keys \['nope'\]"):
         build_forecaster(ckpt, name="k", nope=1)
     f = build_forecaster(ckpt, name="k")
     with pytest.raises(ValueError, match="horizon"):
@@ -139,3 +134,19 @@ def test_anchor_shifts_by_the_last_close_reconstruction_error(ckpt):
     recon = tok.decode(s1[:, 1:], s2[:, 1:])[0, -1, 3].item()  # decoder window drops one
     shift = ctx.close[-1] - denormalise(recon, mean[0, 0, 3], std[0, 0, 3])
     assert np.allclose(b - a, shift, atol=1e-4 * ctx.close[-1])
+
+
+def test_a_forecast_does_not_depend_on_its_batch(ckpt):
+    """Fixed-shape batches: a context's samples are bit-identical alone, among others, in
+    another position or batch, and beside contexts of another length."""
+    f = build_forecaster(ckpt, name="k", seed=5, sample_count=12, context_length=30,
+                         anchor=True)
+    contexts = [context(30, seed=s) for s in range(11)]  # a batch of 8 and a part
+    together = f.predict(contexts).samples
+    for i in (0, 8, 10):
+        np.testing.assert_array_equal(f.predict([contexts[i]]).samples[0], together[i])
+    order = np.random.default_rng(1).permutation(len(contexts))
+    np.testing.assert_array_equal(f.predict([contexts[i] for i in order]).samples,
+                                  together[order])
+    mixed = f.predict([context(20, seed=99), *contexts[:2]]).samples
+    np.testing.assert_array_equal(mixed[1:], together[:2])

@@ -7,7 +7,9 @@ import math
 
 import pytest
 import torch
+from kronos_reference import _s2_logits, reference_generate
 from safetensors.torch import load_file, save_file
+from tiny import PREDICTOR, TOKENIZER
 
 from cryptocast.models.kronos import (
     Kronos,
@@ -22,13 +24,11 @@ from cryptocast.models.kronos import (
     load_tokenizer,
     save_checkpoint,
 )
-from cryptocast.models.kronos.reference import _s2_logits, reference_generate
 from cryptocast.models.kronos.sampling import filtered_probs
 from cryptocast.models.kronos.tokenizer import bits_to_ids, ids_to_bits
 
-TOK = TokenizerConfig(d_model=16, n_heads=2, ff_dim=32, n_enc_layers=3, n_dec_layers=2,
-                      s1_bits=3, s2_bits=3, group_size=3)
-PRED = PredictorConfig(s1_bits=3, s2_bits=3, n_layers=2, d_model=16, n_heads=2, ff_dim=32)
+TOK = TokenizerConfig(**{**TOKENIZER, "n_enc_layers": 3})  # deeper than tiny.py's
+PRED = PredictorConfig(**{**PREDICTOR, "n_layers": 2})
 BLOCK = ["norm1.weight", "self_attn.q_proj.weight", "self_attn.q_proj.bias",
          "self_attn.k_proj.weight", "self_attn.k_proj.bias", "self_attn.v_proj.weight",
          "self_attn.v_proj.bias", "self_attn.out_proj.weight", "self_attn.out_proj.bias",

@@ -10,22 +10,18 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny import PREDICTOR, TOKENIZER, section
 
 from cryptocast.data.corpus import SeriesFrame, TrainingCorpus
 from cryptocast.models.kronos import Kronos, KronosTokenizer, load_checkpoint, save_checkpoint
 from cryptocast.models.kronos.config import PredictorConfig, TokenizerConfig
 from cryptocast.training import kronos as training
 
-TOKENIZER = dict(d_model=16, n_heads=2, ff_dim=32, n_enc_layers=2, n_dec_layers=2, s1_bits=3,
-                 s2_bits=3, group_size=3)
-PREDICTOR = dict(s1_bits=3, s2_bits=3, n_layers=1, d_model=16, n_heads=2, ff_dim=32)
-MODEL = {
-    "checkpoint": {"tokenizer": None, "predictor": None},
-    "architecture": {"tokenizer": TOKENIZER, "predictor": PREDICTOR},
-}
-TRAIN = dict(window=16, min_window=8, batch_size=4, eval_window=20, checkpoint_every=2,
-             tokenizer=dict(steps=4, eval_every=2, warmup=1),
-             predictor=dict(steps=4, eval_every=2, warmup=1))
+ARCH = {"tokenizer": TOKENIZER, "predictor": PREDICTOR}
+TRAIN = section("pretrain.kronos", window=16, min_window=8, batch_size=4, eval_window=20,
+                checkpoint_every=2, interval_weights=None, close_code_weight=0.0,
+                tokenizer=dict(steps=4, eval_every=2, warmup=1, lr=1e-3),
+                predictor=dict(steps=4, eval_every=2, warmup=1, lr=1e-3))
 
 
 def frame(symbol: str, interval: str, n: int, seed: int) -> SeriesFrame:
@@ -49,7 +45,7 @@ def corpus() -> TrainingCorpus:
 
 
 def run(corpus, tmp_path, name: str) -> dict:
-    return training.pretrain(corpus, MODEL, TRAIN, tmp_path / name / "out",
+    return training.pretrain(corpus, ARCH, TRAIN, tmp_path / name / "out",
                              tmp_path / name / "plots", tmp_path / name / "state", seed=7)
 
 
@@ -109,16 +105,15 @@ def test_resume_after_interrupt_matches_uninterrupted(corpus, tmp_path, monkeypa
 
 def test_params_validation(corpus, tmp_path):
     with pytest.raises(ValueError, match="unknown keys"):
-        training.PretrainParams.from_dict({"windw": 3})
+        training.PretrainParams.from_dict({**TRAIN, "windw": 3})
     with pytest.raises(ValueError, match="s1_bits"):
-        bad = {**MODEL, "architecture": {"tokenizer": TOKENIZER,
-                                         "predictor": {**PREDICTOR, "s1_bits": 4}}}
+        bad = {"tokenizer": TOKENIZER, "predictor": {**PREDICTOR, "s1_bits": 4}}
         training.pretrain(corpus, bad, TRAIN, tmp_path / "o", tmp_path / "p", tmp_path / "s", 0)
 
 
 def test_interval_weights_set_each_interval_share(corpus):
-    from cryptocast.models.kronos.windows import WindowSampler
-    sampler = WindowSampler(corpus.train, 16, 5.0)
+    from cryptocast.training.kronos_windows import WindowSampler
+    sampler = WindowSampler(corpus.train, 16, 5.0, None)
     intervals = [f.interval for f in corpus.train]
     training.weight_intervals(sampler, intervals, {"1d": 3.0, "1h": 1.0})
     is_daily = np.array(intervals) == "1d"
@@ -132,27 +127,27 @@ def test_interval_weights_set_each_interval_share(corpus):
     with pytest.raises(ValueError, match="no weight for intervals"):
         training.weight_intervals(sampler, intervals, {"1d": 1.0})
     with pytest.raises(ValueError, match="interval_weights"):
-        training.PretrainParams.from_dict({"interval_weights": {"1d": -1.0}})
+        training.PretrainParams.from_dict({**TRAIN, "interval_weights": {"1d": -1.0}})
 
 
 def test_pretrain_with_interval_weights(corpus, tmp_path):
     train = {**TRAIN, "interval_weights": {"1d": 1.0, "1h": 1.0}}
-    metrics = training.pretrain(corpus, MODEL, train, tmp_path / "o", tmp_path / "p",
+    metrics = training.pretrain(corpus, ARCH, train, tmp_path / "o", tmp_path / "p",
                                 tmp_path / "s", seed=7)
     assert math.isfinite(metrics["tokenizer_close_err_median_s1s2"])
 
 
 def test_import_official(tmp_path):
-    assert training.import_official(MODEL, tmp_path / "out") is None
+    assert training.import_official({"tokenizer": None, "predictor": None},
+                                    tmp_path / "out") is None
     save_checkpoint(KronosTokenizer(TokenizerConfig(**TOKENIZER)), tmp_path / "tok")
     save_checkpoint(Kronos(PredictorConfig(**PREDICTOR)), tmp_path / "pred")
-    params = {**MODEL, "checkpoint": {"tokenizer": str(tmp_path / "tok"),
-                                      "predictor": str(tmp_path / "pred")}}
-    metrics = training.import_official(params, tmp_path / "out")
+    folders = {"tokenizer": str(tmp_path / "tok"), "predictor": str(tmp_path / "pred")}
+    metrics = training.import_official(folders, tmp_path / "out")
     assert metrics["imported"] == 1.0 and metrics["predictor_parameters"] > 0
     assert load_checkpoint(tmp_path / "out")[1].config.d_model == 16
     with pytest.raises(ValueError, match="both"):
-        training.import_official({**MODEL, "checkpoint": {"predictor": "x"}}, tmp_path / "o2")
+        training.import_official({"predictor": "x"}, tmp_path / "o2")
 
 
 def test_close_code_bits_are_the_grid_cell_bit_0_first():
@@ -179,7 +174,7 @@ def test_tokenizer_loss_adds_the_weighted_close_code_bce():
         training.CODE_LOGIT_SCALE * tok.latent(x)[..., :3], target)
     assert weighted.item() == pytest.approx(plain.item() + 0.5 * bce.item(), rel=1e-6)
     with pytest.raises(ValueError, match="close_code_weight"):
-        training.PretrainParams.from_dict({"close_code_weight": -1.0})
+        training.PretrainParams.from_dict({**TRAIN, "close_code_weight": -1.0})
 
 
 def test_close_code_loss_teaches_s1_ids_the_close_cell():

@@ -3,11 +3,11 @@
 import pandas as pd
 import pytest
 from conftest import make_candles
+from tiny import data_config, split_config
 
-from cryptocast.config import DataConfig, SplitConfig
 from cryptocast.data.corpus import load_training_corpus
 from cryptocast.data.prepare import prepare
-from cryptocast.data.prepared import load_series, read_splits
+from cryptocast.data.store import load_series, read_splits
 
 
 def write_csv(frame: pd.DataFrame, path, fmt: str) -> None:
@@ -27,8 +27,8 @@ def source(tmp_path):
 
 
 def run_prepare(source, tmp_path, symbols=("AAAUSDT", "BBBUSDT")):
-    data_cfg = DataConfig(source_dir=str(source), intervals=["1d", "1h"])
-    eval_cfg = SplitConfig(val_steps=10, test_steps=5)
+    data_cfg = data_config(source_dir=str(source), intervals=["1d", "1h"])
+    eval_cfg = split_config(val_steps=10, test_steps=5)
     out = tmp_path / "prepared"
     manifest = prepare(data_cfg, eval_cfg, list(symbols), out, tmp_path / "report.json")
     return out, manifest

@@ -4,33 +4,39 @@ the validation report of a family's default forecaster."""
 import pytest
 import torch
 from conftest import make_candles
-from test_toto_model import TINY
+from tiny import TINY, data_config, eval_config, split_config
 
-from cryptocast.config import DataConfig, EvalConfig, SplitConfig
+from cryptocast.config import ModelSettings
 from cryptocast.data.prepare import prepare
 from cryptocast.evaluation.evaluate import family_validation_report
+from cryptocast.models.folder import read_data_end
 from cryptocast.models.toto import Toto, load_checkpoint, save_checkpoint
 from cryptocast.training import pretrain_family
 
 
 def test_official_toto_checkpoint_is_imported_not_trained(tmp_path):
     torch.manual_seed(0)
-    official = tmp_path / "Toto-Open-Base"
-    save_checkpoint(Toto(TINY), official)
-    params = {"seed": 0, "models": {"toto": {"checkpoint": str(official)}}, "pretrain": {}}
-    metrics = pretrain_family(
-        "toto", params, tmp_path / "no-data", tmp_path / "out", tmp_path / "plots", tmp_path / "st"
-    )
+    folder = tmp_path / "Toto-Open-Base"
+    save_checkpoint(Toto(TINY), folder)
+    settings = ModelSettings(checkpoint=str(folder), data_end="2025-06-01", architecture={})
+    metrics = pretrain_family("toto", settings, {}, [], 0, tmp_path / "no-data",
+                              tmp_path / "out", tmp_path / "plots", tmp_path / "st")
     assert metrics["imported"] == 1.0
-    expected = load_checkpoint(official).state_dict()
+    assert read_data_end(tmp_path / "out") == "2025-06-01"
+    expected = load_checkpoint(folder).state_dict()
     got = load_checkpoint(tmp_path / "out").state_dict()
     assert expected.keys() == got.keys()
     assert all(torch.equal(expected[k], got[k]) for k in expected)
 
 
+def official(checkpoint: str) -> ModelSettings:
+    return ModelSettings(checkpoint=checkpoint, data_end=None, architecture={})
+
+
 def test_unknown_family_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="unknown model family 'chronos'"):
-        pretrain_family("chronos", {}, tmp_path, tmp_path, tmp_path, tmp_path)
+        pretrain_family("chronos", official("x"), {}, [], 0, tmp_path, tmp_path, tmp_path,
+                        tmp_path)
 
 
 def test_validation_report_scores_the_default_forecaster_beside_naive_gaussian(tmp_path):
@@ -41,8 +47,8 @@ def test_validation_report_scores_the_default_forecaster_beside_naive_gaussian(t
         source / "AAAUSDT.csv", index=False
     )
     prepare(
-        DataConfig(source_dir=str(tmp_path / "ohlcv"), intervals=["1d"]),
-        SplitConfig(val_steps=10, test_steps=5),
+        data_config(source_dir=str(tmp_path / "ohlcv"), intervals=["1d"]),
+        split_config(val_steps=10, test_steps=5),
         ["AAAUSDT"],
         tmp_path / "prepared",
         tmp_path / "report.json",
@@ -55,7 +61,7 @@ def test_validation_report_scores_the_default_forecaster_beside_naive_gaussian(t
         ["AAAUSDT"],
         tmp_path / "prepared",
         tmp_path / "models",
-        EvalConfig(val_steps=10, test_steps=5, n_boot=20),
+        eval_config(val_steps=10, test_steps=5, n_boot=20),
     )
     scores = report["AAAUSDT"]
     assert scores["crps"] > 0 and scores["naive_gaussian_crps"] > 0
@@ -75,17 +81,15 @@ def test_official_checkpoint_by_hub_name_from_the_cache(tmp_path, monkeypatch):
 
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # never the network
-    params = {"seed": 0, "models": {"toto": {"checkpoint": "Datadog/Toto-Open-Base-1.0"}},
-              "pretrain": {}}
-    metrics = pretrain_family("toto", params, tmp_path / "no-data", tmp_path / "out",
-                              tmp_path / "plots", tmp_path / "st")
+    metrics = pretrain_family("toto", official("Datadog/Toto-Open-Base-1.0"), {}, [], 0,
+                              tmp_path / "no-data", tmp_path / "out", tmp_path / "plots",
+                              tmp_path / "st")
     assert metrics["imported"] == 1.0
     expected, got = load_checkpoint(snapshot).state_dict(), load_checkpoint(tmp_path / "out")
     assert all(torch.equal(expected[k], v) for k, v in got.state_dict().items())
-    missing = {"seed": 0, "models": {"toto": {"checkpoint": "Datadog/Not-Cached"}},
-               "pretrain": {}}
     with pytest.raises(FileNotFoundError, match="checkpoint 'Datadog/Not-Cached': not in the hub"):
-        pretrain_family("toto", missing, tmp_path, tmp_path / "o2", tmp_path / "p2", tmp_path)
+        pretrain_family("toto", official("Datadog/Not-Cached"), {}, [], 0, tmp_path,
+                        tmp_path / "o2", tmp_path / "p2", tmp_path)
     with pytest.raises(FileNotFoundError, match="neither a folder nor a hub repo id"):
-        pretrain_family("toto", {**missing, "models": {"toto": {"checkpoint": "no such thing"}}},
-                        tmp_path, tmp_path / "o3", tmp_path / "p3", tmp_path)
+        pretrain_family("toto", official("no such thing"), {}, [], 0, tmp_path,
+                        tmp_path / "o3", tmp_path / "p3", tmp_path)

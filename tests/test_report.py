@@ -78,3 +78,18 @@ def test_selection_text_says_why():
     assert selection_text({**beat, "rule": "best"}).startswith(
         "Selected: **sweep_toto** (rule best: the lowest validation MAE; test MAE 2.50% vs "
         "naive 2.62%, DM p 1.00).")
+
+
+def test_panel_leaderboard_rows_best_first():
+    from cryptocast.report.tables import panel_rows
+
+    def block(relative, wins):
+        return {"relative": relative, "relative_ci95_lo": relative - 0.01,
+                "relative_ci95_hi": relative + 0.02, "win_rate": wins, "symbols": 17,
+                "dm_pvalue": 0.3}
+
+    split = {"leaderboard": {"naive": {"mae": block(1.0, 0.0), "crps": None},
+                             "toto": {"mae": block(0.98, 0.6), "crps": block(0.9, 0.8)}}}
+    assert panel_rows(split) == [
+        ["toto", "0.980 [0.970, 1.000]", "60% of 17", "0.30", "0.900 [0.890, 0.920]"],
+        ["naive", "1.000 [0.990, 1.020]", "0% of 17", "0.30", "-"]]

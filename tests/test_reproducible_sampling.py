@@ -8,10 +8,8 @@ import pandas as pd
 import pytest
 import torch
 from conftest import make_candles
-from test_kronos_forecaster import PRED, TOK
-from test_toto_forecaster import TINY
+from tiny import PRED, TINY, TOK, eval_config
 
-from cryptocast.config import EvalConfig
 from cryptocast.data.splits import compute_splits
 from cryptocast.evaluation.backtest import rolling_origin
 from cryptocast.evaluation.evaluate import evaluate_candidates
@@ -53,7 +51,7 @@ def test_test_split_unchanged_by_batch_size_val_steps_and_candidates(forecasters
 
     def test_metrics(val_steps: int, batch_size: int, candidates: dict) -> dict:
         splits = compute_splits({"X": candles}, "1d", DAY, val_steps, 20)
-        cfg = EvalConfig(val_steps=val_steps, test_steps=20, n_boot=50, batch_size=batch_size,
+        cfg = eval_config(val_steps=val_steps, test_steps=20, n_boot=50, batch_size=batch_size,
                          latency_repeats=0)
         metrics, _ = evaluate_candidates(candles, "X", splits, candidates, "toto", cfg)
         return {name: {k: v for k, v in scores.items() if not k.startswith("latency")}

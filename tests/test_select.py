@@ -7,15 +7,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from tiny import section
 
-from cryptocast.data.prepared import write_manifest, write_series
+from cryptocast.config import BaselineSpec
 from cryptocast.data.splits import Splits
+from cryptocast.data.store import write_manifest, write_series
 from cryptocast.evaluation.evaluate import point_frame
 from cryptocast.evaluation.stats import diebold_mariano
 from cryptocast.io import write_json
 from cryptocast.models.folder import write_data_end
 from cryptocast.tuning.records import Record
 from cryptocast.tuning.select import (
+    SelectJob,
     SelectParams,
     best_record,
     drop_duplicates,
@@ -26,11 +29,11 @@ from cryptocast.tuning.select import (
 
 N = 80  # windows per split
 SYMBOL = "AAAUSDT"
-PARAMS = {"seed": 0,
-          "baseline": {SYMBOL: {"family": "toto", "reference": "toto", "candidates": {
-              "toto": {"model": "toto", "num_samples": 8},
-              "naive": {"model": "naive"}, "naive_gaussian": {"model": "naive_gaussian"}}}},
-          "select": {"reps": 500}}
+BASELINE = BaselineSpec("toto", "toto", {"toto": {"model": "toto", "num_samples": 8},
+                                         "naive": {"model": "naive"},
+                                         "naive_gaussian": {"model": "naive_gaussian"}})
+JOB = SelectJob({SYMBOL: BASELINE}, {}, SelectParams(**section("select", reps=500)), seed=0,
+                horizon=1)
 SPLIT_ROWS = {"validation": slice(1, N + 1), "test": slice(N + 1, 2 * N + 1)}
 
 
@@ -128,8 +131,7 @@ class Tree:
 
     def best(self) -> Record:
         r = self.root
-        return best_record(PARAMS, SYMBOL, r / "metrics", r / "hyperparams" / "crypto_improved",
-                           r / "forecasts", r / "data" / "prepared", r / "models", 1)
+        return best_record(JOB, SYMBOL, r)
 
 
 def test_a_real_gain_is_promoted_whatever_the_test_split_says(tmp_path):
@@ -157,8 +159,7 @@ def test_the_best_of_many_noise_trials_is_not_promoted(tmp_path):
     lucky = min(trials, key=lambda t: np.mean(np.abs(t - tree.actual("validation"))))
     tree.pipeline(sweep_toto={"validation": lucky, "test": tree.scaled(0.0, 0.0, 0.02)["test"]},
                   trials=trials)
-    finalists = gather(SYMBOL, PARAMS, tmp_path / "metrics",
-                       tmp_path / "hyperparams" / "crypto_improved", tmp_path / "forecasts")
+    finalists = gather(SYMBOL, BASELINE, {}, tmp_path)
     sweep_toto = next(c for c in finalists if c.name == "sweep_toto")
     assert sweep_toto.validation["dm_pvalue_vs_naive"] < 0.05  # significant on its own
     record = tree.best()
@@ -167,20 +168,19 @@ def test_the_best_of_many_noise_trials_is_not_promoted(tmp_path):
     assert record.selection["chosen"] == "naive_gaussian"
     # without the trials the same finalist would pass: the trials are what the gate counts
     alone = select(finalists, {"sweep:sweep_toto": np.abs(sweep_toto.errors["validation"])},
-                   SelectParams(reps=500))
+                   SelectParams(**section("select", reps=500)))
     assert alone[0].name == "sweep_toto"
 
 
 def test_identical_forecasts_are_one_candidate(tmp_path):
     tree = Tree(tmp_path)
     tree.pipeline(sweep_toto=tree.scaled(0.3, 0.3, 0.1))
-    finalists = gather(SYMBOL, PARAMS, tmp_path / "metrics",
-                       tmp_path / "hyperparams" / "crypto_improved", tmp_path / "forecasts")
+    finalists = gather(SYMBOL, BASELINE, {}, tmp_path)
     names = [c.name for c in finalists]
     assert names[:3] == ["naive", "naive_gaussian", "baseline_toto"]
     kept, same_as = drop_duplicates(finalists)
     assert "naive_gaussian" in [c.name for c in kept]  # the fallback stays beside naive
-    losses = tried_losses(SYMBOL, tmp_path / "forecasts")
+    losses = tried_losses(SYMBOL, tmp_path)
     # the baseline config appears in three stages' forecasts: one configuration
     assert {"baseline:toto", "improved:toto", "sweep:baseline"} <= set(losses)
     record = tree.best()
@@ -190,6 +190,6 @@ def test_identical_forecasts_are_one_candidate(tmp_path):
 
 def test_rules_and_params():
     with pytest.raises(ValueError, match="select.rule must be one of"):
-        SelectParams.from_params({"select": {"rule": "significant"}})
+        SelectParams.from_params({"select": section("select", rule="significant")})
     with pytest.raises(ValueError, match="select.alpha must be in"):
-        SelectParams(alpha=1.5)
+        SelectParams(**section("select", alpha=1.5))

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
 import torch
 from conftest import make_candles
-from test_kronos_forecaster import PRED, TOK
-from test_toto_forecaster import TINY
+from tiny import PRED, TINY, TOK, section
 
 from cryptocast.data.splits import compute_splits
 from cryptocast.models.kronos import Kronos, KronosForecaster, KronosTokenizer
@@ -46,10 +47,11 @@ def toto_model():
     return Toto(TINY).eval()
 
 
-@pytest.fixture(scope="module")
-def kronos_forecaster():
+@pytest.fixture(scope="module", params=[None, 100.0], ids=["raw", "price_units"])
+def kronos_forecaster(request):
     torch.manual_seed(2)
-    return KronosForecaster(KronosTokenizer(TOK), Kronos(PRED), seed=3, max_context=64)
+    tokenizer = KronosTokenizer(dataclasses.replace(TOK, price_reference=request.param))
+    return KronosForecaster(tokenizer, Kronos(PRED), seed=3, max_context=64)
 
 
 def test_toto_pool_scores_like_the_forecaster(windows, toto_model, tmp_path):
@@ -95,7 +97,7 @@ def test_kronos_cache_draws_exactly_the_forecasters_samples(windows, kronos_fore
 
 def settings(**kw) -> SweepSettings:
     base = {"n_trials": 6, "pool_size": 32, "toto": TOTO_SPACE, "kronos": KRONOS_SPACE}
-    return SweepSettings(**{**base, **kw})
+    return SweepSettings(**{**section("sweep.defaults"), **base, **kw})
 
 
 def fake_errors(config, order):

@@ -24,13 +24,13 @@ import pytest
 import torch
 import yaml
 from conftest import make_candles
-from test_toto_forecaster import TINY
+from tiny import TINY, data_config, split_config
+from tiny import params as full_params
 
-from cryptocast.config import DataConfig, SplitConfig
 from cryptocast.data.prepare import prepare
 from cryptocast.models.toto import Toto, save_checkpoint
 from cryptocast.tuning.pools import build_pool
-from cryptocast.tuning.sweep import heartbeat_storage
+from cryptocast.tuning.sweep import SweepJob, heartbeat_storage
 from cryptocast.tuning.symbol_sweep import open_symbol_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +81,7 @@ def project(tmp_path_factory) -> Path:
     frame = make_candles(160)
     frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%d")).to_csv(
         source / "AAAUSDT.csv", index=False)
-    params = {
+    params = full_params(**{
         "seed": 0, "symbols": ["AAAUSDT"],
         "eval": {"val_steps": 30, "test_steps": 10, "n_boot": 20, "latency_repeats": 0},
         "models": {"toto": {"forecaster": {"num_samples": 16, "aggregate": "median",
@@ -94,21 +94,23 @@ def project(tmp_path_factory) -> Path:
                                         "aggregate": ["mean", "median", "trimmed_mean_10"],
                                         "context_length": [16, 32, 48]}},
                   "symbols": {"AAAUSDT": {}}},
-    }
+    })
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    prepare(DataConfig(source_dir=str(root / "ohlcv"), intervals=["1d"]),
-            SplitConfig(val_steps=30, test_steps=10), ["AAAUSDT"], root / "data" / "prepared",
+    prepare(data_config(source_dir=str(root / "ohlcv"), intervals=["1d"]),
+            split_config(val_steps=30, test_steps=10), ["AAAUSDT"], root / "data" / "prepared",
             root / "data" / "report.json")
     torch.manual_seed(0)
     save_checkpoint(Toto(TINY), root / "models" / "toto")
-    build_pool(params, "AAAUSDT", root / "data" / "prepared", root / "models" / "toto",
-               root / "pools" / "AAAUSDT")
+    job = SweepJob.from_params(params, "AAAUSDT")
+    build_pool(job.settings, job.eval, job.seed, "AAAUSDT", root / "data" / "prepared",
+               root / "models" / "toto", root / "pools" / "AAAUSDT")
     return root
 
 
 def create_study(project: Path, url: str) -> str:
     params = yaml.safe_load((project / "params.yaml").read_text())
-    opened = open_symbol_study(params, "AAAUSDT", project / "data" / "prepared",
+    opened = open_symbol_study(SweepJob.from_params(params, "AAAUSDT"),
+                               project / "data" / "prepared",
                                {"toto": project / "models" / "toto"},
                                project / "pools" / "AAAUSDT", storage=heartbeat_storage(url))
     return opened.study.study_name

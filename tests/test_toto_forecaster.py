@@ -2,23 +2,18 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
+from tiny import TINY
 
 import cryptocast.models.toto.forecaster as forecaster_module
 from cryptocast.forecast.aggregation import aggregate
 from cryptocast.forecast.base import Context
 from cryptocast.models.toto import (
     Toto,
-    TotoConfig,
     TotoForecaster,
     build_forecaster,
     save_checkpoint,
 )
 from cryptocast.models.toto.layers import KVCache
-
-TINY = TotoConfig(
-    patch_size=4, stride=4, embed_dim=16, num_layers=2, num_heads=2, mlp_hidden_dim=24,
-    dropout=0.0, spacewise_every_n_layers=2, output_distribution_kwargs={"k_components": 3},
-)
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +130,19 @@ def test_build_forecaster_from_checkpoint(tmp_path, model):
     ref = TotoForecaster(model, seed=7, num_samples=16, context_length=12)
     ctx = [make_context(30, 1, 9)]
     np.testing.assert_array_equal(fc.predict(ctx).samples, ref.predict(ctx).samples)
+
+
+def test_a_forecast_does_not_depend_on_its_batch(model):
+    """Fixed-shape batches: a context's samples are bit-identical alone, among other
+    contexts, in another position or chunk, and in any order."""
+    contexts = [make_context(40, 1, seed) for seed in range(70)]  # a batch of 64 and a part
+    fc = TotoForecaster(model, seed=3, num_samples=16, context_length=40)
+    together = fc.predict(contexts).samples
+    for i in (0, 7, 69):
+        np.testing.assert_array_equal(fc.predict([contexts[i]]).samples[0], together[i])
+    order = np.random.default_rng(0).permutation(len(contexts))
+    shuffled = fc.predict([contexts[i] for i in order]).samples
+    np.testing.assert_array_equal(shuffled, together[order])
+    short = make_context(20, 1, 99)  # another length: its own batch
+    mixed = fc.predict([short, *contexts[:3]]).samples
+    np.testing.assert_array_equal(mixed[1:], together[:3])

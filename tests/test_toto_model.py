@@ -5,14 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from tiny import TINY
 
 from cryptocast.models.toto import Toto, TotoConfig, load_checkpoint, save_checkpoint
 from cryptocast.models.toto.scaler import causal_patch_scale
-
-TINY = TotoConfig(
-    patch_size=4, stride=4, embed_dim=16, num_layers=2, num_heads=2, mlp_hidden_dim=24,
-    dropout=0.0, spacewise_every_n_layers=2, output_distribution_kwargs={"k_components": 3},
-)
 
 
 def official_state(cfg: TotoConfig, fused_mlp: bool = False) -> dict[str, torch.Tensor]:

@@ -5,18 +5,18 @@ import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
+from tiny import section
 
 from cryptocast.data.corpus import SeriesFrame, TrainingCorpus
 from cryptocast.models.toto import load_checkpoint
 from cryptocast.training import toto as toto_training
-from cryptocast.training.toto import TotoTrainParams, WindowSampler, pretrain, validation_windows
+from cryptocast.training.toto import TotoTrainParams, pretrain
+from cryptocast.training.toto_windows import WindowSampler, validation_set
 
-MODEL = {"checkpoint": None,
-         "architecture": {"patch_size": 4, "stride": 4, "embed_dim": 16, "num_layers": 2,
-                          "num_heads": 2, "mlp_hidden_dim": 16, "spacewise_every_n_layers": 2,
-                          "k_components": 2}}
-TRAIN = {"epochs": 2, "steps_per_epoch": 3, "batch_size": 4, "context_length": 16,
-         "warmup_steps": 2}
+ARCH = {"patch_size": 4, "stride": 4, "embed_dim": 16, "num_layers": 2, "num_heads": 2,
+        "mlp_hidden_dim": 16, "spacewise_every_n_layers": 2, "k_components": 2}
+TRAIN = section("pretrain.toto", epochs=2, steps_per_epoch=3, batch_size=4, context_length=16,
+                warmup_steps=2)
 VAL_START = pd.Timestamp("2024-03-01")
 
 
@@ -41,7 +41,7 @@ def corpus() -> TrainingCorpus:
 
 def run(corpus, tmp_path, name, seed=0, **train):
     out = tmp_path / name
-    summary = pretrain(corpus, MODEL, {**TRAIN, **train}, out / "model", out / "plots",
+    summary = pretrain(corpus, ARCH, {**TRAIN, **train}, out / "model", out / "plots",
                        out / "state", seed)
     return summary, out
 
@@ -88,7 +88,7 @@ def test_pretrain_is_deterministic_and_resumes_after_interrupt(corpus, tmp_path,
 
 
 def test_validation_windows_hold_only_validation_targets(corpus):
-    x, mask, target = validation_windows(corpus, 16)
+    x, mask, target = validation_set(corpus, 16, None)
     close = corpus.validation[0].candles["close"].to_numpy()
     assert x.shape == (15, 1, 16) and target.shape == (15,)
     np.testing.assert_allclose(target.numpy(), close[60:])
@@ -97,8 +97,9 @@ def test_validation_windows_hold_only_validation_targets(corpus):
 
 
 def test_window_sampler_pads_short_series():
-    params = TotoTrainParams(pad_fraction=0.0)
-    sampler = WindowSampler([np.arange(1.0, 6.0, dtype=np.float32)], 8, params)
+    params = TotoTrainParams(**section("pretrain.toto", pad_fraction=0.0))
+    sampler = WindowSampler([np.arange(1.0, 6.0, dtype=np.float32)], 8, 2, params.pad_fraction,
+                            params.interval_weight_power, None)
     x, mask = sampler.sample(3, np.random.default_rng(0))
     assert x.shape == (3, 1, 8)
     assert not mask[:, :, :3].any() and mask[:, :, 3:].all()
@@ -107,13 +108,14 @@ def test_window_sampler_pads_short_series():
 
 def test_bad_params_name_the_key(corpus, tmp_path):
     with pytest.raises(ValueError, match="pretrain.toto: unknown keys"):
-        pretrain(corpus, MODEL, {"epoch": 1}, tmp_path / "m", tmp_path / "p", tmp_path / "s", 0)
+        pretrain(corpus, ARCH, {**TRAIN, "epoch": 1}, tmp_path / "m", tmp_path / "p",
+                 tmp_path / "s", 0)
     with pytest.raises(ValueError, match="models.toto.architecture: unknown keys"):
-        pretrain(corpus, {**MODEL, "architecture": {"layers": 3}}, TRAIN, tmp_path / "m",
+        pretrain(corpus, {"layers": 3}, TRAIN, tmp_path / "m",
                  tmp_path / "p",
                  tmp_path / "s", 0)
     with pytest.raises(ValueError, match="context_length"):
-        pretrain(corpus, MODEL, {**TRAIN, "context_length": 10}, tmp_path / "m", tmp_path / "p",
+        pretrain(corpus, ARCH, {**TRAIN, "context_length": 10}, tmp_path / "m", tmp_path / "p",
                  tmp_path / "s", 0)
 
 

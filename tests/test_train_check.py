@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import yaml
 from click.testing import CliRunner
-from test_kronos_training import PREDICTOR, TOKENIZER
+from tiny import PREDICTOR, TOKENIZER
+from tiny import params as full_params
 
 from cryptocast.cli import main
 from cryptocast.training.check import layer_group, overfit_one_batch
@@ -25,14 +26,15 @@ def test_layer_groups():
 
 def test_both_families_overfit_one_batch():
     for family in ("toto", "kronos"):
-        result = overfit_one_batch(family, PARAMS, steps=40, lr=3e-3)
+        result = overfit_one_batch(family, PARAMS["models"][family]["architecture"], steps=40,
+                                   lr=3e-3)
         assert result["relative_drop"] > 0.3, result
         assert result["grad_norms"] and all(n > 0 for n in result["grad_norms"].values())
 
 
 def test_a_configuration_that_cannot_learn_fails(tmp_path):
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump(PARAMS))
+    params.write_text(yaml.safe_dump(full_params(**PARAMS)))
     ok = CliRunner().invoke(main, ["train", "check", "--params", str(params), "--family", "toto",
                                    "--steps", "40", "--lr", "3e-3"])
     assert ok.exit_code == 0, ok.output

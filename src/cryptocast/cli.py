@@ -11,16 +11,19 @@ import click
 import numpy as np
 import pandas as pd
 
-from cryptocast.config import DataConfig, EvalConfig, load_params, symbols_from_params
-from cryptocast.data.candles import (
-    INTERVALS,
-    CandleError,
-    RepairPolicy,
-    discover,
-    read_candles,
-    write_candles_csv,
+from cryptocast.config import (
+    DataConfig,
+    EvalConfig,
+    ModelSettings,
+    baselines_from_params,
+    family_defaults,
+    load_params,
+    symbols_from_params,
 )
+from cryptocast.data.candles import discover, read_candles, write_candles_csv
 from cryptocast.data.fetch import fetch_candles
+from cryptocast.data.schema import INTERVALS, CandleError, RepairPolicy
+from cryptocast.forecast.registry import FAMILIES
 from cryptocast.runtime import load_and_configure
 
 PARAMS = click.option(
@@ -200,7 +203,7 @@ def _record(symbol: str, config: str | None):
 def forecast(params_path, symbol, config, live, exchange, device) -> None:
     """Forecast the next candle's close of SYMBOL with its 80% interval, from the latest
     prepared candles (or, with --live, the exchange's)."""
-    from cryptocast.data.prepared import load_series, read_splits
+    from cryptocast.data.store import load_series, read_splits
     from cryptocast.tuning.production import forecast_next
 
     params = load_and_configure(params_path, device)[0]
@@ -211,7 +214,7 @@ def forecast(params_path, symbol, config, live, exchange, device) -> None:
         candles = fetch_candles(exchange, symbol, interval, since, None)
     else:
         candles = load_series("data/prepared", interval, symbol)
-    result = forecast_next(record, candles, interval, "models", params.get("seed", 0))
+    result = forecast_next(record, candles, interval, "models", int(params["seed"]))
     last, predicted = result.prev_close[0], result.point[0]
     when = pd.Timestamp(result.timestamps[0])
     band = ""
@@ -245,7 +248,7 @@ def compare(params_path, symbol, device) -> None:
 @DEVICE
 def quick_eval(params_path, symbol, config, device) -> None:
     """Score one hyperparams/ config on SYMBOL's validation and test windows beside naive."""
-    from cryptocast.data.prepared import read_splits
+    from cryptocast.data.store import read_splits
     from cryptocast.evaluation.evaluate import score_results
     from cryptocast.tuning.production import backtest_record
 
@@ -254,13 +257,14 @@ def quick_eval(params_path, symbol, config, device) -> None:
     if record.symbol != symbol:
         click.echo(f"note: {config} was tuned for {record.symbol}; scoring it on {symbol}")
     record = dataclasses.replace(record, symbol=symbol)
-    results = backtest_record(record, params, "data/prepared", "models")
+    cfg = EvalConfig.from_params(params)
+    results = backtest_record(record, cfg, int(params["seed"]), "data/prepared", "models")
     naive = {split: dataclasses.replace(r, point=r.prev_close, samples=None,
                                         latency_s_per_forecast_batched=0.0, latency_s_single=0.0)
              for split, r in results.items()}
     metrics, _ = score_results({s: {"config": results[s], "naive": naive[s]} for s in results},
-                               "naive", EvalConfig.from_params(params),
-                               read_splits("data/prepared").interval, params.get("seed", 0))
+                               "naive", cfg, read_splits("data/prepared").interval,
+                               int(params["seed"]))
     _print_metrics(metrics, "naive")
 
 
@@ -277,22 +281,23 @@ def _print_evaluation(params, symbol: str, candidates: dict, reference: str) -> 
     from cryptocast.evaluation.evaluate import evaluate_symbol
 
     metrics, _ = evaluate_symbol("data/prepared", "models", symbol, candidates, reference,
-                                 EvalConfig.from_params(params), seed=params.get("seed", 0))
+                                 EvalConfig.from_params(params), seed=int(params["seed"]))
     _print_metrics(metrics, reference)
 
 
 @main.command()
 @PARAMS
-@click.option("--metrics-dir", default="metrics", show_default=True,
-              type=click.Path(file_okay=False))
+@click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="The checkout whose pipeline outputs to read.")
 @click.option("--all", "show_all", is_flag=True, help="Every candidate, not just the summary.")
-def report(params_path, metrics_dir, show_all) -> None:
+def report(params_path, root, show_all) -> None:
     """Print which configuration to run per symbol and what each plan item did."""
     from cryptocast.report import SUMMARY_COLUMNS, markdown_table, summary_rows, symbol_reports
     from cryptocast.report.tables import COLUMNS, candidate_row, selection_text
 
     try:
-        reports = symbol_reports(load_params(params_path), metrics_dir, "hyperparams")
+        params = load_params(params_path)
+        reports = symbol_reports(baselines_from_params(params), family_defaults(params), root)
     except FileNotFoundError as err:
         raise click.UsageError(f"{err}; run the pipeline first (make all)") from err
     click.echo(markdown_table(SUMMARY_COLUMNS, summary_rows(reports)))
@@ -311,19 +316,23 @@ def train() -> None:
 
 @train.command("check")
 @PARAMS
-@click.option("--family", required=True, type=click.Choice(["toto", "kronos"]))
+@click.option("--family", required=True, type=click.Choice(FAMILIES))
+@click.option("--loss", default="nll", show_default=True,
+              type=click.Choice(["nll", "huber", "heteroscedastic"]),
+              help="Toto's loss (Kronos: token cross-entropy).")
 @click.option("--steps", default=60, show_default=True, help="Steps on the one batch.")
 @click.option("--lr", default=1e-3, show_default=True, help="Learning rate of the check.")
 @click.option("--min-drop", default=0.3, show_default=True,
               help="Fail unless the loss falls by this share of its starting size.")
 @DEVICE
-def train_check(params_path, family, steps, lr, min_drop, device) -> None:
+def train_check(params_path, family, loss, steps, lr, min_drop, device) -> None:
     """Overfit one batch with the configured architecture and report each layer group's
     gradient norm; exit 1 if the loss does not fall (a configuration that cannot learn)."""
     from cryptocast.training.check import overfit_one_batch
 
-    result = overfit_one_batch(family, load_and_configure(params_path, device)[0], steps=steps,
-                               lr=lr)
+    params = load_and_configure(params_path, device)[0]
+    result = overfit_one_batch(family, ModelSettings.from_params(params, family).architecture,
+                               loss, steps=steps, lr=lr)
     click.echo(f"{family}: loss {result['initial_loss']:.4f} -> {result['final_loss']:.4f} "
                f"in {steps} steps on one batch ({result['seconds']:.1f} s)")
     click.echo("gradient norm per layer group at the first step:")

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -118,9 +118,9 @@ def from_mapping(cls: type[T], values: Mapping[str, Any] | None, section: str) -
 
 @dataclass(frozen=True)
 class DataConfig:
-    source_dir: str = "../shared/data/ohlcv"
-    intervals: list[str] = field(default_factory=lambda: ["1d", "4h", "1h"])
-    repair: dict[str, str] = field(default_factory=dict)
+    source_dir: str
+    intervals: list[str]
+    repair: dict[str, str]
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> DataConfig:
@@ -129,14 +129,14 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    interval: str = "1d"
-    val_steps: int = 120
-    test_steps: int = 120
-    horizon: int = 1
-    fee_bps: float = 10.0
-    batch_size: int = 64
-    n_boot: int = 2000
-    latency_repeats: int = 10
+    interval: str
+    val_steps: int
+    test_steps: int
+    horizon: int
+    fee_bps: float
+    batch_size: int
+    n_boot: int
+    latency_repeats: int
 
     def __post_init__(self) -> None:
         for name in ("val_steps", "test_steps", "horizon", "batch_size", "n_boot"):
@@ -158,9 +158,9 @@ class SplitConfig:
     """The part of params.yaml `eval` that fixes the split dates (read by `prepare` alone, so
     that other eval settings never move the data and retrain the models)."""
 
-    interval: str = "1d"
-    val_steps: int = 120
-    test_steps: int = 120
+    interval: str
+    val_steps: int
+    test_steps: int
 
     def __post_init__(self) -> None:
         for name in ("val_steps", "test_steps"):
@@ -171,6 +171,64 @@ class SplitConfig:
     def from_params(cls, params: dict[str, Any]) -> SplitConfig:
         section = params.get("eval") or {}
         return cls(**{f.name: section[f.name] for f in fields(cls) if f.name in section})
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """params.yaml `models.<family>` as pretraining reads it: the official checkpoint to import
+    (None: pretrain the `architecture`) and its published end of training data. (The family's
+    default forecaster, `models.<family>.forecaster`, is read where it is run.)"""
+
+    checkpoint: Any
+    data_end: str | None
+    architecture: dict[str, Any]
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], family: str) -> ModelSettings:
+        section = (params.get("models") or {}).get(family)
+        if section is None:
+            raise ValueError(f"params models.{family}: missing")
+        return from_mapping(cls, {f.name: section.get(f.name) for f in fields(cls)},
+                            f"params models.{family}")
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """params.yaml `baseline.<SYMBOL>`: the plan's current config beside the naive candidates;
+    `family` is the one checkpoint family they use, `reference` the candidate that tests and
+    intervals compare every other against."""
+
+    family: str
+    reference: str
+    candidates: dict[str, dict[str, Any]]
+
+    def __post_init__(self) -> None:
+        if self.reference not in self.candidates:
+            raise ValueError(f"params baseline: reference {self.reference!r} is not among the "
+                             f"candidates {sorted(self.candidates)}")
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The reference candidate's spec (the plan's current config)."""
+        return dict(self.candidates[self.reference])
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], symbol: str) -> BaselineSpec:
+        section = (params.get("baseline") or {}).get(symbol)
+        if section is None:
+            raise ValueError(f"params baseline.{symbol}: missing")
+        return from_mapping(cls, section, f"params baseline.{symbol}")
+
+
+def baselines_from_params(params: Mapping[str, Any]) -> dict[str, BaselineSpec]:
+    """Every symbol's params.yaml `baseline.<SYMBOL>`."""
+    return {s: BaselineSpec.from_params(params, s) for s in params.get("baseline") or {}}
+
+
+def family_defaults(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each family's default forecaster knobs (params.yaml `models.<family>.forecaster`)."""
+    return {family: dict(section["forecaster"])
+            for family, section in (params.get("models") or {}).items()}
 
 
 def symbols_from_params(params: dict[str, Any]) -> list[str]:

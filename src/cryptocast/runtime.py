@@ -23,9 +23,9 @@ class RuntimeConfig:
     so they are written into the metrics), the device (`auto` = CUDA when present) and bf16
     autocast on CUDA (CPU always computes in float32)."""
 
-    threads: int = 2
-    device: str = "auto"
-    bf16: bool = True
+    threads: int
+    device: str
+    bf16: bool
 
     def __post_init__(self) -> None:
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:

@@ -1,19 +1,12 @@
 """Candles: reading and validation, exchange fetch, the prepared store, splits, corpora."""
 
-from cryptocast.data.candles import (
-    INTERVALS,
-    CandleError,
-    CandleReport,
-    RepairPolicy,
-    discover,
-    read_candles,
-    write_candles_csv,
-)
+from cryptocast.data.candles import discover, read_candles, write_candles_csv
 from cryptocast.data.corpus import SeriesFrame, TrainingCorpus, load_training_corpus
 from cryptocast.data.fetch import fetch_candles
 from cryptocast.data.prepare import prepare
-from cryptocast.data.prepared import load_series, read_splits
+from cryptocast.data.schema import INTERVALS, CandleError, CandleReport, RepairPolicy
 from cryptocast.data.splits import SPLITS, Splits, compute_splits
+from cryptocast.data.store import load_series, read_splits
 
 __all__ = [
     "INTERVALS",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from cryptocast.data.candles import INTERVALS
-from cryptocast.data.prepared import load_series, read_manifest, read_splits
+from cryptocast.data.schema import INTERVALS
+from cryptocast.data.store import load_series, read_manifest, read_splits
 
 
 @dataclass(frozen=True)

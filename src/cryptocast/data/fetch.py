@@ -7,13 +7,14 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from cryptocast.data.candles import COLUMNS, CandleError, RepairPolicy, interval_delta
+from cryptocast.data.schema import COLUMNS, CandleError, RepairPolicy, interval_delta
 from cryptocast.data.validate import validate_candles
 
 # Longest first, so that e.g. "FDUSD" wins over "USD".
 QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "DAI", "USD", "EUR", "BTC", "ETH", "BNB")
 # Pages overlapping is not a data problem; gaps are kept as the exchange reports them (logged).
-FETCH_POLICY = RepairPolicy(gaps="drop", duplicates="keep_last", unsorted="sort")
+FETCH_POLICY = RepairPolicy(gaps="drop", duplicates="keep_last", unsorted="sort",
+                            invalid_rows="error", extra_columns="error")
 
 
 def market_symbol(symbol: str) -> str:

@@ -8,9 +8,10 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from cryptocast.config import DataConfig, SplitConfig
-from cryptocast.data.candles import INTERVALS, RepairPolicy, discover, read_candles
-from cryptocast.data.prepared import write_manifest, write_series
+from cryptocast.data.candles import discover, read_candles
+from cryptocast.data.schema import INTERVALS, RepairPolicy
 from cryptocast.data.splits import compute_splits
+from cryptocast.data.store import write_manifest, write_series
 from cryptocast.io import write_json
 
 

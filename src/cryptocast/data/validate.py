@@ -13,7 +13,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from cryptocast.data.candles import (
+from cryptocast.data.schema import (
     COLUMNS,
     PRICE_COLUMNS,
     VALUE_COLUMNS,

@@ -11,9 +11,9 @@ import pandas as pd
 import torch
 
 from cryptocast.config import EvalConfig
-from cryptocast.data.candles import INTERVALS
-from cryptocast.data.prepared import load_series, read_splits
+from cryptocast.data.schema import INTERVALS
 from cryptocast.data.splits import SPLITS, Splits
+from cryptocast.data.store import load_series, read_splits
 from cryptocast.evaluation.backtest import BacktestResult, rolling_origin
 from cryptocast.evaluation.metrics import evaluate_forecasts
 from cryptocast.forecast.base import Forecaster

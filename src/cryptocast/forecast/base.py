@@ -8,9 +8,10 @@ construction.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -90,3 +91,23 @@ class Forecaster(Protocol):
     context_length: int
 
     def predict(self, contexts: Sequence[Context]) -> Forecast: ...
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """A model family as forecasting sees it (`cryptocast.models.<name>.FAMILY`).
+
+    knobs: the frozen dataclass of its forecaster settings (validated on construction, so a
+    typo fails before any checkpoint loads); build(folder, name, seed, device, **knobs): a
+    forecaster on the checkpoint in `folder`.
+    """
+
+    name: str
+    knobs: type
+    build: Callable[..., Forecaster]
+
+    def forecaster(self, folder: Path, knobs: Any, name: str, seed: int, device: Any
+                   ) -> Forecaster:
+        """A forecaster with already validated `knobs` (an instance of `self.knobs`)."""
+        values = {f: getattr(knobs, f) for f in knobs.__dataclass_fields__}
+        return self.build(folder, name=name, seed=seed, device=device, **values)

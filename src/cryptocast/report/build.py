@@ -12,16 +12,22 @@ from typing import Any
 
 import pandas as pd
 
+from cryptocast import layout
+from cryptocast.config import BaselineSpec
+from cryptocast.forecast.registry import FAMILIES
 from cryptocast.io import read_json, write_atomic
 from cryptocast.report import figures
 from cryptocast.report.tables import (
     COLUMNS,
     FINETUNE_COLUMNS,
+    PANEL_COLUMNS,
     SUMMARY_COLUMNS,
     candidate_row,
     finetune_table,
     finetune_text,
     markdown_table,
+    panel_rows,
+    panel_verdicts,
     selection_text,
     summary_rows,
     symbol_reports,
@@ -34,9 +40,10 @@ class Block:
     content: Any
 
 
-def _report_blocks(params: Mapping[str, Any], metrics_dir: Path, hyperparams_dir: Path,
-                   plots_dir: Path, figures_dir: Path) -> list[Block]:
-    reports = symbol_reports(params, metrics_dir, hyperparams_dir)
+def _report_blocks(baselines: Mapping[str, BaselineSpec],
+                   defaults: Mapping[str, Mapping[str, Any]], root: Path, figures_dir: Path
+                   ) -> list[Block]:
+    reports = symbol_reports(baselines, defaults, root)
     blocks = [Block("heading", (1, "cryptocast: which configuration to run, and what helped")),
               Block("text", "Daily candles, rolling origin, horizon 1; 120 validation and 120 "
                             "test windows. Every choice was made on validation; the test split "
@@ -45,8 +52,8 @@ def _report_blocks(params: Mapping[str, Any], metrics_dir: Path, hyperparams_dir
                             "are usually noise: read the DM p-values and intervals."),
               Block("table", (SUMMARY_COLUMNS, summary_rows(reports)))]
     for r in reports:
-        forecasts = pd.read_csv(plots_dir / "forecast" / f"{r.symbol}.csv")
-        history = pd.read_csv(plots_dir / "sweep" / f"{r.symbol}.csv")
+        forecasts = pd.read_csv(root / layout.FORECAST_PLOTS / f"{r.symbol}.csv")
+        history = pd.read_csv(root / layout.plots("sweep", r.symbol))
         blocks += [
             Block("heading", (2, r.symbol)),
             Block("text", selection_text(r.best)),
@@ -62,9 +69,11 @@ def _report_blocks(params: Mapping[str, Any], metrics_dir: Path, hyperparams_dir
             Block("figure", figures.sweep_history(history, r.symbol,
                                                   figures_dir / f"{r.symbol}_sweep.png")),
         ]
+    if (root / layout.PANEL_METRICS).exists():
+        blocks += _panel_blocks(read_json(root / layout.PANEL_METRICS), figures_dir)
     blocks += [Block("heading", (2, "Fine-tuning"))]
-    for family in ("toto", "kronos"):
-        path = metrics_dir / "finetune" / f"{family}.json"
+    for family in FAMILIES:
+        path = root / layout.metrics("finetune", family)
         if not path.exists():
             continue
         doc = read_json(path)
@@ -72,10 +81,31 @@ def _report_blocks(params: Mapping[str, Any], metrics_dir: Path, hyperparams_dir
         for search in doc["searches"].values():
             blocks.append(Block("table", (FINETUNE_COLUMNS, finetune_table(search))))
         blocks.append(Block("figure", figures.finetune_curves(
-            plots_dir, family, figures_dir / f"finetune_{family}.png")))
+            root / layout.plots("finetune", family, ""), family,
+            figures_dir / f"finetune_{family}.png")))
+    curves = {f: root / layout.plots("pretrain", f, "") for f in FAMILIES}
     blocks += [Block("heading", (2, "Pretraining")),
-               Block("figure", figures.training_curves(plots_dir, figures_dir / "training.png"))]
+               Block("figure", figures.training_curves(curves["toto"], curves["kronos"],
+                                                       figures_dir / "training.png"))]
     return blocks
+
+
+def _panel_blocks(panel: Mapping[str, Any], figures_dir: Path) -> list[Block]:
+    excluded = "; ".join(f"{s}: {why}" for s, why in panel["excluded"].items()) or "none"
+    return [
+        Block("heading", (2, f"Panel: {len(panel['symbols'])} symbols")),
+        Block("text", "Every candidate on every symbol, the same dates. Relative scores are "
+                      "geometric means over symbols; intervals resample the same time blocks "
+                      f"for all symbols. Left out: {excluded}."),
+        Block("heading", (3, "Leaderboard (test)")),
+        Block("table", (PANEL_COLUMNS, panel_rows(panel["test"]))),
+        Block("heading", (3, "Leaderboard (validation)")),
+        Block("table", (PANEL_COLUMNS, panel_rows(panel["validation"]))),
+        Block("heading", (3, "The plan's items on the panel")),
+        Block("bullets", panel_verdicts(panel)),
+        Block("figure", figures.skill_heatmap(panel["test"]["skill_vs_naive"], "test",
+                                              figures_dir / "panel_skill.png")),
+    ]
 
 
 def _markdown(blocks: list[Block], base: Path) -> str:
@@ -126,12 +156,14 @@ def _html(blocks: list[Block]) -> str:
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
 
 
-def build_report(params: Mapping[str, Any], metrics_dir: str | Path, hyperparams_dir: str | Path,
-                 plots_dir: str | Path, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write out_dir/report.md, out_dir/report.html and out_dir/figures/*.png."""
-    out_dir = Path(out_dir)
-    blocks = _report_blocks(params, Path(metrics_dir), Path(hyperparams_dir), Path(plots_dir),
-                            out_dir / "figures")
+def build_report(baselines: Mapping[str, BaselineSpec],
+                 defaults: Mapping[str, Mapping[str, Any]], root: str | Path = "."
+                 ) -> tuple[Path, Path]:
+    """Write reports/report.md, reports/report.html and reports/figures/*.png under `root`
+    from the pipeline's files there, for the symbols selected (`baselines`: each symbol's
+    params baseline; `defaults`: each family's default forecaster knobs)."""
+    out_dir = Path(root) / layout.REPORTS
+    blocks = _report_blocks(baselines, defaults, Path(root), out_dir / "figures")
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
     markdown = _markdown(blocks, out_dir)
     write_atomic(md_path, lambda tmp: tmp.write_text(markdown))

@@ -80,32 +80,31 @@ def pit_histogram(forecasts: pd.DataFrame, symbol: str, path: Path) -> Path:
     return _save(fig, path)
 
 
-def training_curves(plots_dir: Path, path: Path) -> Path:
-    """Pretraining: Toto loss per epoch; Kronos tokenizer round trip and predictor validation
-    CE per step."""
+def training_curves(toto_curves: Path, kronos_curves: Path, path: Path) -> Path:
+    """Pretraining (the folders of each family's curves): Toto loss per epoch; Kronos
+    tokenizer round trip and predictor validation CE per step."""
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.4))
-    toto = pd.read_csv(plots_dir / "pretrain" / "toto" / "loss.csv")
+    toto = pd.read_csv(toto_curves / "loss.csv")
     axes[0].plot(toto["epoch"], toto["train_loss"], label="train loss")
     axes[0].plot(toto["epoch"], toto["val_nll"], label="validation NLL")
     axes[0].set(title="Toto pretraining", xlabel="epoch", ylabel="loss (nats)")
     axes[0].legend(fontsize=8)
-    tok = pd.read_csv(plots_dir / "pretrain" / "kronos" / "tokenizer.csv")
+    tok = pd.read_csv(kronos_curves / "tokenizer.csv")
     axes[1].plot(tok["step"], 100 * tok["close_err_median_s1s2"], label="round-trip error")
     axes[1].plot(tok["step"], 100 * tok["naive_abs_return_median"], ls="--",
                  label="naive |return|")
     axes[1].set(title="Kronos tokenizer (medians)", xlabel="step", ylabel="% of close")
     axes[1].legend(fontsize=8)
-    pred = pd.read_csv(plots_dir / "pretrain" / "kronos" / "predictor.csv")
+    pred = pd.read_csv(kronos_curves / "predictor.csv")
     axes[2].plot(pred["step"], pred["val_ce"], color="tab:red")
     axes[2].set(title="Kronos predictor", xlabel="step", ylabel="validation CE (nats)")
     return _save(fig, path)
 
 
-def finetune_curves(plots_dir: Path, family: str, path: Path) -> Path:
-    """Validation loss per epoch of every fine-tuning configuration of `family`, one panel
-    per training loss (losses of different kinds do not share a scale)."""
-    curves = {c.stem: pd.read_csv(c) for c in sorted((plots_dir / "finetune" / family).rglob(
-        "*.csv"))}
+def finetune_curves(folder: Path, family: str, path: Path) -> Path:
+    """Validation loss per epoch of every fine-tuning configuration of `family` (curves in
+    `folder`), one panel per training loss (losses of different kinds share no scale)."""
+    curves = {c.stem: pd.read_csv(c) for c in sorted(folder.rglob("*.csv"))}
     def kind(name: str) -> str:
         return name.split("_")[0] if name.startswith("loss-") else "all configurations"
 
@@ -134,4 +133,21 @@ def sweep_history(history: pd.DataFrame, symbol: str, path: Path) -> Path:
     ax.set(title=f"{symbol}: sweep ({len(done)} complete, {pruned} pruned trials)",
            xlabel="trial", ylabel="validation MAE (%)")
     ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def skill_heatmap(skill: dict[str, dict[str, float]], split: str, path: Path) -> Path:
+    """Skill against naive (1 - MAE / naive MAE) per symbol and candidate, on one split."""
+    names = [n for n in skill if n != "naive"]
+    symbols = list(next(iter(skill.values())))
+    values = 100 * np.array([[skill[n][s] for n in names] for s in symbols])
+    bound = max(1.0, float(np.abs(values).max()))
+    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2, 0.35 * len(symbols) + 1.5))
+    image = ax.imshow(values, cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(symbols)), symbols, fontsize=8)
+    for (i, j), value in np.ndenumerate(values):
+        ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=6)
+    fig.colorbar(image, ax=ax, label="skill vs naive (%)")
+    ax.set_title(f"Panel: skill against the random walk per symbol ({split})")
     return _save(fig, path)

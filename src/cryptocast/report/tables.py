@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptocast import layout
+from cryptocast.config import BaselineSpec
 from cryptocast.io import read_json
 from cryptocast.tuning.select import NAIVE, Candidate, gather
 
@@ -73,17 +75,19 @@ def plan_verdicts(improved: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def symbol_reports(params: Mapping[str, Any], metrics_dir: str | Path,
-                   hyperparams_dir: str | Path) -> list[SymbolReport]:
-    metrics_dir, hyperparams_dir = Path(metrics_dir), Path(hyperparams_dir)
-    best = read_json(metrics_dir / "best.json")
+def symbol_reports(baselines: Mapping[str, BaselineSpec],
+                   defaults: Mapping[str, Mapping[str, Any]], root: str | Path = "."
+                   ) -> list[SymbolReport]:
+    """Per symbol selected (metrics/best.json under `root`): its selection, its finalists
+    (each forecast once) and the plan verdicts."""
+    root = Path(root)
+    best = read_json(root / layout.BEST_METRICS)
     out = []
     for symbol in best:
         duplicates = best[symbol]["duplicates"]
-        candidates = [c for c in gather(symbol, params, metrics_dir,
-                                        hyperparams_dir / "crypto_improved")
-                      if c.name not in duplicates]
-        improved = read_json(metrics_dir / "improved" / f"{symbol}.json")
+        candidates = [c for c in gather(symbol, baselines[symbol], defaults, root,
+                                        with_errors=False) if c.name not in duplicates]
+        improved = read_json(root / layout.metrics("improved", symbol))
         out.append(SymbolReport(symbol, best[symbol], candidates, plan_verdicts(improved)))
     return out
 
@@ -119,8 +123,44 @@ def selection_text(best: Mapping[str, Any]) -> str:
     return f"{chosen}: {spa}, below alpha ({result}). {sets}{same}"
 
 
+PANEL_COLUMNS = ("candidate", "MAE / naive [95%]", "wins vs naive", "pooled DM p",
+                 "CRPS / naive-Gaussian [95%]")
+
+
+def _ratio(block: Mapping[str, Any] | None) -> str:
+    if block is None:
+        return "-"
+    return (f"{block['relative']:.3f} [{block['relative_ci95_lo']:.3f}, "
+            f"{block['relative_ci95_hi']:.3f}]")
+
+
+def panel_rows(split: Mapping[str, Any]) -> list[list[str]]:
+    """The panel leaderboard of one split, best relative MAE first."""
+    board = split["leaderboard"]
+    order = sorted(board, key=lambda name: board[name]["mae"]["relative"])
+    return [[name, _ratio(board[name]["mae"]),
+             f"{board[name]['mae']['win_rate']:.0%} of {board[name]['mae']['symbols']}",
+             _num(board[name]["mae"]["dm_pvalue"], "{:.2f}"), _ratio(board[name]["crps"])]
+            for name in order]
+
+
+def panel_verdicts(panel: Mapping[str, Any]) -> list[str]:
+    """One line per plan item and treatment: the pooled gain over its control on each split,
+    beside the claimed range, with the verdict (the test's in bold)."""
+    lines = []
+    for item, treatments in panel["test"]["plan"].items():
+        for name, test in treatments.items():
+            val = panel["validation"]["plan"][item][name]
+            lines.append(
+                f"plan {item} on {test['symbols']} symbols, {name}: claimed "
+                f"{_pct(test['claimed_lo'], 0)}-{_pct(test['claimed_hi'], 0)}; pooled "
+                f"{_claim(val)} on validation, {val['verdict']}; {_claim(test)} on test, "
+                f"**{test['verdict']}**")
+    return lines
+
+
 FINETUNE_COLUMNS = ("configuration", "best epoch", "epochs run", "own validation loss",
-                    "criterion", "vs base")
+                    "criterion", "vs base", "admissible")
 
 
 def finetune_table(search: Mapping[str, Any]) -> list[list[str]]:
@@ -129,7 +169,8 @@ def finetune_table(search: Mapping[str, Any]) -> list[list[str]]:
     base = search["base_criterion"]
     return [[name, str(run["best_epoch"]), str(run["epochs_run"]),
              _num(run.get("best_val_loss", run.get("best_val_ce")), "{:.4f}"),
-             _num(run["criterion"], "{:.4f}"), _num(run["criterion"] - base, "{:+.4f}")]
+             _num(run["criterion"], "{:.4f}"), _num(run["criterion"] - base, "{:+.4f}"),
+             "yes" if run.get("admissible", True) else "no"]
             for name, run in search["configs"].items()]
 
 

@@ -1,50 +1,57 @@
-"""Pretraining of the model families on the broad corpus (fine-tuning comes later)."""
+"""Pretraining of the model families on the broad corpus (fine-tuning comes later).
+
+Each family's training module (`cryptocast.training.<family>`, loaded by name so a stage
+depends on its own family's code only) provides the `PretrainingFamily` protocol.
+"""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from cryptocast.config import symbols_from_params
-from cryptocast.data.corpus import load_training_corpus
+from cryptocast.config import ModelSettings
+from cryptocast.data.corpus import TrainingCorpus, load_training_corpus
+from cryptocast.forecast.registry import FAMILIES
 from cryptocast.models.folder import write_data_end
 from cryptocast.training.hub import resolve_checkpoints
 
-FAMILIES = ("toto", "kronos")
+
+class PretrainingFamily(Protocol):
+    """What `cryptocast.training.<family>` provides."""
+
+    def import_official(self, checkpoint: Any, out_dir: Path) -> dict[str, float] | None:
+        """Import the official checkpoint(s) named (None when none is: pretrain instead)."""
+
+    def pretrain(self, corpus: TrainingCorpus, architecture: Mapping[str, Any],
+                 train: Mapping[str, Any], out_dir: Path, plots_dir: Path, state_dir: Path,
+                 seed: int) -> dict[str, float]:
+        """Train the `architecture` on `corpus` with the settings `train` (params
+        pretrain.<family>); returns the summary metrics."""
 
 
-def pretrain_family(
-    family: str,
-    params: dict[str, Any],
-    prepared_dir: str | Path,
-    out_dir: str | Path,
-    plots_dir: str | Path,
-    state_dir: str | Path,
-) -> dict[str, Any]:
-    """Train `family`'s base checkpoint into `out_dir`, or import the official one that
-    `models.<family>` names; either way the folder records the end of its training data
-    (`models.<family>.data_end` for an official one). Returns the summary metrics."""
+def pretraining(family: str) -> PretrainingFamily:
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; expected one of {FAMILIES}")
-    module = importlib.import_module(f"cryptocast.training.{family}")
-    model_params = dict(params["models"][family])
-    model_params["checkpoint"] = resolve_checkpoints(model_params.get("checkpoint"))
+    return importlib.import_module(f"cryptocast.training.{family}")
+
+
+def pretrain_family(family: str, model: ModelSettings, train: Mapping[str, Any],
+                    symbols: list[str], seed: int, prepared_dir: str | Path,
+                    out_dir: str | Path, plots_dir: str | Path, state_dir: str | Path
+                    ) -> dict[str, Any]:
+    """Train `family`'s base checkpoint into `out_dir` on `symbols`, or import the official
+    one that `model.checkpoint` names; either way the folder records the end of its training
+    data (`model.data_end` for an official one). Returns the summary metrics."""
+    module = pretraining(family)
     Path(plots_dir).mkdir(parents=True, exist_ok=True)
-    imported = module.import_official(model_params, Path(out_dir))
+    imported = module.import_official(resolve_checkpoints(model.checkpoint), Path(out_dir))
     if imported is not None:
-        write_data_end(out_dir, model_params.get("data_end"))
+        write_data_end(out_dir, model.data_end)
         return imported
-    corpus = load_training_corpus(prepared_dir, symbols_from_params(params))
-    summary = module.pretrain(
-        corpus,
-        model_params,
-        params["pretrain"][family],
-        out_dir=Path(out_dir),
-        plots_dir=Path(plots_dir),
-        state_dir=Path(state_dir),
-        seed=int(params["seed"]),
-    )
+    corpus = load_training_corpus(prepared_dir, symbols)
+    summary = module.pretrain(corpus, model.architecture, train, Path(out_dir),
+                              Path(plots_dir), Path(state_dir), seed)
     write_data_end(out_dir, corpus.val_start.isoformat())
     return summary
-

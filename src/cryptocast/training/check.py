@@ -44,28 +44,28 @@ def _random_walks(batch: int, length: int, rng: np.random.Generator) -> np.ndarr
     return 100 * np.exp(np.cumsum(rng.normal(0, 0.02, (batch, length)), axis=1))
 
 
-def _toto_setup(params: dict[str, Any], rng: np.random.Generator, device: torch.device):
-    model = Toto(model_config(params["models"]["toto"].get("architecture", {}))).to(device)
+def _toto_setup(architecture: dict[str, Any], loss_kind: str, rng: np.random.Generator,
+                device: torch.device):
+    model = Toto(model_config(architecture)).to(device)
     patch, context = model.config.patch_size, 8 * model.config.patch_size
     x = torch.tensor(_random_walks(8, context + patch, rng), dtype=torch.float32,
                      device=device)[:, None]
     mask = torch.ones_like(x, dtype=torch.bool)
-    kind = (params.get("finetune") or {}).get("toto", {}).get("loss", "nll")
 
     def loss() -> torch.Tensor:
         with autocast(device):
             out = model(x[..., :-patch], mask[..., :-patch])
         target = (x[..., patch:] - out.loc.float()) / out.scale.float()
-        return finetune_loss(kind, out.distribution.map(lambda t: t.float()), target)
+        return finetune_loss(loss_kind, out.distribution.map(lambda t: t.float()), target)
 
     return model, loss
 
 
-def _kronos_setup(params: dict[str, Any], rng: np.random.Generator, device: torch.device):
-    arch = params["models"]["kronos"].get("architecture", {})
-    tokenizer = KronosTokenizer(TokenizerConfig.from_dict(arch.get("tokenizer", {})))
+def _kronos_setup(architecture: dict[str, Any], loss_kind: str, rng: np.random.Generator,
+                  device: torch.device):
+    tokenizer = KronosTokenizer(TokenizerConfig.from_dict(architecture.get("tokenizer", {})))
     tokenizer = tokenizer.eval().to(device)
-    model = Kronos(PredictorConfig.from_dict(arch.get("predictor", {}))).to(device)
+    model = Kronos(PredictorConfig.from_dict(architecture.get("predictor", {}))).to(device)
     walks = _random_walks(8, 64, rng)
     feats = np.stack([walks, walks * 1.01, walks * 0.99, walks, np.ones_like(walks),
                       walks], axis=-1)
@@ -81,17 +81,19 @@ def _kronos_setup(params: dict[str, Any], rng: np.random.Generator, device: torc
     return model, loss
 
 
-def overfit_one_batch(family: str, params: dict[str, Any], steps: int = 60, lr: float = 1e-3,
-                      seed: int = 0) -> dict[str, Any]:
-    """Train `family`'s configured architecture on one fixed batch: the loss before and after,
-    their ratio, the first step's gradient norm per layer group, and the seconds taken; on
-    the process's device (`runtime.device`)."""
+def overfit_one_batch(family: str, architecture: dict[str, Any], loss: str = "nll",
+                      steps: int = 60, lr: float = 1e-3, seed: int = 0) -> dict[str, Any]:
+    """Train `family`'s `architecture` (params models.<family>.architecture) on one fixed
+    batch with `loss` (Toto's fine-tuning losses; Kronos: token cross-entropy): the loss
+    before and after, their ratio, the first step's gradient norm per layer group, and the
+    seconds taken; on the process's device (`runtime.device`)."""
     setups = {"toto": _toto_setup, "kronos": _kronos_setup}
     if family not in setups:
         raise ValueError(f"train check: family must be one of {sorted(setups)}, got {family!r}")
     torch.manual_seed(seed)
     started = time.perf_counter()
-    model, loss_fn = setups[family](params, np.random.default_rng(seed), current_device())
+    model, loss_fn = setups[family](architecture, loss, np.random.default_rng(seed),
+                                    current_device())
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     losses, norms = [], {}

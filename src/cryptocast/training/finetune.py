@@ -10,21 +10,20 @@ import itertools
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import pandas as pd
 import torch
 
 from cryptocast.code import closure_sha256
-from cryptocast.data.prepared import load_series, read_splits
+from cryptocast.data.store import load_series, read_splits
 from cryptocast.evaluation.evaluate import backtest_candidates, metrics_for_dvc, score_results
-from cryptocast.forecast.registry import build_forecaster
+from cryptocast.forecast.registry import FAMILIES, build_forecaster
 from cryptocast.io import read_json, sha256_of, write_json
 from cryptocast.models.folder import copy_folder
 from cryptocast.runtime import autocast_enabled, current_device
-from cryptocast.training import FAMILIES
 from cryptocast.training.early_stopping import Schedule
 
 # What compares fine-tuning configurations (and the base) per family, on validation windows.
@@ -35,20 +34,19 @@ CRITERIA = {"toto": "validation NLL of the next close (the mixture's, whatever t
 @dataclass(frozen=True)
 class FinetuneParams:
     """What both families' `params.yaml finetune.<family>` hold (and `finetune.symbols`);
-    each family's class adds its own knobs and may change these defaults."""
+    each family's class adds its own knobs."""
 
     SECTION: ClassVar[str] = "finetune"
-    symbols: list[str] = field(default_factory=lambda: ["BTCUSDT", "ETHUSDT", "UNIUSDT",
-                                                        "SOLUSDT"])
-    epochs: int = 10
-    steps_per_epoch: int = 100
-    batch_size: int = 8
-    lr: float = 1e-4  # AdamW, after a linear warm-up
-    weight_decay: float = 0.01
-    warmup_steps: int = 20
-    grad_clip: float = 1.0
-    patience: int = 3  # epochs without a better validation loss before stopping
-    dropout: float | None = None  # every dropout rate while fine-tuning (None: the checkpoint's)
+    symbols: list[str]
+    epochs: int
+    steps_per_epoch: int
+    batch_size: int
+    lr: float  # AdamW, after a linear warm-up
+    weight_decay: float
+    warmup_steps: int
+    grad_clip: float
+    patience: int  # epochs without a better validation loss before stopping
+    dropout: float | None  # every dropout rate while fine-tuning (None: the checkpoint's)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "steps_per_epoch", "batch_size", "patience"):
@@ -76,16 +74,28 @@ def set_dropout(model: torch.nn.Module, p: float | None) -> None:
                 setattr(module, name, p)
 
 
+class FinetuningFamily(Protocol):
+    """What `cryptocast.training.finetune_<family>` provides."""
+
+    def finetune(self, corpus, base_dir: Path, train_params: dict[str, Any], out_dir: Path,
+                 curve: Path, state_dir: Path, seed: int) -> dict[str, Any]:
+        """Fine-tune the checkpoint in `base_dir` once with `train_params` (params
+        finetune.<family> with one grid configuration); returns the training summary, whose
+        `criterion` (and the base's, `base_criterion`) compares configurations."""
+
+
+def finetuning(family: str) -> FinetuningFamily:
+    if family not in FAMILIES:
+        raise ValueError(f"finetune: family must be one of {list(FAMILIES)}, got {family!r}")
+    return importlib.import_module(f"cryptocast.training.finetune_{family}")
+
+
 def finetune_family(family: str, corpus, base_dir: str | Path, train_params: dict[str, Any],
                     out_dir: str | Path, curve: str | Path, state_dir: str | Path,
                     seed: int) -> dict[str, Any]:
-    """Fine-tune `family` once (training/finetune_<family>.py); returns the training summary,
-    whose `criterion` (and the base's, `base_criterion`) compares configurations."""
-    if family not in FAMILIES:
-        raise ValueError(f"finetune: family must be one of {list(FAMILIES)}, got {family!r}")
-    module = importlib.import_module(f"cryptocast.training.finetune_{family}")
-    return getattr(module, f"finetune_{family}")(corpus, base_dir, train_params, out_dir,
-                                                  curve, state_dir, seed)
+    """Fine-tune `family` once (`FinetuningFamily.finetune`)."""
+    return finetuning(family).finetune(corpus, Path(base_dir), train_params, Path(out_dir),
+                                       Path(curve), Path(state_dir), seed)
 
 
 def grid_configs(grid: dict[str, list]) -> dict[str, dict[str, Any]]:
@@ -118,8 +128,9 @@ def finetune_search(family: str, corpus, base_dir: str | Path, settings: dict[st
                     out_dir: str | Path, plots_dir: str | Path, work_dir: str | Path,
                     seed: int) -> dict[str, Any]:
     """Fine-tune every configuration of `settings["grid"]` (each over the other settings),
-    keep every one's curve (`plots_dir/<name>.csv`), and put the one with the lowest
-    validation criterion in `out_dir`, or the base when none beats it (ties keep the base).
+    keep every one's curve (`plots_dir/<name>.csv`), and put the admissible one (its summary
+    says `admissible`, true by default) with the lowest validation criterion in `out_dir`, or
+    the base when none beats it (ties keep the base).
     A finished configuration is not trained again (its checkpoint and summary stay in
     `work_dir/<name>`), so an interrupted search resumes. Returns {criterion, base_criterion,
     configs: {name: summary}, chosen (None: the base), same_as_base}."""
@@ -141,8 +152,9 @@ def finetune_search(family: str, corpus, base_dir: str | Path, settings: dict[st
         if world.rank == 0:
             write_json(done, tried[name])
     base = min(t["base_criterion"] for t in tried.values())
-    best = min(tried, key=lambda n: tried[n]["criterion"])
-    chosen = best if tried[best]["criterion"] < base else None
+    admissible = [n for n in tried if tried[n].get("admissible", True)]
+    best = min(admissible, key=lambda n: tried[n]["criterion"], default=None)
+    chosen = best if best and tried[best]["criterion"] < base else None
     if world.rank == 0:
         copy_folder(work_dir / chosen / "checkpoint" if chosen else Path(base_dir), out_dir)
         shutil.rmtree(work_dir)  # a finished search must not stand in for a later one

@@ -14,12 +14,7 @@ import torch
 
 from cryptocast.config import from_mapping
 from cryptocast.data.corpus import TrainingCorpus
-from cryptocast.models.kronos import (
-    WindowSampler,
-    load_checkpoint,
-    save_checkpoint,
-    validation_windows,
-)
+from cryptocast.models.kronos import load_checkpoint, save_checkpoint
 from cryptocast.runtime import autocast
 from cryptocast.training.common import ResumableState, lr_at, optimizer_step, seed_everything
 from cryptocast.training.early_stopping import finite, fit
@@ -30,6 +25,7 @@ from cryptocast.training.kronos import (
     tokenizer_close_errors,
     tokenizer_loss,
 )
+from cryptocast.training.kronos_windows import WindowSampler, validation_windows
 
 
 @dataclass(frozen=True)
@@ -37,14 +33,14 @@ class KronosFinetuneParams(FinetuneParams):
     """params.yaml `finetune.kronos` (and `finetune.symbols`)."""
 
     SECTION: ClassVar[str] = "finetune.kronos"
-    epochs: int = 20
-    steps_per_epoch: int = 50
-    batch_size: int = 16
-    window: int = 288  # longest window (lookback + the target candle)
-    min_window: int = 64
-    clip: float = 5.0
-    tokenizer_steps: int = 0  # 0: the tokenizer stays as it is
-    tokenizer_lr: float = 1e-4
+    epochs: int
+    steps_per_epoch: int
+    batch_size: int
+    window: int  # longest window (lookback + the target candle)
+    min_window: int
+    clip: float
+    tokenizer_steps: int  # 0: the tokenizer stays as it is
+    tokenizer_lr: float
 
     def __post_init__(self) -> None:
         if not 3 <= self.min_window <= self.window:
@@ -78,13 +74,15 @@ def _tune_tokenizer(tokenizer, sampler, rng, params: KronosFinetuneParams,
     tokenizer.eval()
 
 
-def finetune_kronos(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[str, Any],
+def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[str, Any],
                     out_dir: str | Path, curve: str | Path, state_dir: str | Path,
                     seed: int) -> dict[str, Any]:
     """Fine-tune `base_dir`/{tokenizer,predictor} on `corpus`; keep the epoch with the best
     validation cross-entropy in `out_dir`/{tokenizer,predictor}, the loss per epoch in
     `curve`. The summary's `criterion` is that cross-entropy (`base_criterion`: the base
-    tokenizer and predictor's). Runs on the process's device (`runtime.device`); under
+    tokenizer and predictor's); `admissible` is false when a tuned tokenizer reconstructs the
+    validation closes worse than the base's (its tokens then differ, and their cross-entropy
+    does not compare). Runs on the process's device (`runtime.device`); under
     `torchrun` each process trains the predictor on its slice of the global batch (DDP)."""
     out_dir = Path(out_dir)
     params = from_mapping(KronosFinetuneParams, train_params, "params finetune.kronos")
@@ -93,9 +91,10 @@ def finetune_kronos(corpus: TrainingCorpus, base_dir: str | Path, train_params: 
     seed_everything(seed)
     tokenizer, predictor = (m.to(world.device) for m in load_checkpoint(base_dir))
     rng = np.random.default_rng(seed)
+    reference = tokenizer.config.price_reference
     sampler = WindowSampler([f for f in corpus.train if f.symbol in params.symbols],
-                            params.window, params.clip)
-    val = [validation_windows(f, corpus.val_start, params.window, params.clip)
+                            params.window, params.clip, reference)
+    val = [validation_windows(f, corpus.val_start, params.window, params.clip, reference)
            for f in corpus.validation]
     round_trip_before = tokenizer_close_errors(tokenizer, val)
     base_criterion = predictor_val_ce(predictor, tokenizer, val)
@@ -135,4 +134,8 @@ def finetune_kronos(corpus: TrainingCorpus, base_dir: str | Path, train_params: 
             "train_seconds": round(result.seconds, 1),
             "tokenizer_steps": params.tokenizer_steps,
             "tokenizer_close_err_median_before": round_trip_before["close_err_median_s1s2"],
-            "tokenizer_close_err_median_after": round_trip_after["close_err_median_s1s2"]}
+            "tokenizer_close_err_median_after": round_trip_after["close_err_median_s1s2"],
+            # the cross-entropy of another tokenizer's tokens is not comparable: a tuned
+            # tokenizer counts only if it reconstructs the validation closes no worse
+            "admissible": bool(round_trip_after["close_err_median_s1s2"]
+                               <= round_trip_before["close_err_median_s1s2"])}

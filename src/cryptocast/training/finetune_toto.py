@@ -25,7 +25,8 @@ from cryptocast.runtime import autocast
 from cryptocast.training.common import ResumableState, lr_at, optimizer_step, seed_everything
 from cryptocast.training.early_stopping import finite, fit
 from cryptocast.training.finetune import FinetuneParams, World, set_dropout
-from cryptocast.training.toto import WindowSampler, validation_loss, validation_windows
+from cryptocast.training.toto import validation_loss
+from cryptocast.training.toto_windows import WindowSampler, validation_set
 
 HEAD = ("model.unembed", "model.output_distribution")
 
@@ -35,13 +36,12 @@ class TotoFinetuneParams(FinetuneParams):
     """params.yaml `finetune.toto` (and `finetune.symbols`)."""
 
     SECTION: ClassVar[str] = "finetune.toto"
-    context_length: int = 512  # candles per window before the predicted patch
-    loss: str = "nll"  # nll | huber | heteroscedastic
-    huber_delta: float = 1.0  # in scaled units
-    trainable: str = "all"  # head (unembed + output head) | all
-    dropout: float | None = 0.1
-    pad_fraction: float = 0.0  # WindowSampler knobs
-    interval_weight_power: float = 0.5
+    context_length: int  # candles per window before the predicted patch
+    loss: str  # nll | huber | heteroscedastic
+    huber_delta: float  # in scaled units
+    trainable: str  # head (unembed + output head) | all
+    pad_fraction: float  # WindowSampler knobs
+    interval_weight_power: float
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -81,7 +81,7 @@ def _loss(model, x, mask, params: TotoFinetuneParams, where: str) -> torch.Tenso
                                 params.huber_delta), "finetune toto", where)
 
 
-def finetune_toto(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[str, Any],
+def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[str, Any],
                   out_dir: str | Path, curve: str | Path, state_dir: str | Path,
                   seed: int) -> dict[str, Any]:
     """Fine-tune the checkpoint in `base_dir` on `corpus` (already cut at the validation
@@ -104,8 +104,10 @@ def finetune_toto(corpus: TrainingCorpus, base_dir: str | Path, train_params: di
     patch = model.config.patch_size
     train = [f.candles["close"].to_numpy(np.float32) for f in corpus.train
              if f.symbol in params.symbols]
-    sampler = WindowSampler(train, params.context_length + patch, params)
-    windows = validation_windows(corpus, params.context_length)
+    reference = model.config.price_reference
+    sampler = WindowSampler(train, params.context_length + patch, patch, params.pad_fraction,
+                            params.interval_weight_power, reference)
+    windows = validation_set(corpus, params.context_length, reference)
     base_val = validation_loss(model, windows, params.loss, params.huber_delta)  # base weights
     base_nll = validation_loss(model, windows, "nll")
     store = ResumableState(state_dir, {"params": asdict(params), "seed": seed,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,6 @@ from cryptocast.models.kronos import (
 )
 from cryptocast.models.kronos.inputs import CLOSE, denormalise
 from cryptocast.models.kronos.tokenizer import ids_to_bits
-from cryptocast.models.kronos.windows import ValidationWindows, WindowSampler, validation_windows
 from cryptocast.runtime import autocast, current_device
 from cryptocast.training.common import (
     ResumableState,
@@ -34,36 +33,41 @@ from cryptocast.training.common import (
     torch_rng_state,
     write_curve,
 )
+from cryptocast.training.kronos_windows import (
+    ValidationWindows,
+    WindowSampler,
+    validation_windows,
+)
 
 
 @dataclass(frozen=True)
 class PhaseParams:
     """Optimisation of one phase: AdamW, linear warm-up then cosine decay to 10%."""
 
-    steps: int = 1000
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup: int = 50
-    eval_every: int = 250
+    steps: int
+    lr: float
+    weight_decay: float
+    warmup: int
+    eval_every: int
 
 
 @dataclass(frozen=True)
 class PretrainParams:
     """params.yaml `pretrain.kronos`."""
 
-    window: int = 288
-    min_window: int = 64  # each batch draws its window length uniformly in [min_window, window]
-    batch_size: int = 16
-    clip: float = 5.0
-    eval_window: int = 288
-    checkpoint_every: int = 100
+    window: int
+    min_window: int  # each batch draws its window length uniformly in [min_window, window]
+    batch_size: int
+    clip: float
+    eval_window: int
+    checkpoint_every: int
     # total sampling mass per candle interval (None: uniform over all window start positions)
-    interval_weights: dict[str, float] | None = None
+    interval_weights: dict[str, float] | None
     # weight of the auxiliary loss that makes the s1 bits a binary code of the normalised close
     # (0: the reference training, reconstruction and BSQ losses only)
-    close_code_weight: float = 0.0
-    tokenizer: PhaseParams = field(default_factory=PhaseParams)
-    predictor: PhaseParams = field(default_factory=PhaseParams)
+    close_code_weight: float
+    tokenizer: PhaseParams
+    predictor: PhaseParams
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PretrainParams:
@@ -221,11 +225,11 @@ def _run_phase(name: str, model: torch.nn.Module, phase: PhaseParams, state: dic
     return rows
 
 
-def import_official(model_params: dict, out_dir: Path) -> dict[str, float] | None:
+def import_official(checkpoint: dict | None, out_dir: Path) -> dict[str, float] | None:
     """Import the official folders named by models.kronos.checkpoint.{tokenizer,predictor}
     (strict keys, matching bits) into out_dir/{tokenizer,predictor}. Returns None when
     neither is set (pretrain instead)."""
-    folders = model_params.get("checkpoint") or {}
+    folders = checkpoint or {}
     tok_dir, pred_dir = folders.get("tokenizer"), folders.get("predictor")
     if tok_dir is None and pred_dir is None:
         return None
@@ -239,20 +243,19 @@ def import_official(model_params: dict, out_dir: Path) -> dict[str, float] | Non
     }
 
 
-def pretrain(corpus, model_params: dict, train_params: dict, out_dir: Path, plots_dir: Path,
+def pretrain(corpus, architecture: dict, train_params: dict, out_dir: Path, plots_dir: Path,
              state_dir: Path, seed: int) -> dict[str, float]:
     """Train the tokenizer, then the predictor on its tokens, from corpus.train; report the
     tokenizer close round-trip error and the predictor CE on corpus.validation; save
     out_dir/tokenizer and out_dir/predictor (official layout) and the loss curves."""
     params = PretrainParams.from_dict(train_params)
-    architecture = model_params.get("architecture", {})
     tok_cfg = TokenizerConfig.from_dict(architecture.get("tokenizer", {}))
     pred_cfg = PredictorConfig.from_dict(architecture.get("predictor", {}))
     if (tok_cfg.s1_bits, tok_cfg.s2_bits) != (pred_cfg.s1_bits, pred_cfg.s2_bits):
         raise ValueError("models.kronos: tokenizer and predictor s1_bits/s2_bits must match")
     seed_everything(seed)
     device = current_device()
-    sampler = WindowSampler(corpus.train, params.window, params.clip)
+    sampler = WindowSampler(corpus.train, params.window, params.clip, tok_cfg.price_reference)
     if params.interval_weights is not None:
         weight_intervals(sampler, sampler.intervals, params.interval_weights)
 
@@ -263,9 +266,10 @@ def pretrain(corpus, model_params: dict, train_params: dict, out_dir: Path, plot
         x, stamp = sampler.sample(r, params.batch_size, length, lookback=length - 1)
         return x.to(device), stamp.to(device)
 
-    val_tok = [validation_windows(f, corpus.val_start, params.eval_window, params.clip)
+    reference = tok_cfg.price_reference
+    val_tok = [validation_windows(f, corpus.val_start, params.eval_window, params.clip, reference)
                for f in corpus.validation]
-    val_pred = [validation_windows(f, corpus.val_start, params.window, params.clip)
+    val_pred = [validation_windows(f, corpus.val_start, params.window, params.clip, reference)
                 for f in corpus.validation]
     store = ResumableState(state_dir, {
         "params": asdict(params),

@@ -29,6 +29,7 @@ from cryptocast.training.common import (
     torch_rng_state,
     write_curve,
 )
+from cryptocast.training.toto_windows import WindowSampler, validation_set
 
 CURVE_FILE = "loss.csv"
 
@@ -37,17 +38,17 @@ CURVE_FILE = "loss.csv"
 class TotoTrainParams:
     """params.yaml `pretrain.toto`. Epoch = `steps_per_epoch` optimiser steps."""
 
-    epochs: int = 8
-    steps_per_epoch: int = 250
-    batch_size: int = 32
-    context_length: int = 512  # input candles per training window (a multiple of the patch)
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_steps: int = 100
-    grad_clip: float = 1.0
-    lambda_nll: float = 0.575  # reference loss mix: NLL vs robust loss on the mixture mean
-    pad_fraction: float = 0.2  # share of windows with a random left-padded prefix
-    interval_weight_power: float = 0.5  # series drawn with probability ~ windows ** power
+    epochs: int
+    steps_per_epoch: int
+    batch_size: int
+    context_length: int  # input candles per training window (a multiple of the patch)
+    lr: float
+    weight_decay: float
+    warmup_steps: int
+    grad_clip: float
+    lambda_nll: float  # reference loss mix: NLL vs robust loss on the mixture mean
+    pad_fraction: float  # share of windows with a random left-padded prefix
+    interval_weight_power: float  # series drawn with probability ~ windows ** power
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -72,57 +73,6 @@ def model_config(architecture: dict) -> TotoConfig:
     if "k_components" in architecture:
         values["output_distribution_kwargs"] = {"k_components": int(architecture["k_components"])}
     return TotoConfig(**values)
-
-
-class WindowSampler:
-    """Random training windows of `length` closes from all series, left-padded when short."""
-
-    def __init__(self, series: list[np.ndarray], length: int, params: TotoTrainParams) -> None:
-        self.series = [s for s in series if len(s) >= 2]
-        if not self.series:
-            raise ValueError("Toto pretraining: the corpus has no series with 2+ candles")
-        windows = np.array([max(len(s) - length + 1, 1) for s in self.series], dtype=np.float64)
-        weights = windows ** params.interval_weight_power
-        self.probs = weights / weights.sum()
-        self.length = length
-        self.pad_fraction = params.pad_fraction
-
-    def sample(self, batch: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        x = np.zeros((batch, 1, self.length), dtype=np.float32)
-        mask = np.zeros((batch, 1, self.length), dtype=bool)
-        picks = rng.choice(len(self.series), size=batch, p=self.probs)
-        for row, i in enumerate(picks):
-            s = self.series[i]
-            end = int(rng.integers(min(self.length, len(s)), len(s) + 1))
-            window = s[max(0, end - self.length) : end]
-            if rng.random() < self.pad_fraction:
-                window = window[int(rng.integers(0, len(window) - 1)) :]
-            x[row, 0, self.length - len(window) :] = window
-            mask[row, 0, self.length - len(window) :] = True
-        return torch.from_numpy(x), torch.from_numpy(mask)
-
-
-def validation_windows(
-    corpus: TrainingCorpus, context_length: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One window per validation target candle: the `context_length` closes before it
-    (left-padded) and the target close."""
-    xs, masks, targets = [], [], []
-    for frame in corpus.validation:
-        close = frame.candles["close"].to_numpy(np.float64)
-        first = int((frame.candles["timestamp"] < corpus.val_start).sum())
-        for t in range(max(first, 1), len(close)):
-            ctx = close[max(0, t - context_length) : t]
-            x = np.zeros(context_length, dtype=np.float32)
-            m = np.zeros(context_length, dtype=bool)
-            x[context_length - len(ctx) :], m[context_length - len(ctx) :] = ctx, True
-            xs.append(x)
-            masks.append(m)
-            targets.append(close[t])
-    if not xs:
-        raise ValueError("Toto pretraining: no validation targets at or after val_start")
-    return (torch.from_numpy(np.stack(xs))[:, None], torch.from_numpy(np.stack(masks))[:, None],
-            torch.tensor(targets, dtype=torch.float64))
 
 
 @torch.no_grad()
@@ -175,7 +125,7 @@ def _fingerprint(config: TotoConfig, params: TotoTrainParams, corpus: TrainingCo
             "val_start": str(corpus.val_start), "series": series}
 
 
-def pretrain(corpus: TrainingCorpus, model_params: dict, train_params: dict, out_dir: Path,
+def pretrain(corpus: TrainingCorpus, architecture: dict, train_params: dict, out_dir: Path,
              plots_dir: Path, state_dir: Path, seed: int) -> dict[str, float]:
     """Train on corpus.train (on `runtime.device`), track validation NLL per epoch, write the
     checkpoint to out_dir.
@@ -184,7 +134,7 @@ def pretrain(corpus: TrainingCorpus, model_params: dict, train_params: dict, out
     (epoch, train_loss, val_nll) goes to `plots_dir`/loss.csv.
     """
     params = from_mapping(TotoTrainParams, train_params, "pretrain.toto")
-    config = model_config(model_params.get("architecture", {}))
+    config = model_config(architecture)
     patch = config.patch_size
     if params.context_length % patch:
         raise ValueError(f"pretrain.toto.context_length ({params.context_length}) must be a "
@@ -205,8 +155,9 @@ def pretrain(corpus: TrainingCorpus, model_params: dict, train_params: dict, out
         set_torch_rng_state(saved["torch_rng"])
         rows, start_epoch, elapsed = saved["rows"], saved["epoch"], saved["elapsed_s"]
     sampler = WindowSampler([s.candles["close"].to_numpy(np.float32) for s in corpus.train],
-                            params.context_length + patch, params)
-    windows = validation_windows(corpus, params.context_length)
+                            params.context_length + patch, patch, params.pad_fraction,
+                            params.interval_weight_power, config.price_reference)
+    windows = validation_set(corpus, params.context_length, config.price_reference)
     for epoch in range(start_epoch, params.epochs):
         t0 = time.perf_counter()
         train_loss = _run_epoch(model, optimizer, sampler, rng, params, epoch,
@@ -230,12 +181,12 @@ def pretrain(corpus: TrainingCorpus, model_params: dict, train_params: dict, out
             "parameters": sum(p.numel() for p in model.parameters())}
 
 
-def import_official(model_params: dict, out_dir: Path) -> dict[str, float] | None:
-    """Copy the official folder named by models.toto.checkpoint into out_dir (strict keys).
-    Returns None when no checkpoint is set (pretrain instead)."""
-    if not model_params.get("checkpoint"):
+def import_official(checkpoint: str | None, out_dir: Path) -> dict[str, float] | None:
+    """Copy the official folder `checkpoint` (models.toto.checkpoint) into out_dir (strict
+    keys). Returns None when no checkpoint is set (pretrain instead)."""
+    if not checkpoint:
         return None
-    model = load_checkpoint(Path(model_params["checkpoint"]))
+    model = load_checkpoint(Path(checkpoint))
     save_checkpoint(model, Path(out_dir))
     return {"imported": 1.0, "parameters": float(sum(p.numel() for p in model.parameters()))}
 

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cryptocast.config import EvalConfig, from_mapping
-from cryptocast.data.prepared import load_series, read_splits
+from cryptocast.config import BaselineSpec, EvalConfig, from_mapping
 from cryptocast.data.splits import SPLITS, Splits
+from cryptocast.data.store import load_series, read_splits
 from cryptocast.evaluation.claims import judge_claim
 from cryptocast.evaluation.evaluate import evaluate_symbol, metrics_for_dvc
-from cryptocast.forecast.registry import check_family
+from cryptocast.forecast.registry import check_family, family
 from cryptocast.tuning.records import Record, read_record
 
 
@@ -36,7 +36,7 @@ class PlanCandidates:
     plan_item: str
     expected_gain: tuple[float, float]
     configs: dict[str, dict[str, Any]]
-    families: tuple[str, str] = ("toto", "toto")
+    families: tuple[str, str]
     notes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -59,11 +59,16 @@ def config_path(out_dir: str | Path, symbol: str, name: str) -> Path:
     return Path(out_dir) / f"{symbol}_{name}.json"
 
 
-def write_candidate_files(params: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
-    """hyperparams/crypto_improved/<SYMBOL>_configN.json for every symbol of `improved`."""
+def all_plans(params: Mapping[str, Any]) -> dict[str, PlanCandidates]:
+    """params.yaml `improved`, per symbol."""
+    return {symbol: plan_candidates(params, symbol) for symbol in params.get("improved") or {}}
+
+
+def write_candidate_files(plans: Mapping[str, PlanCandidates], out_dir: str | Path
+                          ) -> list[Path]:
+    """hyperparams/crypto_improved/<SYMBOL>_configN.json for every symbol's plan."""
     paths = []
-    for symbol in params.get("improved") or {}:
-        plan = plan_candidates(params, symbol)
+    for symbol, plan in plans.items():
         for name, config in plan.configs.items():
             record = Record(
                 symbol=symbol, model=config["model"], config=dict(config),
@@ -129,34 +134,34 @@ def clipped_share(candles: pd.DataFrame, splits: Splits, split: str, context_len
     return float(np.mean(beyond))
 
 
-def evaluate_plan(params: Mapping[str, Any], symbol: str, configs_dir: str | Path,
-                  prepared_dir: str | Path, models_dir: str | Path
-                  ) -> tuple[dict[str, Any], pd.DataFrame]:
+def evaluate_plan(symbol: str, plan: PlanCandidates, baseline: BaselineSpec, cfg: EvalConfig,
+                  seed: int, configs_dir: str | Path, prepared_dir: str | Path,
+                  models_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
     """Score the symbol's plan candidates beside its baseline config and naive, on both
     splits: the metrics file (judgement per plan candidate, clip shares of the Kronos
     candidates, every candidate's metrics) and the point forecasts."""
-    plan = plan_candidates(params, symbol)
     records = read_candidate_files(configs_dir, symbol)
-    baseline = params["baseline"][symbol]
-    reference = baseline["reference"]
-    specs = {reference: baseline["candidates"][reference], "naive": {"model": "naive"},
+    reference = baseline.reference
+    specs = {reference: baseline.config, "naive": {"model": "naive"},
              **{name: record.config for name, record in records.items()}}
     check_family(specs, plan.families, f"params improved.{symbol}")
-    cfg = EvalConfig.from_params(params)
     metrics, forecasts = evaluate_symbol(prepared_dir, models_dir, symbol, specs, reference,
-                                         cfg, seed=int(params["seed"]))
+                                         cfg, seed=seed)
     splits = read_splits(prepared_dir)
     candles = load_series(prepared_dir, splits.interval, symbol)
-    clip_share = {
-        name: {split: clipped_share(candles, splits, split, spec.get("context_length", 512),
-                                    spec.get("clip", 5.0)) for split in SPLITS}
-        for name, spec in specs.items() if spec["model"] == "kronos"
-    }
+    clip_share = {}
+    for name, spec in specs.items():
+        if spec["model"] == "kronos":
+            knobs = from_mapping(family("kronos").knobs, {k: v for k, v in spec.items()
+                                                          if k not in ("model", "checkpoint")},
+                                 f"candidate {name!r}")
+            clip_share[name] = {split: clipped_share(candles, splits, split, knobs.reads,
+                                                     knobs.clip) for split in SPLITS}
     doc = {
         "plan_item": plan.plan_item,
         "baseline": reference,
         "judged": judge(metrics, forecasts, list(records), reference,
-                        tuple(plan.expected_gain), cfg, int(params["seed"])),
+                        tuple(plan.expected_gain), cfg, seed),
         "kronos_last_close_beyond_clip_share": clip_share,
         "candidates": metrics_for_dvc(metrics),
     }

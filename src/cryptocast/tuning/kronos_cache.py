@@ -19,13 +19,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from cryptocast.config import from_mapping
 from cryptocast.forecast.aggregation import aggregate
-from cryptocast.models.kronos import KronosForecaster, SamplingConfig
+from cryptocast.models.kronos import KronosForecaster, KronosKnobs, SamplingConfig
 from cryptocast.models.kronos.inputs import (
     CLOSE,
     candle_features,
     denormalise,
+    in_price_units,
     normalise,
+    price_unit,
     time_stamps,
 )
 from cryptocast.models.kronos.sampling import draw, draw_from_cdf, filtered_probs
@@ -44,7 +47,8 @@ class _Window:
     dec_prefix: list  # decoder K/V of the context, per layer
     mean: float
     std: float
-    anchor_shift: float  # actual last close - its reconstruction (price units)
+    anchor_shift: float  # actual last close - its reconstruction (the tokenizer's units)
+    unit: float  # the window's unit of price (1 for raw prices)
     seed: int
     s2_logits: dict[int, torch.Tensor] = field(default_factory=dict)  # s1 id -> [V2]
     s2_order: dict[int, torch.Tensor] = field(default_factory=dict)  # s1 id -> [V2] (int16)
@@ -82,7 +86,8 @@ class KronosCache:
         ctx = self.windows.contexts[i]
         length = min(len(ctx.timestamps), context_length, f.max_context)
         ctx = tail(ctx, length)
-        feats = candle_features(ctx.ohlcv[:, :4], ctx.ohlcv[:, 4])[None]
+        unit = price_unit(ctx.close[-1], f.tokenizer.config.price_reference)
+        feats = in_price_units(candle_features(ctx.ohlcv[:, :4], ctx.ohlcv[:, 4])[None], unit)
         x, mean, std = normalise(feats, clip)
         with autocast(f.device):
             s1_ctx, s2_ctx = f.tokenizer.encode(torch.from_numpy(x).float().to(f.device))
@@ -99,7 +104,7 @@ class KronosCache:
             logits1=logits1, order1=torch.sort(logits1, descending=True).indices,
             mem_prefix=mem_prefix, last=last, dec_prefix=dec_prefix,
             mean=m, std=s, anchor_shift=feats[0, -1, CLOSE] - float(denormalise(recon, m, s)),
-            seed=ctx.draw_seed(f.seed),
+            unit=float(unit), seed=ctx.draw_seed(f.seed),
         )
 
     @torch.no_grad()
@@ -164,20 +169,20 @@ class KronosCache:
         out = np.empty((len(states), cfg.sample_count))
         for k, (st, row) in enumerate(zip(states, keys, strict=True)):
             close = denormalise(np.array([st.closes[key] for key in row]), st.mean, st.std)
-            out[k] = close + st.anchor_shift if anchor else close
+            out[k] = (close + st.anchor_shift if anchor else close) * st.unit
         return out
 
-    def errors(self, knobs: dict, order: np.ndarray) -> Iterator[tuple[int, float]]:
-        """Yield (window index, absolute return error) of the config `knobs` (Kronos
-        forecaster keys) over the windows in `order`, computed CHUNK windows at a time."""
-        cfg = SamplingConfig(knobs.get("temperature", 1.0), int(knobs.get("top_k", 0)),
-                             float(knobs.get("top_p", 0.9)), int(knobs.get("sample_count", 1)))
+    def errors(self, config: dict, order: np.ndarray) -> Iterator[tuple[int, float]]:
+        """Yield (window index, absolute return error) of a trial's config (`model` and
+        `KronosKnobs` keys) over the windows in `order`, computed CHUNK windows at a time."""
+        knobs = from_mapping(KronosKnobs, {k: v for k, v in config.items() if k != "model"},
+                             "Kronos sweep config")
         w = self.windows
         for start in range(0, len(order), CHUNK):
             chunk = [int(i) for i in order[start : start + CHUNK]]
-            closes = self.samples(chunk, cfg, int(knobs.get("context_length", 512)),
-                                  float(knobs.get("clip", 5.0)), bool(knobs.get("anchor", False)))
-            points = aggregate(closes, knobs.get("aggregate", "mean"), axis=1)
+            closes = self.samples(chunk, knobs.sampling, knobs.reads, float(knobs.clip),
+                                  bool(knobs.anchor))
+            points = aggregate(closes, knobs.aggregate, axis=1)
             for i, point in zip(chunk, points, strict=True):
                 yield i, abs(point / w.prev_close[i] - 1.0 - w.actual_return[i])
 

@@ -20,15 +20,15 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from cryptocast.config import EvalConfig
-from cryptocast.data.candles import INTERVALS
-from cryptocast.data.prepared import load_series, read_splits
+from cryptocast.data.schema import INTERVALS
 from cryptocast.data.splits import Splits
+from cryptocast.data.store import load_series, read_splits
 from cryptocast.evaluation.backtest import make_context
 from cryptocast.forecast.aggregation import aggregate
 from cryptocast.forecast.base import CLOSE, OHLCV, Context
 from cryptocast.forecast.registry import build_forecaster
 from cryptocast.io import write_atomic
-from cryptocast.tuning.sweep import SweepSettings, sweep_settings
+from cryptocast.tuning.sweep import SweepSettings
 
 
 @dataclass(frozen=True)
@@ -128,9 +128,10 @@ def max_context(settings: SweepSettings) -> int:
     return max(lengths)
 
 
-def validation_windows(params: dict, symbol: str, prepared_dir: str | Path,
-                       settings: SweepSettings) -> tuple[SplitWindows, Splits]:
-    cfg = EvalConfig.from_params(params)
+def sweep_windows(settings: SweepSettings, cfg: EvalConfig, symbol: str,
+                  prepared_dir: str | Path) -> tuple[SplitWindows, Splits]:
+    """The validation windows a sweep of `symbol` scores (contexts as long as its space's
+    longest), and the splits."""
     if cfg.horizon != 1:
         raise ValueError(f"params eval.horizon: sweeps score horizon 1, got {cfg.horizon}")
     splits = read_splits(prepared_dir)
@@ -138,13 +139,13 @@ def validation_windows(params: dict, symbol: str, prepared_dir: str | Path,
     return split_windows(candles, symbol, splits, "validation", max_context(settings)), splits
 
 
-def build_pool(params: dict, symbol: str, prepared_dir: str | Path, checkpoint: str | Path,
-               out_dir: str | Path) -> dict[str, Any]:
+def build_pool(settings: SweepSettings, cfg: EvalConfig, seed: int, symbol: str,
+               prepared_dir: str | Path, checkpoint: str | Path, out_dir: str | Path
+               ) -> dict[str, Any]:
     """The Toto validation pool of `symbol` for every context length of its sweep space, from
-    the Toto checkpoint folder `checkpoint`."""
-    settings = sweep_settings(params, symbol)
-    windows, _ = validation_windows(params, symbol, prepared_dir, settings)
-    seed = int(params["seed"])
+    the Toto checkpoint folder `checkpoint`: {windows, pool_size, context_lengths,
+    build_seconds}."""
+    windows, _ = sweep_windows(settings, cfg, symbol, prepared_dir)
 
     def factory(length: int, num_samples: int):
         knobs = {"model": "toto", "num_samples": num_samples, "context_length": length,

@@ -4,14 +4,13 @@ for the report's figures and the DVC forecast-vs-actual plots."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cryptocast.config import EvalConfig
-from cryptocast.data.candles import INTERVALS
-from cryptocast.data.prepared import load_series, read_splits
+from cryptocast.data.schema import INTERVALS
+from cryptocast.data.store import load_series, read_splits
 from cryptocast.evaluation.backtest import BacktestResult, make_context
 from cryptocast.evaluation.evaluate import backtest_candidates
 from cryptocast.forecast.base import OHLCV, Forecaster
@@ -35,14 +34,12 @@ def _combined(record: Record, by_name: dict[str, BacktestResult], seed: int) -> 
                    record.symbol)
 
 
-def backtest_record(record: Record, params: dict[str, Any], prepared_dir: str | Path,
+def backtest_record(record: Record, cfg: EvalConfig, seed: int, prepared_dir: str | Path,
                     models_dir: str | Path) -> dict[str, BacktestResult]:
     """The record's configuration backtested on both splits (an ensemble: its members,
     combined with its weight)."""
-    cfg = EvalConfig.from_params(params)
     splits = read_splits(prepared_dir)
     candles = load_series(prepared_dir, splits.interval, record.symbol)
-    seed = int(params["seed"])
     results = backtest_candidates(candles, record.symbol, splits,
                                   _forecasters(record, models_dir, seed), cfg)
     return {split: _combined(record, by_name, seed) for split, by_name in results.items()}

@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from cryptocast.data.prepared import series_path
 from cryptocast.data.splits import Splits
+from cryptocast.data.store import series_path
 from cryptocast.io import read_json, sha256_of, write_json
 from cryptocast.models.folder import UNKNOWN, read_data_end
 

@@ -25,10 +25,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cryptocast.config import from_mapping
-from cryptocast.data.prepared import read_splits
+from cryptocast import layout
+from cryptocast.config import (
+    BaselineSpec,
+    EvalConfig,
+    family_defaults,
+    from_mapping,
+    symbols_from_params,
+)
+from cryptocast.data.store import read_splits
 from cryptocast.evaluation.snooping import confidence_set, distinct, spa_test
-from cryptocast.forecast.registry import NEURAL_MODELS, checkpoint_folder
+from cryptocast.forecast.registry import FAMILIES, checkpoint_folder
 from cryptocast.io import read_json
 from cryptocast.tuning.improved import read_candidate_files
 from cryptocast.tuning.records import Record, provenance_block, windows_block
@@ -44,11 +51,11 @@ FALLBACK = "naive_gaussian"
 class SelectParams:
     """params.yaml `select`."""
 
-    rule: str = "spa"
-    alpha: float = 0.05  # the SPA's level
-    mcs_size: float = 0.1  # the Model Confidence Set holds the best with probability 1 - size
-    reps: int = 5000  # bootstrap resamples of the SPA and the MCS
-    block_length: int | None = None  # stationary bootstrap mean block (None: n ** (1/3))
+    rule: str
+    alpha: float  # the SPA's level
+    mcs_size: float  # the Model Confidence Set holds the best with probability 1 - size
+    reps: int  # bootstrap resamples of the SPA and the MCS
+    block_length: int | None  # stationary bootstrap mean block (None: n ** (1/3))
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
@@ -97,61 +104,60 @@ def _finalists(stage: str, names: Mapping[str, str], metrics: Mapping[str, Any],
             for final, inner in names.items()]
 
 
-def gather(symbol: str, params: Mapping[str, Any], metrics_dir: str | Path,
-           improved_dir: str | Path, forecasts_dir: str | Path | None = None
-           ) -> list[Candidate]:
-    """Every stage's finalists for `symbol`, in stage order: naive and the baseline config,
-    the plan's candidates, the sweep winners, the base and fine-tuned default forecasters, the
-    re-sweep winners (when it searched) and the ensembles; with their errors when
-    `forecasts_dir` is given."""
-    metrics_dir = Path(metrics_dir)
+def gather(symbol: str, baseline_spec: BaselineSpec, defaults: Mapping[str, Mapping[str, Any]],
+           root: str | Path = ".", with_errors: bool = True) -> list[Candidate]:
+    """Every stage's finalists for `symbol` from the pipeline's files under `root`, in stage
+    order: naive and the baseline config, the plan's candidates, the sweep winners, the base
+    and fine-tuned default forecasters (`defaults`: each family's knobs), the re-sweep winners
+    (when it searched) and the ensembles; with their errors unless `with_errors` is False."""
+    root = Path(root)
 
-    def errors(*parts: str):
-        return read_errors(Path(forecasts_dir, *parts)) if forecasts_dir else None
+    def errors(path: Path):
+        return read_errors(root / path) if with_errors else None
 
-    spec = params["baseline"][symbol]
-    ref = spec["reference"]
-    baseline = read_json(metrics_dir / "baseline" / f"{symbol}.json")
+    ref = baseline_spec.reference
+    baseline = read_json(root / layout.metrics("baseline", symbol))
     names = {n: n for n in NAIVE if n in baseline["validation"]} | {f"baseline_{ref}": ref}
-    configs = {n: spec["candidates"].get(inner, {"model": inner}) for n, inner in names.items()}
+    configs = {n: baseline_spec.candidates.get(inner, {"model": inner})
+               for n, inner in names.items()}
     found = _finalists("baseline", names, baseline, configs,
-                       errors("baseline", f"{symbol}.parquet"))
-    improved = read_json(metrics_dir / "improved" / f"{symbol}.json")["candidates"]
-    records = read_candidate_files(improved_dir, symbol)
+                       errors(layout.point_forecasts("baseline", symbol)))
+    improved = read_json(root / layout.metrics("improved", symbol))["candidates"]
+    records = read_candidate_files(root / layout.IMPROVED_CONFIGS, symbol)
     found += _finalists("improved", {f"improved_{n}": n for n in records}, improved,
                         {f"improved_{n}": r.config for n, r in records.items()},
-                        errors("improved", f"{symbol}.parquet"))
-    found += _sweep_finalists("sweep", symbol, metrics_dir, errors)
-    for family in NEURAL_MODELS:
-        path = metrics_dir / "finetune" / f"{family}.json"
+                        errors(layout.point_forecasts("improved", symbol)))
+    found += _sweep_finalists("sweep", symbol, root, errors)
+    for family in FAMILIES:
+        path = root / layout.metrics("finetune", family)
         if not path.exists():
             continue
         doc = read_json(path)
-        knobs = {"model": family, **params["models"][family]["forecaster"]}
+        knobs = {"model": family, **defaults[family]}
         configs = {f"default_{family}": knobs,
                    f"finetuned_{family}": {**knobs, "checkpoint": doc["checkpoints"][symbol]}}
         found += _finalists("finetune", dict(zip(configs, ("base", "finetuned"), strict=True)),
                             doc["symbols"][symbol], configs,
-                            errors("finetune", family, f"{symbol}.parquet"))
-    found += _sweep_finalists("resweep", symbol, metrics_dir, errors)
-    ensemble = read_json(metrics_dir / "ensemble" / f"{symbol}.json")
+                            errors(layout.finetune_forecasts(family, symbol)))
+    found += _sweep_finalists("resweep", symbol, root, errors)
+    ensemble = read_json(root / layout.metrics("ensemble", symbol))
     configs = {f"ensemble_{kind}": {"model": "ensemble", "kind": kind, "weight": c["weight"],
                                     "members": ensemble["members"]}
                for kind, c in ensemble["weights"].items()}
     found += _finalists("ensemble", {n: n for n in configs}, ensemble["candidates"], configs,
-                        errors("ensemble", f"{symbol}.parquet"))
+                        errors(layout.point_forecasts("ensemble", symbol)))
     return found
 
 
-def _sweep_finalists(stage: str, symbol: str, metrics_dir: Path, errors) -> list[Candidate]:
-    path = metrics_dir / stage / f"{symbol}.json"
+def _sweep_finalists(stage: str, symbol: str, root: Path, errors) -> list[Candidate]:
+    path = root / layout.metrics(stage, symbol)
     doc = read_json(path) if path.exists() else {"winners": {}}
     if not doc["winners"]:
         return []
     names = {f"{stage}_{family}": f"sweep_{family}" for family in doc["winners"]}
     configs = {f"{stage}_{family}": c for family, c in doc["winners"].items()}
     return _finalists(stage, names, doc["candidates"], configs,
-                      errors(stage, symbol, "forecasts.parquet"))
+                      errors(layout.sweep_outputs(stage, symbol) / "forecasts.parquet"))
 
 
 def drop_duplicates(candidates: list[Candidate]) -> tuple[list[Candidate], dict[str, str]]:
@@ -164,23 +170,24 @@ def drop_duplicates(candidates: list[Candidate]) -> tuple[list[Candidate], dict[
     return [c for c in candidates if c.name not in same_as], same_as
 
 
-def tried_losses(symbol: str, forecasts_dir: str | Path) -> dict[str, np.ndarray]:
+def tried_losses(symbol: str, root: str | Path = ".") -> dict[str, np.ndarray]:
     """Every configuration whose validation losses (absolute return errors) were looked at,
     by `<stage>:<candidate>`: every candidate of every stage's point forecasts and every
     sweep and re-sweep trial."""
-    root = Path(forecasts_dir)
-    frames = [root / "baseline" / f"{symbol}.parquet", root / "improved" / f"{symbol}.parquet",
-              root / "ensemble" / f"{symbol}.parquet",
-              *sorted(root.glob(f"finetune/*/{symbol}.parquet")),
-              *(root / stage / symbol / "forecasts.parquet" for stage in ("sweep", "resweep"))]
-    losses = {}
-    for path in frames:
-        if path.exists():
-            stage = path.relative_to(root).parts[0]
-            for name, error in read_errors(path).get("validation", {}).items():
-                losses[f"{stage}:{name}"] = np.abs(error)
+    root = Path(root)
+    frames = {stage: [layout.point_forecasts(stage, symbol)]
+              for stage in ("baseline", "improved", "ensemble")}
+    frames["finetune"] = [layout.finetune_forecasts(f, symbol) for f in sorted(FAMILIES)]
     for stage in ("sweep", "resweep"):
-        path = root / stage / symbol / "trials.parquet"
+        frames[stage] = [layout.sweep_outputs(stage, symbol) / "forecasts.parquet"]
+    losses = {}
+    for stage, paths in frames.items():
+        for path in paths:
+            if (root / path).exists():
+                for name, error in read_errors(root / path).get("validation", {}).items():
+                    losses[f"{stage}:{name}"] = np.abs(error)
+    for stage in ("sweep", "resweep"):
+        path = root / layout.sweep_outputs(stage, symbol) / "trials.parquet"
         if path.exists():
             trials = pd.read_parquet(path).sort_values(["trial", "timestamp"], kind="stable")
             for number, rows in trials.groupby("trial"):
@@ -189,7 +196,7 @@ def tried_losses(symbol: str, forecasts_dir: str | Path) -> dict[str, np.ndarray
 
 
 def select(candidates: list[Candidate], tried: Mapping[str, np.ndarray],
-           params: SelectParams = SelectParams(), seed: int = 0
+           params: SelectParams, seed: int = 0
            ) -> tuple[Candidate, dict[str, Any]]:
     """The chosen finalist and the selection table: every finalist's validation value, the
     SPA over `tried` (p-value, configurations covered, the best), the MCS of the finalists on
@@ -225,22 +232,40 @@ def config_checkpoints(config: Mapping[str, Any], models_dir: str | Path) -> lis
     return [f for f in (checkpoint_folder(s, models_dir) for s in specs) if f is not None]
 
 
-def best_record(params: Mapping[str, Any], symbol: str, metrics_dir: str | Path,
-                improved_dir: str | Path, forecasts_dir: str | Path, prepared_dir: str | Path,
-                models_dir: str | Path, horizon: int) -> Record:
-    """hyperparams/best/<SYMBOL>.json: the chosen candidate with its evidence."""
-    finalists, same_as = drop_duplicates(gather(symbol, params, metrics_dir, improved_dir,
-                                                forecasts_dir))
-    chosen, table = select(finalists, tried_losses(symbol, forecasts_dir),
-                           SelectParams.from_params(params), int(params["seed"]))
-    splits = read_splits(prepared_dir)
+@dataclass(frozen=True)
+class SelectJob:
+    """What `select` reads from params, parsed once: each symbol's baseline, each family's
+    default forecaster knobs, the gate's settings, the seed and the horizon."""
+
+    baselines: dict[str, BaselineSpec]
+    defaults: dict[str, dict[str, Any]]
+    gate: SelectParams
+    seed: int
+    horizon: int
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> SelectJob:
+        return cls({s: BaselineSpec.from_params(params, s) for s in symbols_from_params(params)},
+                   family_defaults(params), SelectParams.from_params(params),
+                   int(params["seed"]), EvalConfig.from_params(params).horizon)
+
+
+def best_record(job: SelectJob, symbol: str, root: str | Path = ".") -> Record:
+    """hyperparams/best/<SYMBOL>.json: the chosen candidate with its evidence, from the
+    pipeline's files under `root`."""
+    root = Path(root)
+    finalists, same_as = drop_duplicates(gather(symbol, job.baselines[symbol], job.defaults,
+                                                root))
+    chosen, table = select(finalists, tried_losses(symbol, root), job.gate, job.seed)
+    splits = read_splits(root / layout.PREPARED)
     return Record(
         symbol=symbol, model=chosen.config["model"], config=chosen.config,
         validation=chosen.validation, test=chosen.test,
-        windows=windows_block(splits, horizon, {"validation": chosen.validation["n"],
-                                                "test": chosen.test["n"]}),
-        provenance=provenance_block(config_checkpoints(chosen.config, models_dir),
-                                    prepared_dir, symbol, splits),
+        windows=windows_block(splits, job.horizon, {"validation": chosen.validation["n"],
+                                                    "test": chosen.test["n"]}),
+        provenance=provenance_block(
+            [root / f for f in config_checkpoints(chosen.config, layout.MODELS)],
+            root / layout.PREPARED, symbol, splits),
         selection={"metric": f"validation {METRIC}", **table, "duplicates": same_as,
                    "chosen": chosen.name, "stage": chosen.stage},
     )

@@ -18,7 +18,7 @@ import os
 import socket
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,8 @@ import numpy as np
 import optuna
 import sqlalchemy
 
-from cryptocast.config import from_mapping, merge_params
+from cryptocast.config import BaselineSpec, EvalConfig, from_mapping, merge_params
+from cryptocast.forecast.registry import FAMILIES
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 PRUNE_EVERY = 10  # windows between pruning checks
@@ -39,24 +40,24 @@ class SweepSettings:
     toto / kronos: lists of values per knob (the search space); families: which are searched.
     """
 
-    method: str = "tpe"
-    n_trials: int = 100
-    seed: int = 0
-    storage: str = "sqlite:///build/optuna.db"
-    pool_size: int = 4096
-    prune: bool = True
-    families: list[str] = field(default_factory=lambda: ["toto", "kronos"])
-    toto: dict[str, list] = field(default_factory=dict)
-    kronos: dict[str, list] = field(default_factory=dict)
+    method: str
+    n_trials: int
+    seed: int
+    storage: str
+    pool_size: int
+    prune: bool
+    families: list[str]
+    toto: dict[str, list]
+    kronos: dict[str, list]
 
     def __post_init__(self) -> None:
         if self.method not in ("grid", "tpe"):
             raise ValueError(f"params sweep.method must be grid or tpe, got {self.method!r}")
         if self.n_trials < 1:
             raise ValueError(f"params sweep.n_trials must be >= 1, got {self.n_trials}")
-        unknown = sorted(set(self.families) - {"toto", "kronos"})
+        unknown = sorted(set(self.families) - set(FAMILIES))
         if unknown or not self.families:
-            raise ValueError(f"params sweep.families: expected toto and/or kronos, got "
+            raise ValueError(f"params sweep.families: expected some of {list(FAMILIES)}, got "
                              f"{self.families}")
         for family in self.families:
             space = getattr(self, family)
@@ -80,6 +81,27 @@ def sweep_settings(params: Mapping[str, Any], symbol: str) -> SweepSettings:
     merged = merge_params(sweep.get("defaults") or {}, (sweep.get("symbols") or {}).get(symbol)
                           or {})
     return from_mapping(SweepSettings, merged, f"params sweep (for {symbol})")
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """Everything one symbol's sweep reads from params, parsed once by the stage: the search
+    settings, the evaluation settings, the seed, the symbol's baseline (scored beside the
+    winners) and each family's default forecaster knobs (its first trial)."""
+
+    symbol: str
+    settings: SweepSettings
+    eval: EvalConfig
+    seed: int
+    baseline: BaselineSpec
+    defaults: dict[str, dict[str, Any]]
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], symbol: str) -> SweepJob:
+        settings = sweep_settings(params, symbol)
+        return cls(symbol, settings, EvalConfig.from_params(params), int(params["seed"]),
+                   BaselineSpec.from_params(params, symbol),
+                   {f: dict(params["models"][f]["forecaster"]) for f in settings.families})
 
 
 def grid(settings: SweepSettings) -> list[dict[str, Any]]:

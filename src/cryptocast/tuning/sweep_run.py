@@ -16,9 +16,9 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from cryptocast.config import EvalConfig
-from cryptocast.data.prepared import load_series, read_splits
+from cryptocast import layout
 from cryptocast.data.splits import Splits
+from cryptocast.data.store import load_series, read_splits
 from cryptocast.evaluation.evaluate import (
     Results,
     backtest_candidates,
@@ -31,6 +31,7 @@ from cryptocast.tuning.pools import write_npz
 from cryptocast.tuning.records import Record, provenance_block, windows_block
 from cryptocast.tuning.sweep import (
     HISTORY_COLUMNS,
+    SweepJob,
     best_by_family,
     budget_trials,
     family_of,
@@ -40,24 +41,31 @@ from cryptocast.tuning.sweep import (
 from cryptocast.tuning.symbol_sweep import Checkpoints, open_symbol_study, trial_losses
 
 
-def score_winners(params: dict, symbol: str, winners: dict[str, dict], prepared_dir: str | Path,
-                  baseline_models_dir: str | Path = "models"
-                  ) -> tuple[Results, dict, pd.DataFrame, Splits]:
+@dataclass(frozen=True)
+class WinnerScores:
+    """The winners' backtests by split and name, their metrics, their point forecasts (long
+    frame) and the splits."""
+
+    results: Results
+    metrics: dict[str, Any]
+    forecasts: pd.DataFrame
+    splits: Splits
+
+
+def score_winners(job: SweepJob, winners: dict[str, dict], prepared_dir: str | Path,
+                  baseline_models_dir: str | Path = layout.MODELS) -> WinnerScores:
     """Backtest the winners (on the checkpoints their configs name), the baseline config (on
-    `baseline_models_dir`) and naive on both splits, scored against the baseline:
-    (results, metrics, point forecasts, splits)."""
-    cfg = EvalConfig.from_params(params)
+    `baseline_models_dir`) and naive on both splits, scored against the baseline."""
     splits = read_splits(prepared_dir)
-    candles = load_series(prepared_dir, splits.interval, symbol)
-    baseline = params["baseline"][symbol]
-    seed = int(params["seed"])
-    specs = {"baseline": baseline["candidates"][baseline["reference"]], "naive": {"model": "naive"},
+    candles = load_series(prepared_dir, splits.interval, job.symbol)
+    specs = {"baseline": job.baseline.config, "naive": {"model": "naive"},
              **{f"sweep_{family}": config for family, config in winners.items()}}
-    forecasters = {name: build_forecaster(name, spec, baseline_models_dir, seed)
+    forecasters = {name: build_forecaster(name, spec, baseline_models_dir, job.seed)
                    for name, spec in specs.items()}
-    results = backtest_candidates(candles, symbol, splits, forecasters, cfg)
-    metrics, forecasts = score_results(results, "baseline", cfg, splits.interval, seed)
-    return results, metrics, forecasts, splits
+    results = backtest_candidates(candles, job.symbol, splits, forecasters, job.eval)
+    metrics, forecasts = score_results(results, "baseline", job.eval, splits.interval,
+                                       job.seed)
+    return WinnerScores(results, metrics, forecasts, splits)
 
 
 def save_samples(path: str | Path, results: Results, names: list[str]) -> None:
@@ -91,13 +99,14 @@ class SweepOutcome:
     trial_losses: pd.DataFrame
 
 
-def sweep_symbol(params: dict, symbol: str, prepared_dir: str | Path, checkpoints: Checkpoints,
-                 pools_dir: str | Path, baseline_models_dir: str | Path = "models"
+def sweep_symbol(job: SweepJob, prepared_dir: str | Path, checkpoints: Checkpoints,
+                 pools_dir: str | Path, baseline_models_dir: str | Path = layout.MODELS
                  ) -> SweepOutcome:
-    """Run (or continue) the symbol's study on `checkpoints`, then score its winners for real.
+    """Run (or continue) the job's study on `checkpoints`, then score its winners for real.
     Winners on other checkpoints than the baseline's (the re-sweep on fine-tuned ones) name
     their `checkpoint`."""
-    opened = open_symbol_study(params, symbol, prepared_dir, checkpoints, pools_dir)
+    symbol = job.symbol
+    opened = open_symbol_study(job, prepared_dir, checkpoints, pools_dir)
     study, settings = opened.study, opened.settings
     started = time.perf_counter()
     run_study(study, opened.objective, settings.n_trials)
@@ -112,8 +121,8 @@ def sweep_symbol(params: dict, symbol: str, prepared_dir: str | Path, checkpoint
         if Path(checkpoints[family]) != Path(baseline_models_dir) / family:
             config["checkpoint"] = str(checkpoints[family])
         winners[family] = config
-    results, scored, forecasts, splits = score_winners(params, symbol, winners, prepared_dir,
-                                                       baseline_models_dir)
+    scores = score_winners(job, winners, prepared_dir, baseline_models_dir)
+    scored, splits = scores.metrics, scores.splits
     names = [f"sweep_{family}" for family in winners]
     validation = {n: scored["validation"][n]["pct_return_mae"] for n in names}
     chosen = min(validation, key=validation.get)
@@ -140,20 +149,20 @@ def sweep_symbol(params: dict, symbol: str, prepared_dir: str | Path, checkpoint
         "winners": winners,
         "candidates": metrics_for_dvc(scored),
     }
-    return SweepOutcome(record, doc, history(trials), results, names, forecasts,
+    return SweepOutcome(record, doc, history(trials), scores.results, names, scores.forecasts,
                         trial_losses(trials, opened.errors, opened.windows))
 
 
 def write_outcome(outcome: SweepOutcome, stage: str, symbol: str, runtime: dict[str, Any]
                   ) -> None:
-    """A sweep's outputs (stage `sweep` or `resweep`): metrics/<stage>/<SYMBOL>.json,
-    plots/<stage>/<SYMBOL>.csv (trial history) and, in forecasts/<stage>/<SYMBOL>/,
-    forecasts.parquet (the winners' point forecasts), trials.parquet (every trial's
-    validation losses) and samples.npz (the winners' samples, for the ensembles)."""
-    write_json(f"metrics/{stage}/{symbol}.json", {**outcome.metrics, "runtime": runtime})
+    """A sweep's outputs (stage `sweep` or `resweep`): its metrics, the trial history (plots)
+    and, in its folder (`layout.sweep_outputs`), forecasts.parquet (the winners' point
+    forecasts), trials.parquet (every trial's validation losses) and samples.npz (the
+    winners' samples, for the ensembles)."""
+    write_json(layout.metrics(stage, symbol), {**outcome.metrics, "runtime": runtime})
     history = pd.DataFrame(outcome.history, columns=HISTORY_COLUMNS)
-    write_atomic(f"plots/{stage}/{symbol}.csv", lambda tmp: history.to_csv(tmp, index=False))
-    out = Path(f"forecasts/{stage}/{symbol}")
+    write_atomic(layout.plots(stage, symbol), lambda tmp: history.to_csv(tmp, index=False))
+    out = layout.sweep_outputs(stage, symbol)
     write_atomic(out / "forecasts.parquet",
                  lambda tmp: outcome.forecasts.to_parquet(tmp, index=False))
     write_atomic(out / "trials.parquet",

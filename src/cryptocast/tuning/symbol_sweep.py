@@ -18,21 +18,21 @@ import pandas as pd
 import torch
 
 from cryptocast.code import closure_sha256
-from cryptocast.data.prepared import series_path
 from cryptocast.data.splits import Splits
+from cryptocast.data.store import series_path
 from cryptocast.forecast.registry import build_forecaster
 from cryptocast.io import sha256_of
 from cryptocast.runtime import autocast_enabled, current_device
 from cryptocast.tuning.kronos_cache import KronosCache
-from cryptocast.tuning.pools import POOL_FILE, SplitWindows, load_toto_pool, validation_windows
+from cryptocast.tuning.pools import POOL_FILE, SplitWindows, load_toto_pool, sweep_windows
 from cryptocast.tuning.sweep import (
     ErrorSource,
+    SweepJob,
     SweepSettings,
     family_of,
     grid,
     make_objective,
     open_study,
-    sweep_settings,
 )
 
 # The checkpoint folder of each searched family.
@@ -86,19 +86,19 @@ class SymbolStudy:
     windows: SplitWindows
 
 
-def open_symbol_study(params: dict, symbol: str, prepared_dir: str | Path,
-                      checkpoints: Checkpoints, pools_dir: str | Path,
+def open_symbol_study(job: SweepJob, prepared_dir: str | Path, checkpoints: Checkpoints,
+                      pools_dir: str | Path,
                       storage: optuna.storages.BaseStorage | str | None = None) -> SymbolStudy:
-    """`symbol`'s study of the families of `checkpoints` (created, or resumed when it
+    """The job's study of the families of `checkpoints` (created, or resumed when it
     exists)."""
-    settings = replace(sweep_settings(params, symbol), families=list(checkpoints))
-    windows, splits = validation_windows(params, symbol, prepared_dir, settings)
+    symbol, seed = job.symbol, job.seed
+    settings = replace(job.settings, families=list(checkpoints))
+    windows, splits = sweep_windows(settings, job.eval, symbol, prepared_dir)
     configs = grid(settings)
-    seed = int(params["seed"])
     fingerprint = study_fingerprint(settings, symbol, seed, prepared_dir, checkpoints,
                                     pools_dir, splits)
-    defaults = {f: params["models"][f]["forecaster"] for f in settings.families}
-    study = open_study(settings, f"sweep-{symbol}-{fingerprint}", configs, storage, defaults)
+    study = open_study(settings, f"sweep-{symbol}-{fingerprint}", configs, storage,
+                       job.defaults)
     study.set_user_attr("symbol", symbol)
     errors = error_sources(settings, windows, pools_dir, checkpoints, seed)
     objective = make_objective(settings, errors, len(windows.contexts), configs)

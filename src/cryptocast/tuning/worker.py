@@ -12,7 +12,7 @@ from typing import Any
 
 import optuna
 
-from cryptocast.tuning.sweep import finished_trials, heartbeat_storage, run_study, sweep_settings
+from cryptocast.tuning.sweep import SweepJob, finished_trials, heartbeat_storage, run_study
 from cryptocast.tuning.symbol_sweep import open_symbol_study
 
 
@@ -32,14 +32,15 @@ def run_worker(params: dict[str, Any], url: str, study_name: str, n_trials: int 
     sweep's n_trials); returns the number of finished trials."""
     storage = heartbeat_storage(url, heartbeat_interval, grace_period)
     symbol = study_symbol(storage, study_name)
-    checkpoints = {f: Path(models_dir) / f for f in sweep_settings(params, symbol).families}
-    opened = open_symbol_study(params, symbol, prepared_dir, checkpoints,
-                               Path(pools_root) / symbol, storage=storage)
+    job = SweepJob.from_params(params, symbol)
+    checkpoints = {f: Path(models_dir) / f for f in job.settings.families}
+    opened = open_symbol_study(job, prepared_dir, checkpoints, Path(pools_root) / symbol,
+                               storage=storage)
     study = opened.study
     if study.study_name != study_name:
         raise ValueError(
             f"study {study_name!r} was made from other params, data or checkpoints than this "
             f"checkout's sweep of {symbol} ({study.study_name!r}); run `dvc pull` and check "
             "params.yaml")
-    run_study(study, opened.objective, n_trials or opened.settings.n_trials)
+    run_study(study, opened.objective, n_trials or job.settings.n_trials)
     return finished_trials(study)

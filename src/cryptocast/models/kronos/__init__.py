@@ -1,5 +1,7 @@
 """Kronos: tokenizer + autoregressive predictor over (s1, s2) candle tokens."""
 
+from cryptocast.forecast.base import ModelFamily
+
 from .checkpoint import (
     import_checkpoint,
     load_checkpoint,
@@ -8,30 +10,27 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import PredictorConfig, TokenizerConfig
-from .forecaster import KronosForecaster, build_forecaster
+from .forecaster import KronosForecaster, KronosKnobs, build_forecaster
 from .predictor import Kronos
-from .reference import reference_generate, same_distribution_pvalue
 from .sampling import SamplingConfig, generate
 from .tokenizer import KronosTokenizer
-from .windows import ValidationWindows, WindowSampler, validation_windows
+
+FAMILY = ModelFamily("kronos", KronosKnobs, build_forecaster)
 
 __all__ = [
+    "FAMILY",
     "Kronos",
     "KronosForecaster",
+    "KronosKnobs",
     "KronosTokenizer",
     "PredictorConfig",
     "SamplingConfig",
     "TokenizerConfig",
-    "ValidationWindows",
-    "WindowSampler",
     "build_forecaster",
     "generate",
     "import_checkpoint",
     "load_checkpoint",
     "load_predictor",
     "load_tokenizer",
-    "reference_generate",
-    "same_distribution_pvalue",
     "save_checkpoint",
-    "validation_windows",
 ]

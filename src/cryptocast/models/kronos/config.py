@@ -47,8 +47,15 @@ class TokenizerConfig(_Config):
     gamma: float = 1.1
     zeta: float = 0.05
     group_size: int = 4
+    # not an official key: prices (and amounts) reach the tokenizer divided by the last context
+    # close and multiplied by this, so a forecast does not depend on the price's unit (None:
+    # the official checkpoints' raw prices)
+    price_reference: float | None = None
 
     def __post_init__(self) -> None:
+        if self.price_reference is not None and not self.price_reference > 0:
+            raise ValueError(f"tokenizer.price_reference must be positive or null, got "
+                             f"{self.price_reference}")
         _positive("tokenizer", d_in=self.d_in, d_model=self.d_model, n_heads=self.n_heads,
                   ff_dim=self.ff_dim, n_enc_layers=self.n_enc_layers,
                   n_dec_layers=self.n_dec_layers, s1_bits=self.s1_bits, s2_bits=self.s2_bits,

@@ -3,63 +3,103 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from cryptocast.config import from_mapping
 from cryptocast.forecast.aggregation import aggregate, parse_aggregation
 from cryptocast.forecast.base import Context, Forecast
 from cryptocast.runtime import autocast
 
 from .checkpoint import load_checkpoint
-from .inputs import CLOSE, candle_features, denormalise, normalise, time_stamps
+from .inputs import (
+    CLOSE,
+    candle_features,
+    denormalise,
+    in_price_units,
+    normalise,
+    price_unit,
+    time_stamps,
+)
 from .predictor import Kronos
 from .sampling import SamplingConfig, generate
 from .tokenizer import KronosTokenizer
 
+BATCH_ROWS = 8  # contexts per model call: a fixed shape, so a row's result depends on it alone
 
-class KronosForecaster:
-    """Forecasts the close with Kronos; keeps the sample paths (close prices) for CRPS.
+
+@dataclass(frozen=True)
+class KronosKnobs:
+    """Kronos forecaster settings (params.yaml candidate keys; `sample_count` is the official
+    Kronos API's name for the number of sample paths).
 
     max_context: the predictor/decoder window (512 for the official models); context_length:
-    the most candles read (defaults to max_context, and never more than the horizon leaves of
-    it); the reference aggregate is the mean. The candles read are the ones normalised: the
-    official predictor normalises every candle it is given and then slides a max_context
-    window, so its statistics can come from candles the model never sees; ours come from the
-    window the model sees, as in training (deliberately; tests/test_kronos_golden.py).
-    anchor: False maps decoded closes back with the window mean/std (the reference); True
-    adds the decoded change from the tokenizer's own reconstruction of the last context close
-    to the actual last close, so the tokenizer's reconstruction error (and clipping) of the
-    current level cancels out of the forecast.
+    the most candles read (None: max_context; never more than the horizon leaves of it); the
+    reference aggregate is the mean. anchor: False maps decoded closes back with the window
+    mean/std (the reference); True adds the decoded change from the tokenizer's own
+    reconstruction of the last context close to the actual last close.
+    """
+
+    sample_count: int = 1
+    temperature: float = 1.0
+    top_p: float = 0.9
+    top_k: int = 0
+    clip: float = 5.0
+    max_context: int = 512
+    context_length: int | None = None
+    aggregate: str = "mean"
+    anchor: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_context < 1:
+            raise ValueError(f"max_context must be >= 1, got {self.max_context}")
+        if self.context_length is not None and self.context_length < 1:
+            raise ValueError(f"context_length must be >= 1, got {self.context_length}")
+        if not self.clip > 0:
+            raise ValueError(f"clip must be > 0, got {self.clip}")
+        parse_aggregation(self.aggregate)
+
+    @property
+    def sampling(self) -> SamplingConfig:
+        return SamplingConfig(self.temperature, int(self.top_k), float(self.top_p),
+                              int(self.sample_count))
+
+    @property
+    def reads(self) -> int:
+        """The most candles read: context_length, within max_context."""
+        return min(self.context_length or self.max_context, self.max_context)
+
+
+class KronosForecaster:
+    """Forecasts the close with Kronos (`KronosKnobs`); keeps the sample paths (close prices)
+    for CRPS. The candles read are the ones normalised: the official predictor normalises every
+    candle it is given and then slides a max_context window, so its statistics can come from
+    candles the model never sees; ours come from the window the model sees, as in training
+    (deliberately; tests/test_kronos_golden.py). With `anchor` the tokenizer's reconstruction
+    error (and clipping) of the current level cancels out of the forecast.
     """
 
     def __init__(self, tokenizer: KronosTokenizer, predictor: Kronos, name: str = "kronos",
-                 seed: int = 0, sample_count: int = 1, temperature: float = 1.0,
-                 top_p: float = 0.9, top_k: int = 0, clip: float = 5.0, max_context: int = 512,
-                 context_length: int | None = None, aggregate: str = "mean",
-                 anchor: bool = False, device: str | torch.device = "cpu") -> None:
-        if max_context < 1:
-            raise ValueError(f"max_context must be >= 1, got {max_context}")
-        if context_length is not None and context_length < 1:
-            raise ValueError(f"context_length must be >= 1, got {context_length}")
-        if not clip > 0:
-            raise ValueError(f"clip must be > 0, got {clip}")
-        parse_aggregation(aggregate)
+                 seed: int = 0, device: str | torch.device = "cpu", **knobs: object) -> None:
+        self.knobs = from_mapping(KronosKnobs, knobs, "Kronos forecaster knobs")
         self.name = name
         self.device = torch.device(device)
         self.tokenizer = tokenizer.eval().to(self.device)
         self.predictor = predictor.eval().to(self.device)
-        self.sampling = SamplingConfig(temperature, int(top_k), float(top_p), int(sample_count))
-        self.clip, self.max_context, self.aggregate = float(clip), int(max_context), aggregate
-        self.anchor = bool(anchor)
-        self.context_length = min(context_length or max_context, max_context)
+        self.sampling = self.knobs.sampling
+        self.clip, self.max_context = float(self.knobs.clip), int(self.knobs.max_context)
+        self.aggregate, self.anchor = self.knobs.aggregate, bool(self.knobs.anchor)
+        self.context_length = self.knobs.reads
         self.seed = seed
 
     def predict(self, contexts: Sequence[Context]) -> Forecast:
-        """Sample paths per context. Each context runs through the models alone (batch of
-        one): batched kernels round differently for other batch shapes, and a forecast must
-        not depend on what else is forecast with it."""
+        """Sample paths per context, in fixed-shape batches of `BATCH_ROWS` contexts of one
+        length (a short batch is filled with copies): kernels round differently for other
+        batch shapes, so a fixed shape keeps each forecast independent of what else is
+        forecast with it."""
         if not contexts:
             raise ValueError("predict needs at least one context")
         horizon = contexts[0].horizon
@@ -70,33 +110,47 @@ class KronosForecaster:
         if keep < 1:
             raise ValueError(f"horizon {horizon} does not fit max_context {self.max_context}")
         samples = np.empty((len(contexts), self.sampling.sample_count, horizon))
+        lengths = []
         for i, ctx in enumerate(contexts):
             if len(ctx.timestamps) < 2:
                 raise ValueError(f"context {i} has {len(ctx.timestamps)} candles; need >= 2")
-            samples[i] = self._sample_close(ctx, min(len(ctx.timestamps), keep))
+            lengths.append(min(len(ctx.timestamps), keep))
+        for length in sorted(set(lengths)):
+            group = [i for i, n in enumerate(lengths) if n == length]
+            for lo in range(0, len(group), BATCH_ROWS):
+                rows = group[lo : lo + BATCH_ROWS]
+                fill = rows + [rows[-1]] * (BATCH_ROWS - len(rows))
+                batch = self._sample_close([contexts[i] for i in fill], length)
+                samples[rows] = batch[: len(rows)]
         return Forecast(point=aggregate(samples, self.aggregate, axis=1), samples=samples)
 
-    def _sample_close(self, ctx: Context, length: int) -> np.ndarray:
-        """[sample_count, horizon] close paths from the last `length` candles of `ctx`."""
-        feats = candle_features(ctx.ohlcv[-length:, :4], ctx.ohlcv[-length:, 4])[None]
+    def _sample_close(self, contexts: Sequence[Context], length: int) -> np.ndarray:
+        """[len(contexts), sample_count, horizon] close paths from the last `length` candles
+        of each context, in the tokenizer's price units and back. One fixed-shape batch: a
+        row's result depends on its own context only."""
+        reference = self.tokenizer.config.price_reference
+        units = np.array([price_unit(c.close[-1], reference) for c in contexts], np.float64)
+        feats = in_price_units(np.stack([candle_features(c.ohlcv[-length:, :4],
+                                                         c.ohlcv[-length:, 4])
+                                         for c in contexts]), units)
         x, mean, std = normalise(feats, self.clip)
-        stamp = time_stamps(ctx.timestamps[-length:])[None]
-        future = time_stamps(ctx.future_timestamps)[None]
+        stamp = np.stack([time_stamps(c.timestamps[-length:]) for c in contexts])
+        future = np.stack([time_stamps(c.future_timestamps) for c in contexts])
         xt = torch.from_numpy(x).float().to(self.device)
-        generator = torch.Generator().manual_seed(ctx.draw_seed(self.seed))
+        generators = [torch.Generator().manual_seed(c.draw_seed(self.seed)) for c in contexts]
         with autocast(self.device):
             out = generate(
                 self.tokenizer, self.predictor, xt, torch.from_numpy(stamp).to(self.device),
                 torch.from_numpy(future).to(self.device), self.sampling, self.max_context,
-                [generator],
-            ).double().cpu().numpy()  # [1, S, H, F]
+                generators,
+            ).double().cpu().numpy()  # [B, S, H, F]
         mean, std = mean[:, :, None, CLOSE], std[:, :, None, CLOSE]
-        close = denormalise(out[..., CLOSE], mean, std)[0]
-        if not self.anchor:
-            return close
-        last = denormalise(self._last_close_recon(xt, future.shape[1]), mean[:, 0, 0],
-                           std[:, 0, 0])
-        return close + (feats[0, -1, CLOSE] - last[0])
+        close = denormalise(out[..., CLOSE], mean, std)
+        if self.anchor:
+            last = denormalise(self._last_close_recon(xt, future.shape[1]), mean[:, 0, 0],
+                               std[:, 0, 0])
+            close = close + (feats[:, -1, CLOSE] - last)[:, None, None]
+        return close * units[:, None, None]
 
     @torch.no_grad()
     def _last_close_recon(self, x: torch.Tensor, horizon: int) -> np.ndarray:
@@ -112,8 +166,7 @@ class KronosForecaster:
 def build_forecaster(checkpoint_dir: str | Path, name: str, seed: int = 0,
                      device: str | torch.device = "cpu", **knobs: object) -> KronosForecaster:
     """Load `checkpoint_dir/{tokenizer,predictor}` and build a forecaster with the knobs
-    (sample_count, temperature, top_p, top_k, clip, max_context, context_length, aggregate,
-    anchor) on `device`."""
+    (`KronosKnobs`) on `device`."""
     tokenizer, predictor = load_checkpoint(checkpoint_dir)
     return KronosForecaster(tokenizer, predictor, name=name, seed=seed, device=device,
                             **knobs)  # type: ignore[arg-type]

@@ -29,6 +29,23 @@ def candle_features(prices: np.ndarray, volume: np.ndarray | None = None,
     return out
 
 
+PRICED = [0, 1, 2, 3, 5]  # open, high, low, close, amount: the columns in price units
+
+
+def in_price_units(feats: np.ndarray, unit: np.ndarray | float) -> np.ndarray:
+    """feats [..., T, 6] with the price columns (OHLC, amount) divided by `unit` (a scalar or
+    one per leading index)."""
+    out = np.array(feats, dtype=np.float64, copy=True)
+    out[..., PRICED] /= np.asarray(unit, np.float64)[..., None, None] if np.ndim(unit) else unit
+    return out
+
+
+def price_unit(last_close: np.ndarray | float, reference: float | None) -> np.ndarray | float:
+    """The unit of price of a window whose last context close is `last_close`, for a tokenizer
+    that takes prices in units of last close / `reference` (1 for raw prices)."""
+    return np.asarray(last_close, np.float64) / reference if reference else 1.0
+
+
 def normalise(x: np.ndarray, clip: float,
               lookback: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-column (x - mean) / (std + 1e-5), clipped to [-clip, clip], with mean and std over

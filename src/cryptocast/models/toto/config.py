@@ -35,6 +35,10 @@ class TotoConfig:
     use_memory_efficient_attention: bool = False
     stabilize_with_global: bool = True
     scale_factor_exponent: float = 10.0
+    # not an official key: closes reach the model divided by the last context close and
+    # multiplied by this, so a forecast does not depend on the price's unit (None: the
+    # official checkpoints' raw prices)
+    price_reference: float | None = None
 
     def __post_init__(self) -> None:
         positive = ("patch_size", "embed_dim", "num_layers", "num_heads", "mlp_hidden_dim")
@@ -68,6 +72,9 @@ class TotoConfig:
                 "TotoConfig.output_distribution_kwargs must be {'k_components': int}, got "
                 f"{self.output_distribution_kwargs}"
             )
+        if self.price_reference is not None and not self.price_reference > 0:
+            raise ValueError(f"TotoConfig.price_reference must be positive or null, got "
+                             f"{self.price_reference}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"TotoConfig.dropout must be in [0, 1), got {self.dropout}")
 

@@ -22,12 +22,16 @@ from cryptocast.forecast.base import Context, Forecast
 from cryptocast.models.toto.checkpoint import load_checkpoint
 from cryptocast.models.toto.layers import KVCache
 from cryptocast.models.toto.model import Toto, TotoOutput
+from cryptocast.models.toto.scaler import price_units
 from cryptocast.runtime import autocast
+
+BATCH_ROWS = 64  # series per model call: a fixed shape, so a row's result depends on it alone
 
 
 @dataclass(frozen=True)
-class ForecasterKnobs:
-    """Forecaster settings (params.yaml candidate keys)."""
+class TotoKnobs:
+    """Toto forecaster settings (params.yaml candidate keys). `num_samples` is the official
+    Toto API's name for the sample count (Kronos's is `sample_count`)."""
 
     num_samples: int = 256
     samples_per_batch: int = 256
@@ -55,7 +59,7 @@ class TotoForecaster:
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
         self.name = name
-        self.knobs = from_mapping(ForecasterKnobs, knobs, "Toto forecaster knobs")
+        self.knobs = from_mapping(TotoKnobs, knobs, "Toto forecaster knobs")
         self.context_length = self.knobs.context_length
         self.patch_size = model.config.patch_size
         self.seed = seed
@@ -81,59 +85,90 @@ class TotoForecaster:
     def sample(self, series: Sequence[np.ndarray], horizon: int,
                seeds: Sequence[int] | None = None) -> np.ndarray:
         """[len(series), num_samples, horizon] samples; each series uses its last
-        `context_length` values and draws from its own generator seeded by `seeds[i]` (default:
-        the forecaster's seed). Each series runs through the model alone (batch of one):
-        batched kernels round differently for other batch shapes, and a forecast must not
-        depend on what else is forecast with it."""
+        `context_length` values, in the model's price units, and draws from its own generator
+        seeded by `seeds[i]` (default: the forecaster's seed).
+
+        The model sees fixed-shape batches: `BATCH_ROWS` series of one length (its context,
+        left-padded to whole patches; a short batch is filled with copies). Each row's result
+        depends on its own input only (no kernel mixes the rows of one shape), so a forecast
+        does not depend on what else is forecast with it or on how the engine batches."""
         if horizon <= 0:
             raise ValueError(f"Toto forecaster: horizon must be positive, got {horizon}")
         seeds = [self.seed] * len(series) if seeds is None else list(seeds)
         if len(seeds) != len(series):
             raise ValueError(f"Toto forecaster: {len(seeds)} seeds for {len(series)} series")
-        out = np.empty((len(series), self.knobs.num_samples, horizon))
+        prepared = []
         for i, values in enumerate(series):
             values = np.asarray(values, dtype=np.float64)[-self.context_length :]
             if len(values) == 0 or not np.isfinite(values).all():
                 raise ValueError(f"Toto forecaster: series {i} is empty or not finite")
-            length = math.ceil(len(values) / self.patch_size) * self.patch_size
-            x = torch.zeros(1, 1, length, dtype=self.dtype)
-            x[0, 0, length - len(values) :] = torch.tensor(values, dtype=self.dtype)
-            mask = torch.zeros(1, 1, length, dtype=torch.bool)
-            mask[0, 0, length - len(values) :] = True
-            generator = torch.Generator().manual_seed(seeds[i])
-            with torch.inference_mode(), autocast(self.device):
-                out[i] = self._sample_series(x.to(self.device), mask.to(self.device), horizon,
-                                             generator)[0].numpy()
+            unit = price_units(values[None], np.ones((1, len(values)), bool), len(values),
+                               self.model.config.price_reference)[0]
+            prepared.append((values / unit, unit))
+        out = np.empty((len(series), self.knobs.num_samples, horizon))
+        widths = [math.ceil(len(v) / self.patch_size) * self.patch_size for v, _ in prepared]
+        for width in sorted(set(widths)):
+            group = [i for i, w in enumerate(widths) if w == width]
+            for lo in range(0, len(group), BATCH_ROWS):
+                rows = group[lo : lo + BATCH_ROWS]
+                fill = rows + [rows[-1]] * (BATCH_ROWS - len(rows))
+                x = torch.zeros(BATCH_ROWS, 1, width, dtype=self.dtype)
+                mask = torch.zeros(BATCH_ROWS, 1, width, dtype=torch.bool)
+                for row, i in enumerate(fill):
+                    values = prepared[i][0]
+                    x[row, 0, width - len(values):] = torch.tensor(values, dtype=self.dtype)
+                    mask[row, 0, width - len(values):] = True
+                generators = [torch.Generator().manual_seed(seeds[i]) for i in rows]
+                with torch.inference_mode(), autocast(self.device):
+                    draws = self._sample_batch(x.to(self.device), mask.to(self.device), horizon,
+                                               generators)
+                for row, i in enumerate(rows):
+                    out[i] = draws[row].numpy() * prepared[i][1]
         return out
 
     @staticmethod
     def _draw(output: TotoOutput, steps: int, num: int,
               generator: torch.Generator) -> torch.Tensor:
         """[batch, num, steps] values (float64, on the CPU) of the first `steps` steps of the
-        predicted patch. The draws are made on the CPU from a CPU generator, so a seed gives
-        the same samples on every device (up to the model's rounding)."""
+        predicted patch, every row from `generator`. The draws are made on the CPU from a CPU
+        generator, so a seed gives the same samples on every device (up to the model's
+        rounding)."""
         mixture = output.distribution.map(lambda t: _host(t[:, 0, :steps]))
         draws = mixture.sample(num, generator).double()  # [batch, steps, num]
         loc = output.loc[:, 0, :steps, None].double().cpu()
         scale = output.scale[:, 0, :steps, None].double().cpu()
         return (draws * scale + loc).transpose(1, 2)
 
-    def _sample_series(self, x: torch.Tensor, mask: torch.Tensor, horizon: int,
-                       generator: torch.Generator) -> torch.Tensor:
-        """[1, num_samples, horizon] samples for one series x [1, 1, T]."""
-        p, n_samples = self.patch_size, self.knobs.num_samples
+    def _sample_batch(self, x: torch.Tensor, mask: torch.Tensor, horizon: int,
+                      generators: list[torch.Generator]) -> torch.Tensor:
+        """[len(generators), num_samples, horizon] samples of the first rows of x [B, 1, T]:
+        the first patch from one forward pass of the whole batch; later patches roll out per
+        series (`_rollout`)."""
+        first = self.model(x, mask, scaling_prefix_length=x.shape[-1], last_patch_only=True)
+        steps = min(horizon, self.patch_size)
+        rows = []
+        for i, generator in enumerate(generators):
+            row = TotoOutput(first.distribution.map(lambda t, i=i: t[i : i + 1]),
+                             first.loc[i : i + 1], first.scale[i : i + 1])
+            draws = self._draw(row, steps, self.knobs.num_samples, generator)
+            if horizon > self.patch_size:
+                draws = self._rollout(x[i : i + 1], mask[i : i + 1], draws, horizon, generator)
+            rows.append(draws[0])
+        return torch.stack(rows)
+
+    def _rollout(self, x: torch.Tensor, mask: torch.Tensor, first: torch.Tensor, horizon: int,
+                 generator: torch.Generator) -> torch.Tensor:
+        """[1, num_samples, horizon]: the first patch's draws `first` [1, num_samples, patch]
+        of one series x [1, 1, T], continued per sample, patch by patch, from a KV cache of
+        its context (chunks of `samples_per_batch` trajectories)."""
+        p = self.patch_size
         n_patches = math.ceil(horizon / p)
         length = x.shape[-1]
-        cache = KVCache() if n_patches > 1 else None
-        first = self.model(
-            x, mask, kv_cache=cache, scaling_prefix_length=length, last_patch_only=True
-        )
-        draws = self._draw(first, min(horizon, p), n_samples, generator)
-        if n_patches == 1:
-            return draws
+        cache = KVCache()
+        self.model(x, mask, kv_cache=cache, scaling_prefix_length=length, last_patch_only=True)
         chunks = []
-        for start in range(0, n_samples, self.knobs.samples_per_batch):
-            part = draws[:, start : start + self.knobs.samples_per_batch]
+        for start in range(0, first.shape[1], self.knobs.samples_per_batch):
+            part = first[:, start : start + self.knobs.samples_per_batch]
             count = part.shape[1]
             chunk_cache = cache.repeat_interleave(count)
             xs = torch.cat((x.repeat_interleave(count, 0),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -54,3 +55,18 @@ def causal_patch_scale(
     loc = loc.repeat_interleave(patch_size, dim=-1)
     scale = scale.repeat_interleave(patch_size, dim=-1)
     return (data - loc) / scale, loc, scale
+
+
+def price_units(x: np.ndarray, mask: np.ndarray, lookback: int,
+                reference: float | None) -> np.ndarray:
+    """Each row's unit of price [N] for a model whose inputs are in units of the last context
+    close / `reference` (TotoConfig.price_reference): the last observed value among the first
+    `lookback` positions of x [N, T] (the first observed one when none), / reference; ones for
+    raw prices (reference None)."""
+    x, mask = np.asarray(x, np.float64), np.asarray(mask, bool)
+    if reference is None:
+        return np.ones(len(x))
+    seen = mask[:, :lookback]
+    last = np.where(seen.any(1), lookback - 1 - np.argmax(seen[:, ::-1], axis=1),
+                    np.argmax(mask, axis=1))
+    return x[np.arange(len(x)), last] / reference

@@ -1,4 +1,5 @@
-"""Reference-style sampling loop (the official algorithm), for benchmarks and exactness tests.
+"""Reference-style sampling loop (the official algorithm), for benchmarks and exactness tests
+(tests import it from here: it is not part of the package).
 
 The context is repeated sample_count times and the whole window is recomputed at every step;
 no cache and no sharing. It samples the same distribution as `sampling.generate`.
@@ -11,9 +12,8 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 
-from .predictor import Kronos
-from .sampling import SamplingConfig, draw, filtered_probs
-from .tokenizer import KronosTokenizer
+from cryptocast.models.kronos import Kronos, KronosTokenizer, SamplingConfig
+from cryptocast.models.kronos.sampling import draw, filtered_probs
 
 
 def _s2_logits(model: Kronos, hidden: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:

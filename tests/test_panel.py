@@ -1,0 +1,87 @@
+"""The panel: which symbols join it, per-symbol forecasts kept and reused by fingerprint, and
+the pooled leaderboard and plan verdicts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_candles
+from tiny import data_config, eval_config, split_config
+
+from cryptocast.data.prepare import prepare
+from cryptocast.data.store import read_splits
+from cryptocast.tuning import panel
+from cryptocast.tuning.panel import PanelSettings, PlanTreatment, panel_symbols, pool
+
+SPECS = {"naive": {"model": "naive"},
+         "naive_gaussian": {"model": "naive_gaussian", "window": 10, "num_samples": 50}}
+SETTINGS = PanelSettings("all", 100, SPECS,
+                         {"1.x": PlanTreatment("naive", ["naive_gaussian"], (0.1, 0.2))})
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    root = tmp_path_factory.mktemp("panel")
+    source = root / "ohlcv" / "1d"
+    source.mkdir(parents=True)
+    frames = {"AAAUSDT": make_candles(200, seed=1), "BBBUSDT": make_candles(200, seed=2),
+              "SHORTUSDT": make_candles(90, start="2024-04-19", seed=3),
+              "OLDUSDT": make_candles(170, seed=4)}
+    for symbol, frame in frames.items():
+        frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%d")).to_csv(
+            source / f"{symbol}.csv", index=False)
+    prepare(data_config(source_dir=str(root / "ohlcv"), intervals=["1d"]),
+            split_config(val_steps=20, test_steps=20), ["AAAUSDT", "BBBUSDT"],
+            root / "prepared", root / "report.json")
+    return root / "prepared"
+
+
+def test_the_panel_holds_the_symbols_with_history_to_the_end(prepared):
+    included, excluded = panel_symbols(prepared, read_splits(prepared), SETTINGS)
+    assert included == ["AAAUSDT", "BBBUSDT"]
+    assert "fewer than panel.min_history 100" in excluded["SHORTUSDT"]
+    assert "before the test end" in excluded["OLDUSDT"]
+    listed = PanelSettings(["AAAUSDT", "ZZZUSDT"], 100, SPECS, {})
+    assert panel_symbols(prepared, read_splits(prepared), listed) == (
+        ["AAAUSDT"], {"ZZZUSDT": "no prepared 1d candles"})
+
+
+def test_a_symbols_forecasts_are_reused_until_what_they_depend_on_changes(prepared, tmp_path,
+                                                                         monkeypatch):
+    splits, cfg = read_splits(prepared), eval_config(n_boot=50, latency_repeats=0)
+    args = (SPECS, cfg, 0, prepared, tmp_path / "models", splits, tmp_path / "out")
+    first = panel.symbol_losses("AAAUSDT", *args)
+    assert set(first["candidate"]) == set(SPECS) and len(first) == 2 * 2 * 20
+    assert first.loc[first["candidate"] == "naive", "crps"].isna().all()
+    monkeypatch.setattr(panel, "score_symbol", lambda *a: pytest.fail("scored again"))
+    pd.testing.assert_frame_equal(panel.symbol_losses("AAAUSDT", *args), first)
+    monkeypatch.undo()
+    other = {**SPECS, "naive_gaussian": {**SPECS["naive_gaussian"], "window": 20}}
+    changed = panel.symbol_losses("AAAUSDT", other, *args[1:])
+    assert not changed["crps"].equals(first["crps"])
+
+
+def test_pooled_leaderboard_and_plan(prepared, tmp_path):
+    splits, cfg = read_splits(prepared), eval_config(n_boot=50, latency_repeats=0)
+    frames = {s: panel.symbol_losses(s, SPECS, cfg, 0, prepared, tmp_path, splits, tmp_path)
+              for s in ("AAAUSDT", "BBBUSDT")}
+    result = pool(frames, SETTINGS, list(SPECS), cfg, 0)
+    board = result["test"]["leaderboard"]
+    assert board["naive"]["mae"]["relative"] == 1.0 and board["naive"]["crps"] is None
+    assert board["naive_gaussian"]["mae"]["relative"] == pytest.approx(1.0)  # naive's point
+    assert board["naive_gaussian"]["crps"]["symbols"] == 2
+    claim = result["validation"]["plan"]["1.x"]["naive_gaussian"]
+    assert claim["gain"] == pytest.approx(0.0) and claim["verdict"] == "refuted"
+    assert set(result["test"]["skill_vs_naive"]["naive"]) == {"AAAUSDT", "BBBUSDT"}
+    assert np.isclose(result["test"]["skill_vs_naive"]["naive"]["AAAUSDT"], 0.0)
+
+
+def test_settings_errors_name_the_key():
+    with pytest.raises(ValueError, match=r"benchmarks \['naive_gaussian'\] are missing"):
+        PanelSettings("all", 1, {"naive": {"model": "naive"}}, {})
+    bad = {"panel": {"symbols": "all", "min_history": 1, "candidates": SPECS,
+                     "plan": {"9": {"control": "naive", "treatments": ["nope"],
+                                    "claimed": [0, 1]}}}}
+    with pytest.raises(ValueError, match=r"panel.plan.9: unknown candidates \['nope'\]"):
+        PanelSettings.from_params(bad)
