@@ -89,3 +89,22 @@ def test_garch_forecasts_depend_on_their_own_context_only():
     assert len(f.fits) <= 3 and np.all(together > 0)
     with pytest.raises(ValueError, match="window must be >= 100"):
         GarchForecaster(window=50)
+
+
+def test_conformal_recalibration_learned_on_validation():
+    from cryptocast.evaluation.risk import conformal_scale, rescale
+
+    rng = np.random.default_rng(1)
+    grid = standard_grid(400, "normal", 0)
+    val_actual, test_actual = rng.normal(0, 0.02, 5000), rng.normal(0, 0.02, 5000)
+    narrow = np.tile(0.01 * grid, (5000, 1))  # half the true spread
+    factor = conformal_scale(narrow, val_actual)
+    assert factor == pytest.approx(2.0, rel=0.05)
+    before = risk_metrics(narrow, test_actual)["coverage_80"]
+    after = risk_metrics(rescale(narrow, factor), test_actual)["coverage_80"]
+    assert before < 0.5 and after == pytest.approx(0.8, abs=0.02)
+    # by hand: median 0, 80% half-width 1, |y| = [0.5, 1, 2, 3, 4] -> rank ceil(6 * 0.8) / 5
+    # = 1 -> the largest score, 4
+    unit = np.tile(np.linspace(-1.25, 1.25, 1001), (5, 1))  # q10 = -1, q90 = 1
+    assert conformal_scale(unit, np.array([0.5, -1.0, 2.0, 3.0, -4.0])) == pytest.approx(4.0)
+    np.testing.assert_allclose(rescale(np.array([[1.0, 2.0, 4.0]]), 2.0), [[0.0, 2.0, 6.0]])

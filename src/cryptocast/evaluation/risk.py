@@ -61,6 +61,17 @@ def pit_values(sample_returns: np.ndarray, actual: np.ndarray) -> np.ndarray:
     return np.mean(sample_returns <= actual[:, None], axis=1)
 
 
+def risk_keys() -> list[str]:
+    """The keys `risk_metrics` returns, in order."""
+    keys = [f"pinball_{round(100 * lv)}" for lv in QUANTILE_LEVELS] + ["pinball_mean"]
+    keys += [f"{k}_{round(100 * c)}" for c in INTERVALS for k in ("coverage", "width")]
+    for a in VAR_LEVELS:
+        for tail in ("lower", "upper"):
+            stem = f"var{round(100 * a)}_{tail}"
+            keys += [stem, f"{stem}_exceedance", f"{stem}_kupiec_p", f"{stem}_christoffersen_p"]
+    return [*keys, "pit_ks_p"]
+
+
 def risk_metrics(sample_returns: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     """Distribution metrics of forecasts [n, S] (sample returns) against the actual returns
     [n]: `pinball_<q>` per quantile level and their mean; `coverage_<c>` and `width_<c>` of
@@ -88,3 +99,25 @@ def risk_metrics(sample_returns: np.ndarray, actual: np.ndarray) -> dict[str, fl
             out[f"var{tag}_{tail}_christoffersen_p"] = christoffersen(hits, 1 - a)[2]
     out["pit_ks_p"] = float(sps.kstest(pit_values(s, y), "uniform").pvalue)
     return out
+
+
+def conformal_scale(sample_returns: np.ndarray, actual: np.ndarray, level: float = 0.8
+                    ) -> float:
+    """Split-conformal widening factor learned on validation forecasts [n, S] (returns): the
+    conformal quantile (level ceil((n + 1) level) / n) of |actual - median| / the half-width of
+    each forecast's central `level` interval. Scaling a forecast's spread around its median by
+    it gives the central interval `level` coverage on exchangeable windows."""
+    s = np.asarray(sample_returns, np.float64)
+    y = np.asarray(actual, np.float64)
+    median = np.median(s, axis=1)
+    lo, hi = np.quantile(s, [(1 - level) / 2, (1 + level) / 2], axis=1)
+    scores = np.abs(y - median) / np.maximum((hi - lo) / 2, 1e-12)
+    rank = min(np.ceil((len(y) + 1) * level) / len(y), 1.0)
+    return float(np.quantile(scores, rank))
+
+
+def rescale(sample_returns: np.ndarray, factor: float) -> np.ndarray:
+    """Forecasts [n, S] (returns) with their spread around the median scaled by `factor`."""
+    s = np.asarray(sample_returns, np.float64)
+    median = np.median(s, axis=1, keepdims=True)
+    return median + factor * (s - median)
