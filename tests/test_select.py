@@ -62,13 +62,14 @@ class Tree:
         """{split: {name: BacktestResult-like}} from {name: {split: forecast returns}}."""
         from cryptocast.evaluation.backtest import BacktestResult
 
+        band = np.linspace(-0.05, 0.05, 21)  # naive_gaussian's distribution (the risk benchmark)
         out = {}
         for split, rows in SPLIT_ROWS.items():
             prev = self.close[rows.start - 1: rows.stop - 1]
-            out[split] = {name: BacktestResult(self.stamps[rows].to_numpy(), prev,
-                                               self.close[rows], prev * (1 + r[split]), None,
-                                               0.0, 0.0)
-                          for name, r in returns.items()}
+            out[split] = {name: BacktestResult(
+                self.stamps[rows].to_numpy(), prev, self.close[rows], prev * (1 + r[split]),
+                prev[:, None] * (1 + band) if name == "naive_gaussian" else None, 0.0, 0.0)
+                for name, r in returns.items()}
         return out
 
     def actual(self, split):
@@ -131,7 +132,7 @@ class Tree:
 
     def best(self) -> Record:
         r = self.root
-        return best_record(JOB, SYMBOL, r)
+        return best_record(JOB, SYMBOL, r)[0]
 
 
 def test_a_real_gain_is_promoted_whatever_the_test_split_says(tmp_path):
@@ -193,3 +194,27 @@ def test_rules_and_params():
         SelectParams.from_params({"select": section("select", rule="significant")})
     with pytest.raises(ValueError, match="select.alpha must be in"):
         SelectParams(**section("select", alpha=1.5))
+
+
+def test_the_risk_objective_gates_on_crps_against_naive_gaussian():
+    from cryptocast.tuning.select import Candidate, select_risk
+
+    rng = np.random.default_rng(0)
+    gauss = {s: np.abs(rng.normal(0.01, 0.003, N)) for s in ("validation", "test")}
+
+    def candidate(name, crps):
+        return Candidate(name, "baseline", {"model": name}, {"n": N}, {"n": N},
+                         crps=crps)
+
+    sharp = candidate("toto", {s: 0.8 * v for s, v in gauss.items()})
+    noisy = candidate("ewma", {s: v * np.exp(rng.normal(0, 0.05, N)) for s, v in gauss.items()})
+    point = candidate("naive", {s: np.full(N, np.nan) for s in gauss})
+    params = SelectParams(**section("select", reps=500))
+    chosen, table = select_risk([point, candidate("naive_gaussian", gauss), sharp, noisy],
+                                params)
+    assert chosen.name == "toto" and table["spa_pvalue"] < 0.05
+    assert table["test_vs_benchmarks"]["toto"]["naive_gaussian"]["crps_ratio"] == \
+        pytest.approx(0.8)
+    fallback, table = select_risk([point, candidate("naive_gaussian", gauss), noisy], params)
+    assert fallback.name == "naive_gaussian" and table["spa_pvalue"] > 0.05
+    assert "naive" not in table["candidates"]  # a point forecast has no CRPS

@@ -53,15 +53,19 @@ Results = dict[str, dict[str, BacktestResult]]
 
 
 def point_frame(results: Results) -> pd.DataFrame:
-    """The point forecasts of every split and candidate as one long frame: split, candidate,
-    timestamp, prev_close, actual_close, forecast_close (windows in time order)."""
-    return pd.concat([pd.DataFrame({"split": split, "candidate": name,
-                                    "timestamp": result.timestamps,
-                                    "prev_close": result.prev_close,
-                                    "actual_close": result.actual_close,
-                                    "forecast_close": result.point})
-                      for split, by_name in results.items() for name, result in by_name.items()],
-                     ignore_index=True)
+    """The forecasts of every split and candidate as one long frame: split, candidate,
+    timestamp, prev_close, actual_close, forecast_close and crps (the window's fair CRPS of
+    the return; NaN for a point forecast), windows in time order."""
+    frames = []
+    for split, by_name in results.items():
+        for name, result in by_name.items():
+            crps = window_crps(result)
+            frames.append(pd.DataFrame({
+                "split": split, "candidate": name, "timestamp": result.timestamps,
+                "prev_close": result.prev_close, "actual_close": result.actual_close,
+                "forecast_close": result.point,
+                "crps": np.full(len(result.point), np.nan) if crps is None else crps}))
+    return pd.concat(frames, ignore_index=True)
 
 
 def score_results(
