@@ -3,8 +3,9 @@ stage's finalists, behind a gate that counts what was tried: `point` (pct_return
 SPA over every configuration tried, sweep trials included, against naive) as
 hyperparams/best/<SYMBOL>.json, and `risk` (CRPS; the SPA over the distributions against
 naive_gaussian) as hyperparams/best/<SYMBOL>_risk.json; otherwise naive_gaussian. Summarised in
-metrics/best.json with the SPA and the Model Confidence Sets; the point choice run on both
-splits (plots/forecast/<SYMBOL>.csv: forecasts, 80% band, PIT). Test never enters a choice."""
+metrics/best.json with the SPA and the Model Confidence Sets; each choice run on both splits
+(plots/forecast/<SYMBOL>.csv and <SYMBOL>_risk.csv: forecasts, bands, VaR quantiles, PIT).
+Test never enters a choice."""
 
 from cryptocast import layout
 from cryptocast.config import EvalConfig
@@ -31,10 +32,11 @@ if __name__ == "__main__":
         point, risk = best_record(job, symbol)
         point.write(layout.BEST / f"{symbol}.json")
         risk.write(layout.BEST / f"{symbol}_risk.json")
-        frame = forecast_frame(backtest_record(point, cfg, job.seed, layout.PREPARED,
-                                               layout.MODELS))
-        write_atomic(layout.FORECAST_PLOTS / f"{symbol}.csv",
-                     lambda tmp, f=frame: f.to_csv(tmp, index=False))
+        for suffix, record in (("", point), ("_risk", risk)):
+            frame = forecast_frame(backtest_record(record, cfg, job.seed, layout.PREPARED,
+                                                   layout.MODELS))
+            write_atomic(layout.FORECAST_PLOTS / f"{symbol}{suffix}.csv",
+                         lambda tmp, f=frame: f.to_csv(tmp, index=False))
         out[symbol] = {
             **summary(point),
             "rule": point.selection["rule"],
