@@ -29,14 +29,15 @@ if __name__ == "__main__":
     job, cfg = SelectJob.from_params(params), EvalConfig.from_params(params)
     out = {}
     for symbol in job.baselines:
-        point, risk = best_record(job, symbol)
-        point.write(layout.BEST / f"{symbol}.json")
-        risk.write(layout.BEST / f"{symbol}_risk.json")
-        for suffix, record in (("", point), ("_risk", risk)):
+        records = best_record(job, symbol)
+        for objective, record in records.items():
+            suffix = "" if objective == "point" else f"_{objective}"
+            record.write(layout.BEST / f"{symbol}{suffix}.json")
             frame = forecast_frame(backtest_record(record, cfg, job.seed, layout.PREPARED,
                                                    layout.MODELS))
             write_atomic(layout.FORECAST_PLOTS / f"{symbol}{suffix}.csv",
                          lambda tmp, f=frame: f.to_csv(tmp, index=False))
+        point = records["point"]
         out[symbol] = {
             **summary(point),
             "rule": point.selection["rule"],
@@ -44,8 +45,10 @@ if __name__ == "__main__":
             "test_pct_return_mae": point.test["pct_return_mae"],
             "test_naive_pct_return_mae": point.test["naive_pct_return_mae"],
             "test_dm_pvalue_vs_naive": point.test["dm_pvalue_vs_naive"],
-            "risk": {**summary(risk), "validation_crps": risk.validation["crps"],
-                     "test_crps": risk.test["crps"],
-                     "test_vs_benchmarks": risk.selection["test_vs_benchmarks"]},
         }
+        if "risk" in records:
+            risk = records["risk"]
+            out[symbol]["risk"] = {**summary(risk), "validation_crps": risk.validation["crps"],
+                                   "test_crps": risk.test["crps"],
+                                   "test_vs_benchmarks": risk.selection["test_vs_benchmarks"]}
     write_json(layout.BEST_METRICS, out)

@@ -73,7 +73,8 @@ def _report_blocks(baselines: Mapping[str, BaselineSpec],
             Block("figure", figures.sweep_history(history, r.symbol,
                                                   figures_dir / f"{r.symbol}_sweep.png")),
         ]
-        blocks += _risk_blocks(r, root, figures_dir)
+        if "risk" in r.best:
+            blocks += _risk_blocks(r, root, figures_dir)
     if (root / layout.PANEL_METRICS).exists():
         blocks += _panel_blocks(read_json(root / layout.PANEL_METRICS), figures_dir)
     blocks += [Block("heading", (2, "Fine-tuning"))]

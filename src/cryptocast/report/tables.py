@@ -145,14 +145,16 @@ def panel_rows(split: Mapping[str, Any]) -> list[list[str]]:
 
 
 def panel_verdicts(panel: Mapping[str, Any]) -> list[str]:
-    """One line per plan item and treatment: the pooled gain over its control on each split,
-    beside the claimed range, with the verdict (the test's in bold)."""
+    """One line per plan item and treatment: the pooled gain (of the panel's objective, MAE or
+    CRPS) over its control on each split, beside the claimed range, with the verdict (the
+    test's in bold)."""
     lines = []
     for item, treatments in panel["test"]["plan"].items():
         for name, test in treatments.items():
             val = panel["validation"]["plan"][item][name]
             lines.append(
                 f"plan {item} on {test['symbols']} symbols, {name}: claimed "
+                f"{panel['objective'].upper()} "
                 f"{_pct(test['claimed_lo'], 0)}-{_pct(test['claimed_hi'], 0)}; pooled "
                 f"{_claim(val)} on validation, {val['verdict']}; {_claim(test)} on test, "
                 f"**{test['verdict']}**")

@@ -46,6 +46,7 @@ RULES = ("spa", "best")
 # The random walk's point forecast (naive_gaussian adds a band): the benchmark, never promoted.
 NAIVE = ("naive", "naive_gaussian")
 FALLBACK = "naive_gaussian"
+OBJECTIVES = ("point", "risk")
 RISK_BASELINES = ("ewma", "garch")  # the volatility baselines: naive's point, their own band
 
 
@@ -53,6 +54,7 @@ RISK_BASELINES = ("ewma", "garch")  # the volatility baselines: naive's point, t
 class SelectParams:
     """params.yaml `select`."""
 
+    objectives: list[str]  # point (MAE against naive), risk (CRPS against naive_gaussian)
     rule: str
     alpha: float  # the SPA's level
     mcs_size: float  # the Model Confidence Set holds the best with probability 1 - size
@@ -60,6 +62,9 @@ class SelectParams:
     block_length: int | None  # stationary bootstrap mean block (None: n ** (1/3))
 
     def __post_init__(self) -> None:
+        if "point" not in self.objectives or not set(self.objectives) <= set(OBJECTIVES):
+            raise ValueError(f"params select.objectives: point and optionally risk, got "
+                             f"{self.objectives!r}")
         if self.rule not in RULES:
             raise ValueError(f"params select.rule must be one of {list(RULES)}, got "
                              f"{self.rule!r}")
@@ -180,28 +185,32 @@ def drop_duplicates(candidates: list[Candidate]) -> tuple[list[Candidate], dict[
     return [c for c in candidates if c.name not in same_as], same_as
 
 
-def tried_losses(symbol: str, root: str | Path = ".") -> dict[str, np.ndarray]:
-    """Every configuration whose validation losses (absolute return errors) were looked at,
-    by `<stage>:<candidate>`: every candidate of every stage's point forecasts and every
-    sweep and re-sweep trial."""
+def tried_losses(symbol: str, root: str | Path = ".", loss: str = "mae"
+                 ) -> dict[str, np.ndarray]:
+    """Every configuration whose validation losses were looked at, by `<stage>:<candidate>`:
+    every candidate of every stage's forecasts and every sweep and re-sweep trial. `loss`:
+    `mae` (absolute return errors) or `crps` (forecasts without a distribution left out)."""
     root = Path(root)
     frames = {stage: [layout.point_forecasts(stage, symbol)]
               for stage in ("baseline", "improved", "ensemble")}
     frames["finetune"] = [layout.finetune_forecasts(f, symbol) for f in sorted(FAMILIES)]
     for stage in ("sweep", "resweep"):
         frames[stage] = [layout.sweep_outputs(stage, symbol) / "forecasts.parquet"]
+    column = {"mae": "error", "crps": "crps"}[loss]
     losses = {}
     for stage, paths in frames.items():
         for path in paths:
             if (root / path).exists():
-                for name, error in read_errors(root / path).get("validation", {}).items():
-                    losses[f"{stage}:{name}"] = np.abs(error)
+                for name, values in read_errors(root / path, column).get("validation",
+                                                                         {}).items():
+                    if not np.isnan(values).any():
+                        losses[f"{stage}:{name}"] = np.abs(values)
     for stage in ("sweep", "resweep"):
         path = root / layout.sweep_outputs(stage, symbol) / "trials.parquet"
         if path.exists():
             trials = pd.read_parquet(path).sort_values(["trial", "timestamp"], kind="stable")
             for number, rows in trials.groupby("trial"):
-                losses[f"{stage}:trial_{number}"] = rows["loss"].to_numpy()
+                losses[f"{stage}:trial_{number}"] = rows[loss].to_numpy()
     return losses
 
 
@@ -260,24 +269,25 @@ class SelectJob:
                    int(params["seed"]), EvalConfig.from_params(params).horizon)
 
 
-def select_risk(candidates: list[Candidate], params: SelectParams, seed: int = 0
-                ) -> tuple[Candidate, dict[str, Any]]:
-    """The risk objective: among the finalists with a distribution, the SPA over their
-    validation CRPS (every one whose CRPS was looked at) against naive_gaussian's; when it
-    rejects at `alpha`, the lowest validation CRPS below naive_gaussian's, else
-    naive_gaussian. The MCS of the distributions on each split is reported."""
+def select_risk(candidates: list[Candidate], tried: Mapping[str, np.ndarray],
+                params: SelectParams, seed: int = 0) -> tuple[Candidate, dict[str, Any]]:
+    """The risk objective among the finalists with a distribution: the SPA over `tried` (the
+    validation CRPS of every distribution looked at, sweep trials included) against
+    naive_gaussian's. Rule spa: when it rejects at `alpha`, the finalist with the lowest
+    validation CRPS below naive_gaussian's, else naive_gaussian; rule best: the lowest. The
+    MCS of the distributions on each split and each one's test CRPS against naive_gaussian
+    and garch are reported."""
     sampled = {c.name: c for c in candidates
                if c.crps and not np.isnan(c.crps["validation"]).any()}
     if FALLBACK not in sampled:
         raise ValueError(f"select: the risk objective needs {FALLBACK} among the candidates")
     bench = sampled[FALLBACK].crps["validation"]
-    tried = {n: c.crps["validation"] for n, c in sampled.items() if n != FALLBACK}
     spa = spa_test(bench, tried, reps=params.reps, block_length=params.block_length, seed=seed)
     validation = {n: float(c.crps["validation"].mean()) for n, c in sampled.items()}
     table: dict[str, Any] = {"objective": "risk", "metric": "validation crps",
-                             "alpha": params.alpha, "candidates": validation,
-                             "spa_pvalue": spa.pvalue, "spa_configurations": spa.configurations,
-                             "spa_best": spa.best}
+                             "rule": params.rule, "alpha": params.alpha,
+                             "candidates": validation, "spa_pvalue": spa.pvalue,
+                             "spa_configurations": spa.configurations, "spa_best": spa.best}
     for split in ("validation", "test"):
         table[f"mcs_{split}"] = confidence_set({n: c.crps[split] for n, c in sampled.items()},
                                                size=params.mcs_size, reps=params.reps,
@@ -289,7 +299,10 @@ def select_risk(candidates: list[Candidate], params: SelectParams, seed: int = 0
                for bench in (FALLBACK, "garch") if bench in sampled and bench != name}
         for name, c in sampled.items()}
     beat = {n: v for n, v in validation.items() if n != FALLBACK and v < validation[FALLBACK]}
-    chosen = min(beat, key=beat.get) if spa.pvalue < params.alpha and beat else FALLBACK
+    if params.rule == "best":
+        chosen = min(validation, key=validation.get)
+    else:
+        chosen = min(beat, key=beat.get) if spa.pvalue < params.alpha and beat else FALLBACK
     return sampled[chosen], table
 
 
@@ -309,17 +322,18 @@ def _record(job: SelectJob, symbol: str, root: Path, chosen: Candidate, table: d
     )
 
 
-def best_record(job: SelectJob, symbol: str, root: str | Path = "."
-                ) -> tuple[Record, Record]:
-    """hyperparams/best/<SYMBOL>.json and <SYMBOL>_risk.json: the chosen candidate of each
-    objective (point: the gate on MAE; risk: on CRPS) with its evidence, from the pipeline's
-    files under `root`."""
+def best_record(job: SelectJob, symbol: str, root: str | Path = ".") -> dict[str, Record]:
+    """Per objective of `job.gate.objectives`, the chosen candidate with its evidence: point
+    (the gate on MAE) for hyperparams/best/<SYMBOL>.json, risk (on CRPS) for
+    <SYMBOL>_risk.json; from the pipeline's files under `root`."""
     root = Path(root)
     finalists, same_as = drop_duplicates(gather(symbol, job.baselines[symbol], job.defaults,
                                                 root))
     chosen, table = select(finalists, tried_losses(symbol, root), job.gate, job.seed)
-    point = _record(job, symbol, root, chosen, {"objective": "point",
-                                                "metric": f"validation {METRIC}", **table},
-                    same_as)
-    risk = _record(job, symbol, root, *select_risk(finalists, job.gate, job.seed), same_as)
-    return point, risk
+    records = {"point": _record(job, symbol, root, chosen,
+                                {"objective": "point", "metric": f"validation {METRIC}",
+                                 **table}, same_as)}
+    if "risk" in job.gate.objectives:
+        records["risk"] = _record(job, symbol, root, *select_risk(
+            finalists, tried_losses(symbol, root, "crps"), job.gate, job.seed), same_as)
+    return records
