@@ -55,8 +55,8 @@ def toto_trials(settings, windows, picked, seed: int) -> tuple[float, float]:
 
     pool, build = timed(lambda: build_toto_pool(factory, windows, settings.toto["context_length"],
                                                 settings.pool_size))
-    _, seconds = timed(lambda: [pool.score(c["num_samples"], c["aggregate"],
-                                           c["context_length"]).mean() for c in picked])
+    _, seconds = timed(lambda: [pool.losses(c["num_samples"], c["aggregate"],
+                                            c["context_length"]).mae.mean() for c in picked])
     return build, seconds
 
 
@@ -66,7 +66,7 @@ def kronos_trials(windows, picked, seed: int) -> tuple[float, float]:
     combos = {(c["context_length"], c["clip"]) for c in picked}
     _, build = timed(lambda: [cache.warm(length, clip) for length, clip in combos])
     order = np.arange(len(windows.contexts))
-    _, seconds = timed(lambda: [np.mean([e for _, e in cache.errors(c, order)])
+    _, seconds = timed(lambda: [np.mean([e.mae for _, e in cache.losses(c, order)])
                                 for c in picked])
     return build, seconds
 

@@ -1,4 +1,6 @@
-"""DVC stage `baseline@SYMBOL`: the plan's current configs and the naive candidates."""
+"""DVC stage `baseline@SYMBOL`: the plan's current configs beside the naive candidates and the
+risk desk's volatility baselines (EWMA, GARCH), each sampled candidate also recalibrated on
+validation and scored on test (`<name>_calibrated`)."""
 
 import sys
 
@@ -16,7 +18,7 @@ if __name__ == "__main__":
     check_family(spec.candidates, spec.family, f"params baseline.{symbol}")
     metrics, forecasts = evaluate_symbol(layout.PREPARED, layout.MODELS, symbol, spec.candidates,
                                          spec.reference, EvalConfig.from_params(params),
-                                         seed=int(params["seed"]))
+                                         seed=int(params["seed"]), recalibrated=True)
     write_json(layout.metrics("baseline", symbol), metrics_for_dvc(metrics))
     write_atomic(layout.point_forecasts("baseline", symbol),
                  lambda tmp: forecasts.to_parquet(tmp, index=False))

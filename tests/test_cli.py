@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -7,7 +8,8 @@ from tiny import params as full_params
 from cryptocast.cli import main
 
 COMMANDS = [[], ["data"], ["data", "check"], ["data", "fetch"], ["data", "preflight"],
-            ["evaluate"], ["forecast"], ["compare"], ["quick-eval"], ["report"], ["sweep"],
+            ["evaluate"], ["forecast"], ["compare"], ["quick-eval"], ["report"], ["risk"],
+            ["sweep"],
             ["sweep", "worker"], ["train"], ["train", "check"]]
 
 
@@ -135,3 +137,24 @@ def test_user_mistakes_end_in_one_line_and_exit_2(project, monkeypatch, args, me
     assert message in result.output and "Traceback" not in result.output
     assert result.output.startswith("Error: ") and result.output.count("\n") == 1
     assert "s3cret" not in result.output
+
+
+def test_risk_prints_the_var_exceedances_and_verdicts(project):
+    from cryptocast.evaluation.risk import risk_metrics
+    from cryptocast.tuning.records import Record
+
+    rng = np.random.default_rng(0)
+    grid = np.linspace(-3, 3, 201) * 0.02
+    blocks = {split: {"n": 120, **risk_metrics(np.tile(scale * grid, (120, 1)),
+                                                 rng.normal(0, 0.02, 120))}
+              for split, scale in (("validation", 1.0), ("test", 0.3))}
+    Record(symbol="AAAUSDT", model="garch", config={"model": "garch"}, selection={
+        "chosen": "garch"}, **blocks).write(project / "hyperparams/best/AAAUSDT_risk.json")
+    result = CliRunner().invoke(main, ["risk", "AAAUSDT"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "AAAUSDT: garch (garch)"
+    test = lines[lines.index(next(x for x in lines if x.startswith("test:"))):]
+    assert "VaR95 lower: exceeded" in test[1] and "kupiec p 0.00 (rejected)" in test[1]
+    missing = CliRunner().invoke(main, ["risk", "BBBUSDT"])
+    assert missing.exit_code == 2 and "no config for BBBUSDT" in missing.output

@@ -67,3 +67,26 @@ def test_a_bad_knob_fails_before_the_checkpoint_loads(tmp_path, monkeypatch):
         build_forecaster("x", {"model": "toto", "num_sample": 8}, tmp_path / "missing")
     with pytest.raises(ValueError, match="num_samples must be a positive int"):
         build_forecaster("x", {"model": "toto", "num_samples": 0}, tmp_path / "missing")
+
+
+def test_recalibrated_candidates_and_crps_against_the_benchmarks():
+    from cryptocast.evaluation.evaluate import backtest_candidates, score_results, with_recalibrated
+    from cryptocast.forecast.volatility import EwmaForecaster
+
+    candles = make_candles(400, seed=3)
+    splits = compute_splits({"X": candles}, "1d", pd.Timedelta(days=1), 60, 60)
+    cfg = eval_config(n_boot=20, latency_repeats=0)
+    candidates = {"naive": NaiveForecaster(), "naive_gaussian": NaiveGaussianForecaster(),
+                  "ewma": EwmaForecaster(window=100)}
+    results = with_recalibrated(backtest_candidates(candles, "X", splits, candidates, cfg))
+    assert set(results["test"]) - set(results["validation"]) == {
+        "naive_gaussian_calibrated", "ewma_calibrated"}
+    np.testing.assert_array_equal(results["test"]["ewma_calibrated"].point,
+                                  results["test"]["ewma"].point)
+    metrics, _ = score_results(results, "naive", cfg, "1d")
+    ewma = metrics["test"]["ewma"]
+    assert ewma["crps_vs_naive_gaussian"] == pytest.approx(
+        ewma["crps"] / metrics["test"]["naive_gaussian"]["crps"])
+    assert 0 <= ewma["crps_dm_pvalue_vs_naive_gaussian"] <= 1
+    assert metrics["test"]["naive_gaussian"]["crps_vs_naive_gaussian"] == 1.0
+    assert "crps_vs_naive_gaussian" not in metrics["test"]["naive"]  # a point forecast

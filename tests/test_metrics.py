@@ -10,17 +10,15 @@ from cryptocast.evaluation.metrics import (
     crps_from_samples,
     directional_accuracy,
     evaluate_forecasts,
-    interval_coverage,
-    pinball_loss,
-    sample_quantiles,
 )
+from cryptocast.evaluation.risk import risk_keys, risk_metrics
 
 KEYS = {
     "n", "pct_return_mae", "price_mae", "naive_pct_return_mae", "skill_vs_naive",
     "dm_pvalue_vs_naive", "mae_diff_vs_naive_ci95", "dm_pvalue_vs_reference",
-    "mae_diff_vs_reference_ci95", "crps", "coverage_80", "pinball_10", "pinball_50",
-    "pinball_90", "directional_accuracy", "strategy_return", "strategy_sharpe",
-    "strategy_max_drawdown", "buy_hold_return", "buy_hold_sharpe", "buy_hold_max_drawdown",
+    "mae_diff_vs_reference_ci95", "crps", "directional_accuracy", "strategy_return",
+    "strategy_sharpe", "strategy_max_drawdown", "buy_hold_return", "buy_hold_sharpe",
+    "buy_hold_max_drawdown", *risk_keys(),
 }  # fmt: skip
 
 
@@ -61,15 +59,15 @@ def test_crps_needs_two_samples():
 
 
 def test_quantiles_coverage_and_pinball_by_hand():
-    row = np.arange(11.0)  # linear quantiles: q10 = 1, q90 = 9
+    row = np.arange(11.0)  # linear quantiles: q10 = 1, q90 = 9 (q05 = 0.5, q95 = 9.5)
     samples = np.tile(row, (4, 1))
-    assert sample_quantiles(samples, [0.1, 0.9])[:, 0] == pytest.approx([1.0, 9.0])
-    # 1 (on the edge: inside), 9.5 out, 5 in, -1 out
-    assert interval_coverage(samples, [1.0, 9.5, 5.0, -1.0]) == 0.5
-    # y - q = [1, -1]: tau 0.1 -> [0.1, 0.9]; tau 0.9 -> [0.9, 0.1]; tau 0.5 -> [0.5, 0.5]
-    for tau in (0.1, 0.5, 0.9):
-        assert pinball_loss([1.0, 2.0], [0.0, 3.0], tau) == pytest.approx(0.5)
-    assert pinball_loss([1.0, 2.0], [0.0, 0.0], 0.9) == pytest.approx(0.9 * 1.5)
+    m = risk_metrics(samples, np.array([1.0, 9.5, 5.0, -1.0]))
+    # the 80% interval [1, 9]: 1 (on the edge: inside), 9.5 out, 5 in, -1 out
+    assert m["coverage_80"] == 0.5 and m["width_80"] == pytest.approx(8.0)
+    # q10 = 1: y - q = [0, 8.5, 4, -2] -> 0.1 * [0, 8.5, 4] and 0.9 * 2 -> mean 0.6
+    assert m["pinball_10"] == pytest.approx((0.85 + 0.4 + 1.8) / 4)
+    # the 95% VaR on the lower tail is q05 = 0.5: -1 is below it
+    assert m["var95_lower"] == pytest.approx(0.5) and m["var95_lower_exceedance"] == 0.25
 
 
 def test_directional_accuracy_zero_convention():
@@ -170,7 +168,4 @@ def test_metric_input_errors():
         crps_from_samples([1.0, 2.0], [1.0])
     with pytest.raises(ValueError, match="y must be"):
         crps_from_samples([[1.0, 2.0]], [1.0, 2.0])
-    with pytest.raises(ValueError, match="tau"):
-        pinball_loss([1.0], [1.0], 1.0)
-    with pytest.raises(ValueError, match="lower"):
-        interval_coverage([[1.0]], [1.0], 0.9, 0.1)
+

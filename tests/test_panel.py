@@ -16,7 +16,7 @@ from cryptocast.tuning.panel import PanelSettings, PlanTreatment, panel_symbols,
 
 SPECS = {"naive": {"model": "naive"},
          "naive_gaussian": {"model": "naive_gaussian", "window": 10, "num_samples": 50}}
-SETTINGS = PanelSettings("all", 100, SPECS,
+SETTINGS = PanelSettings("all", 100, "mae", SPECS,
                          {"1.x": PlanTreatment("naive", ["naive_gaussian"], (0.1, 0.2))})
 
 
@@ -42,7 +42,7 @@ def test_the_panel_holds_the_symbols_with_history_to_the_end(prepared):
     assert included == ["AAAUSDT", "BBBUSDT"]
     assert "fewer than panel.min_history 100" in excluded["SHORTUSDT"]
     assert "before the test end" in excluded["OLDUSDT"]
-    listed = PanelSettings(["AAAUSDT", "ZZZUSDT"], 100, SPECS, {})
+    listed = PanelSettings(["AAAUSDT", "ZZZUSDT"], 100, "mae", SPECS, {})
     assert panel_symbols(prepared, read_splits(prepared), listed) == (
         ["AAAUSDT"], {"ZZZUSDT": "no prepared 1d candles"})
 
@@ -77,10 +77,30 @@ def test_pooled_leaderboard_and_plan(prepared, tmp_path):
     assert np.isclose(result["test"]["skill_vs_naive"]["naive"]["AAAUSDT"], 0.0)
 
 
+def test_the_plan_pools_the_crps_when_that_is_the_objective(prepared, tmp_path):
+    from cryptocast.evaluation.panel import relative_score
+
+    splits, cfg = read_splits(prepared), eval_config(n_boot=50, latency_repeats=0)
+    specs = {**SPECS, "wide": {**SPECS["naive_gaussian"], "window": 30}}
+    frames = {s: panel.symbol_losses(s, specs, cfg, 0, prepared, tmp_path, splits, tmp_path)
+              for s in ("AAAUSDT", "BBBUSDT")}
+    plan = {"1.y": PlanTreatment("naive_gaussian", ["wide"], (0.1, 0.2))}
+    result = pool(frames, PanelSettings("all", 100, "crps", specs, plan), list(specs), cfg, 0)
+    assert result["objective"] == "crps"
+    crps = {n: panel._matrix(frames, "test", n, "crps") for n in ("wide", "naive_gaussian")}
+    assert result["test"]["plan"]["1.y"]["wide"]["gain"] == pytest.approx(
+        1 - relative_score(crps["wide"], crps["naive_gaussian"]))
+    point = {"1.z": PlanTreatment("naive", ["wide"], (0.1, 0.2))}
+    with pytest.raises(ValueError, match="candidate naive of panel.plan has no distribution"):
+        pool(frames, PanelSettings("all", 100, "crps", specs, point), list(specs), cfg, 0)
+
+
 def test_settings_errors_name_the_key():
     with pytest.raises(ValueError, match=r"benchmarks \['naive_gaussian'\] are missing"):
-        PanelSettings("all", 1, {"naive": {"model": "naive"}}, {})
-    bad = {"panel": {"symbols": "all", "min_history": 1, "candidates": SPECS,
+        PanelSettings("all", 1, "mae", {"naive": {"model": "naive"}}, {})
+    with pytest.raises(ValueError, match="panel.objective must be one of"):
+        PanelSettings("all", 1, "pinball", SPECS, {})
+    bad = {"panel": {"symbols": "all", "min_history": 1, "objective": "mae", "candidates": SPECS,
                      "plan": {"9": {"control": "naive", "treatments": ["nope"],
                                     "claimed": [0, 1]}}}}
     with pytest.raises(ValueError, match=r"panel.plan.9: unknown candidates \['nope'\]"):

@@ -39,7 +39,7 @@ def test_plan_verdict_lines():
 
 def test_renderings_escape_and_embed(tmp_path):
     png = pit_histogram(pd.DataFrame({"split": ["test"] * 3, "pit": [0.1, 0.5, 0.9]}), "X",
-                        tmp_path / "figures" / "x.png")
+                        "c", tmp_path / "figures" / "x.png")
     blocks = [Block("heading", (1, "A <title>")), Block("text", "**bold** & plain"),
               Block("table", (["a", "b"], [["1", "<2>"]])), Block("figure", png)]
     md = _markdown(blocks, tmp_path)
@@ -93,3 +93,52 @@ def test_panel_leaderboard_rows_best_first():
     assert panel_rows(split) == [
         ["toto", "0.980 [0.970, 1.000]", "60% of 17", "0.30", "0.900 [0.890, 0.920]"],
         ["naive", "1.000 [0.990, 1.020]", "0% of 17", "0.30", "-"]]
+
+
+def _risk_block(name, crps_val, crps_test):
+    test = {"crps": crps_test, "coverage_80": 0.75, "coverage_95": 0.9,
+            "var95_lower_exceedance": 0.1, "var95_lower_kupiec_p": 0.04,
+            "var99_lower_exceedance": 0.0, "var99_lower_kupiec_p": 0.2, "pit_ks_p": 0.5}
+    return Candidate(name, "baseline", {"model": name}, {"crps": crps_val}, test)
+
+
+RISK = {"chosen": "garch", "spa_pvalue": 0.02, "spa_configurations": 3, "spa_best": "garch",
+        "mcs_validation": ["garch"], "mcs_test": ["garch", "naive_gaussian"],
+        "test_vs_benchmarks": {
+            "garch": {"naive_gaussian": {"crps_ratio": 0.9, "dm_pvalue": 0.01}},
+            "naive_gaussian": {"garch": {"crps_ratio": 1.11, "dm_pvalue": 0.01}},
+            "toto": {"naive_gaussian": {"crps_ratio": 0.95, "dm_pvalue": 0.03},
+                     "garch": {"crps_ratio": 0.97, "dm_pvalue": 0.04}}}}
+
+
+def test_risk_rows_best_validation_crps_first_point_forecasts_left_out():
+    from cryptocast.report.tables import risk_rows
+
+    candidates = [_risk_block("naive_gaussian", 0.02, 0.021), _risk_block("toto", 0.019, 0.02),
+                  _risk_block("garch", 0.018, 0.019), _risk_block("naive", 0.0, 0.0)]
+    rows = risk_rows(candidates, RISK)
+    assert [r[0] for r in rows] == ["garch", "toto", "naive_gaussian"]
+    assert rows[1] == ["toto", "0.01900", "0.02000", "0.950 (0.03)", "0.970 (0.04)",
+                       "0.75 / 0.90", "10.0% (0.04)", "0.0% (0.20)", "0.50"]
+    assert rows[0][4] == "-"  # garch is not compared with itself
+
+
+def test_risk_text_names_who_beats_both_benchmarks():
+    from cryptocast.report.tables import risk_text
+
+    text = risk_text(RISK)
+    assert text.startswith("Risk objective (CRPS): selected **garch**: Hansen's SPA over the 3 "
+                           "distributions against naive_gaussian on validation CRPS (best: "
+                           "garch) gives p = 0.020. test CRPS / naive_gaussian 0.900 (0.01).")
+    assert "Beating both benchmarks on test (DM p < 0.05): toto." in text
+    assert "No candidate" in risk_text(RISK, alpha=0.03)
+
+
+def test_var_figure_counts_exceedances(tmp_path):
+    from cryptocast.report.figures import var_exceedances
+
+    frame = pd.DataFrame({"split": "test", "timestamp": pd.date_range("2024-01-01", periods=3),
+                          "prev_close": 100.0, "actual_close": [90.0, 99.0, 101.0],
+                          "q05": 95.0, "q01": 92.0})
+    png = var_exceedances(frame, "X", "c", tmp_path / "v.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"

@@ -4,6 +4,8 @@ tried (sweep trials included), lists identical forecasts once, and reports the M
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -62,13 +64,14 @@ class Tree:
         """{split: {name: BacktestResult-like}} from {name: {split: forecast returns}}."""
         from cryptocast.evaluation.backtest import BacktestResult
 
+        band = np.linspace(-0.05, 0.05, 21)  # naive_gaussian's distribution (the risk benchmark)
         out = {}
         for split, rows in SPLIT_ROWS.items():
             prev = self.close[rows.start - 1: rows.stop - 1]
-            out[split] = {name: BacktestResult(self.stamps[rows].to_numpy(), prev,
-                                               self.close[rows], prev * (1 + r[split]), None,
-                                               0.0, 0.0)
-                          for name, r in returns.items()}
+            out[split] = {name: BacktestResult(
+                self.stamps[rows].to_numpy(), prev, self.close[rows], prev * (1 + r[split]),
+                prev[:, None] * (1 + band) if name == "naive_gaussian" else None, 0.0, 0.0)
+                for name, r in returns.items()}
         return out
 
     def actual(self, split):
@@ -118,7 +121,8 @@ class Tree:
                    lambda m: {"winners": winners, "candidates": m})
         losses = [pd.DataFrame({"trial": i, "family": "toto", "state": "complete",
                                 "timestamp": self.stamps[SPLIT_ROWS["validation"]],
-                                "loss": np.abs(t - self.actual("validation"))})
+                                "mae": np.abs(t - self.actual("validation")),
+                                "crps": 0.5 * np.abs(t - self.actual("validation"))})
                   for i, t in enumerate(trials)]
         if losses:
             pd.concat(losses).to_parquet(self.root / "forecasts" / "sweep" / SYMBOL /
@@ -131,7 +135,7 @@ class Tree:
 
     def best(self) -> Record:
         r = self.root
-        return best_record(JOB, SYMBOL, r)
+        return best_record(JOB, SYMBOL, r)["point"]
 
 
 def test_a_real_gain_is_promoted_whatever_the_test_split_says(tmp_path):
@@ -193,3 +197,57 @@ def test_rules_and_params():
         SelectParams.from_params({"select": section("select", rule="significant")})
     with pytest.raises(ValueError, match="select.alpha must be in"):
         SelectParams(**section("select", alpha=1.5))
+
+
+def test_the_risk_objective_gates_on_crps_against_naive_gaussian():
+    from cryptocast.tuning.select import Candidate, select_risk
+
+    rng = np.random.default_rng(0)
+    gauss = {s: np.abs(rng.normal(0.01, 0.003, N)) for s in ("validation", "test")}
+
+    def candidate(name, crps):
+        return Candidate(name, "baseline", {"model": name}, {"n": N}, {"n": N},
+                         crps=crps)
+
+    sharp = candidate("toto", {s: 0.8 * v for s, v in gauss.items()})
+    noisy = candidate("ewma", {s: v * np.exp(rng.normal(0, 0.05, N)) for s, v in gauss.items()})
+    point = candidate("naive", {s: np.full(N, np.nan) for s in gauss})
+    params = SelectParams(**section("select", reps=500))
+    finalists = [point, candidate("naive_gaussian", gauss), sharp, noisy]
+    tried = {c.name: c.crps["validation"] for c in finalists[1:]}
+    chosen, table = select_risk(finalists, tried, params)
+    assert chosen.name == "toto" and table["spa_pvalue"] < 0.05
+    assert table["test_vs_benchmarks"]["toto"]["naive_gaussian"]["crps_ratio"] == \
+        pytest.approx(0.8)
+    fallback, table = select_risk([point, candidate("naive_gaussian", gauss), noisy],
+                                  {"ewma": noisy.crps["validation"]}, params)
+    assert fallback.name == "naive_gaussian" and table["spa_pvalue"] > 0.05
+    assert "naive" not in table["candidates"]  # a point forecast has no CRPS
+    # the luckiest of many noise distributions tried is not promoted; alone it would be
+    trials = [gauss["validation"] * np.exp(rng.normal(0, 0.1, N)) for _ in range(300)]
+    lucky = candidate("sweep_toto", {"validation": min(trials, key=np.mean),
+                                     "test": gauss["test"]})
+    finalists = [candidate("naive_gaussian", gauss), lucky]
+    alone, _ = select_risk(finalists, {"sweep_toto": lucky.crps["validation"]}, params)
+    assert alone.name == "sweep_toto"
+    counted, table = select_risk(finalists, dict(enumerate(trials)), params)
+    assert counted.name == "naive_gaussian" and table["spa_configurations"] == 300
+    best = SelectParams(**section("select", reps=500, rule="best"))
+    assert select_risk(finalists, dict(enumerate(trials)), best)[0].name == "sweep_toto"
+
+
+def test_objectives_name_the_records(tmp_path):
+    tree = Tree(tmp_path)
+    tree.pipeline(sweep_toto=tree.scaled(0.3, 0.3, 0.1),
+                  trials=[tree.scaled(0.1, 0.1, 0.1)["validation"]])
+    records = best_record(JOB, SYMBOL, tmp_path)
+    assert set(records) == {"point", "risk"}
+    # the only distribution among these finalists is the benchmark's; the trial's CRPS counts
+    assert records["risk"].selection["chosen"] == "naive_gaussian"
+    assert "sweep:trial_0" in tried_losses(SYMBOL, tmp_path, "crps")
+    assert "baseline:toto" not in tried_losses(SYMBOL, tmp_path, "crps")  # a point forecast
+    point_only = dataclasses.replace(JOB, gate=SelectParams(**section(
+        "select", reps=500, objectives=["point"])))
+    assert set(best_record(point_only, SYMBOL, tmp_path)) == {"point"}
+    with pytest.raises(ValueError, match="select.objectives: point and optionally risk"):
+        SelectParams(**section("select", objectives=["risk"]))

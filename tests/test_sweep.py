@@ -13,12 +13,14 @@ from conftest import make_candles
 from tiny import PRED, TINY, TOK, section
 
 from cryptocast.data.splits import compute_splits
+from cryptocast.evaluation.metrics import crps_from_samples
 from cryptocast.models.kronos import Kronos, KronosForecaster, KronosTokenizer
 from cryptocast.models.toto import Toto, TotoForecaster
 from cryptocast.tuning.kronos_cache import KronosCache
 from cryptocast.tuning.pools import build_toto_pool, load_toto_pool, split_windows
 from cryptocast.tuning.sweep import (
     SweepSettings,
+    WindowLosses,
     best_by_family,
     budget_trials,
     default_params,
@@ -68,9 +70,13 @@ def test_toto_pool_scores_like_the_forecaster(windows, toto_model, tmp_path):
     # the full pool, aggregated, is the forecaster's own forecast with pool_size samples
     direct = factory(32, 64).predict(windows.contexts)
     expected = np.abs(direct.point[:, 0] / windows.prev_close - 1 - windows.actual_return)
-    np.testing.assert_allclose(loaded.score(64, "median", 32), expected, rtol=1e-5, atol=1e-7)
+    losses = loaded.losses(64, "median", 32)
+    np.testing.assert_allclose(losses.mae, expected, rtol=1e-5, atol=1e-7)
+    returns = direct.samples[:, :, 0] / windows.prev_close[:, None] - 1
+    np.testing.assert_allclose(losses.crps, crps_from_samples(returns, windows.actual_return),
+                               rtol=1e-4, atol=1e-8)
     with pytest.raises(ValueError, match="exceeds the pool"):
-        loaded.score(65, "median", 32)
+        loaded.losses(65, "median", 32)
 
 
 def test_kronos_cache_draws_exactly_the_forecasters_samples(windows, kronos_forecaster):
@@ -93,6 +99,16 @@ def test_kronos_cache_draws_exactly_the_forecasters_samples(windows, kronos_fore
     a = cache.samples(every, direct.sampling, 30, 5.0, anchor=True)
     np.testing.assert_allclose(a, anchored.predict(windows.contexts).samples[:, :, 0],
                                rtol=1e-7)
+    # a trial's losses are the direct forecast's: absolute return error and CRPS
+    config = {"model": "kronos", **knobs, "max_context": 64, "anchor": False}
+    losses = dict(cache.losses(config, np.array(every[::-1])))
+    actual = windows.actual_return
+    point = direct.predict(windows.contexts).point[:, 0]
+    np.testing.assert_allclose([losses[i].mae for i in every],
+                               np.abs(point / windows.prev_close - 1 - actual), rtol=1e-9)
+    np.testing.assert_allclose([losses[i].crps for i in every],
+                               crps_from_samples(batch / windows.prev_close[:, None] - 1, actual),
+                               rtol=1e-9)
 
 
 def settings(**kw) -> SweepSettings:
@@ -101,9 +117,10 @@ def settings(**kw) -> SweepSettings:
 
 
 def fake_errors(config, order):
-    """A deterministic error per config and window (no model needed)."""
+    """Deterministic losses per config and window (no model needed); CRPS ranks the other
+    way round from MAE."""
     offset = 0.01 * (config["model"] == "kronos") + 0.001 * config.get("num_samples", 0) / 32
-    return ((int(i), offset + 0.001 * (i % 3)) for i in order)
+    return ((int(i), WindowLosses(offset + 0.001 * (i % 3), 0.05 - offset)) for i in order)
 
 
 def fake_errors_varied(config, order):
@@ -111,7 +128,7 @@ def fake_errors_varied(config, order):
     offset = (0.004 * (config["model"] == "kronos") + 0.001 * config.get("num_samples", 0) / 32
               + 0.0005 * (config.get("aggregate") == "median")
               + 0.0003 * config.get("temperature", 0))
-    return ((int(i), offset + 0.002 * ((i * 7) % 5)) for i in order)
+    return ((int(i), WindowLosses(offset + 0.002 * ((i * 7) % 5), 0.0)) for i in order)
 
 
 def _trials(study):
@@ -151,7 +168,7 @@ def test_budget_and_values(tmp_path):
     run_study(study, make_objective(s, fake_errors, 20, configs), s.n_trials)
     trials = study.get_trials()
     for trial in trials:
-        expected = sum(e for _, e in fake_errors(trial.user_attrs["config"], range(20))) / 20
+        expected = sum(e.mae for _, e in fake_errors(trial.user_attrs["config"], range(20))) / 20
         assert trial.value == pytest.approx(expected)
     best = best_by_family(budget_trials(study, 6))
     assert min(t.value for t in best.values()) == study.best_value
@@ -159,6 +176,21 @@ def test_budget_and_values(tmp_path):
     run_study(study, make_objective(s, fake_errors, 20, configs), 9)
     assert [t.number for t in budget_trials(study, 6)] == [t.number for t in trials]
     assert best_by_family(budget_trials(study, 6)) == best
+
+
+def test_the_crps_objective_minimises_the_crps(tmp_path):
+    s = settings(storage=f"sqlite:///{tmp_path}/optuna.db", prune=False, objective="crps",
+                 families=["toto"])
+    configs = grid(s)
+    study = open_study(s, "crps", configs)
+    run_study(study, make_objective(s, fake_errors, 20, configs), s.n_trials)
+    for trial in study.get_trials():
+        n = trial.user_attrs["config"]["num_samples"]
+        assert trial.value == pytest.approx(0.05 - 0.001 * n / 32)
+    # the most samples has the lowest CRPS here (and the highest MAE)
+    assert study.best_trial.user_attrs["config"]["num_samples"] == max(TOTO_SPACE["num_samples"])
+    with pytest.raises(ValueError, match="sweep.objective must be one of"):
+        settings(objective="pinball")
 
 
 DEFAULTS = {"toto": {"num_samples": 32, "aggregate": "median", "context_length": 512},

@@ -25,6 +25,7 @@ from cryptocast.data.fetch import fetch_candles
 from cryptocast.data.schema import INTERVALS, CandleError, RepairPolicy
 from cryptocast.forecast.registry import FAMILIES
 from cryptocast.runtime import load_and_configure
+from cryptocast.tuning.records import read_record
 
 PARAMS = click.option(
     "--params",
@@ -182,13 +183,16 @@ def parse_spec(item: str) -> tuple[str, dict]:
     return name, spec
 
 
-def _record(symbol: str, config: str | None):
-    from cryptocast.tuning.records import read_record
-
-    path = Path(config or f"hyperparams/best/{symbol}.json")
+def _record_path(symbol: str, config: str) -> Path:
+    path = Path(config)
     if not path.exists():
         raise click.UsageError(f"{path}: no config for {symbol}; run the pipeline (make all) "
                                "or pass --config with any hyperparams/ JSON")
+    return path
+
+
+def _record(symbol: str, config: str | None):
+    path = _record_path(symbol, config or f"hyperparams/best/{symbol}.json")
     return read_record(path), path
 
 
@@ -224,6 +228,46 @@ def forecast(params_path, symbol, config, live, exchange, device) -> None:
     name = record.selection["chosen"] if record.selection else record.model
     click.echo(f"{symbol} {interval} candle {when}: close {predicted:.6g}{band} (last "
                f"{last:.6g}, return {predicted / last - 1:+.3%}); {name} from {path}")
+    risk_path = Path(f"hyperparams/best/{symbol}_risk.json")
+    if config is None and risk_path.exists():
+        risk = read_record(risk_path)
+        samples = forecast_next(risk, candles, interval, "models", int(params["seed"])).samples
+        returns = samples[0] / last - 1
+        q = dict(zip(RISK_LEVELS, np.quantile(returns, RISK_LEVELS), strict=True))
+        click.echo(f"risk ({risk.selection['chosen']} from {risk_path}): return quantiles "
+                   + ", ".join(f"q{round(100 * k)} {v:+.2%}" for k, v in q.items()))
+        click.echo(f"  80% interval {q[0.1]:+.2%} .. {q[0.9]:+.2%}; 95% interval "
+                   f"{q[0.025]:+.2%} .. {q[0.975]:+.2%}; VaR95 {-q[0.05]:.2%}, "
+                   f"VaR99 {-q[0.01]:.2%} of the position (long)")
+
+
+RISK_LEVELS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975, 0.99)
+
+
+@main.command()
+@click.argument("symbol")
+@click.option("--config", default=None, type=click.Path(dir_okay=False),
+              help="A hyperparams/ JSON (default: hyperparams/best/SYMBOL_risk.json).")
+def risk(symbol, config) -> None:
+    """The backtest's Value-at-Risk of SYMBOL's risk config: per split, tail and level the
+    exceedance rate against the expected one, with the Kupiec and Christoffersen verdicts
+    (5%), and the coverage of the central intervals."""
+    record = read_record(_record_path(symbol, config or f"hyperparams/best/{symbol}_risk.json"))
+    name = record.selection["chosen"] if record.selection else record.model
+    click.echo(f"{symbol}: {name} ({record.model})")
+    for split in ("validation", "test"):
+        block = getattr(record, split)
+        click.echo(f"{split}: coverage " + ", ".join(
+            f"{c}% {block[f'coverage_{c}']:.0%}" for c in (50, 80, 90, 95)))
+        for level in (95, 99):
+            for tail in ("lower", "upper"):
+                stem = f"var{level}_{tail}"
+                verdict = ", ".join(
+                    f"{test} p {block[f'{stem}_{test}_p']:.2f} "
+                    f"({'rejected' if block[f'{stem}_{test}_p'] < 0.05 else 'ok'})"
+                    for test in ("kupiec", "christoffersen"))
+                click.echo(f"  VaR{level} {tail}: exceeded {block[f'{stem}_exceedance']:.1%} "
+                           f"of {block['n']} (expected {100 - level}%); {verdict}")
 
 
 @main.command()

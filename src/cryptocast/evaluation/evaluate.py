@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from cryptocast.data.schema import INTERVALS
 from cryptocast.data.splits import SPLITS, Splits
 from cryptocast.data.store import load_series, read_splits
 from cryptocast.evaluation.backtest import BacktestResult, rolling_origin
-from cryptocast.evaluation.metrics import evaluate_forecasts
+from cryptocast.evaluation.metrics import crps_from_samples, evaluate_forecasts
+from cryptocast.evaluation.risk import conformal_scale, rescale
+from cryptocast.evaluation.stats import loss_dm
 from cryptocast.forecast.base import Forecaster
 from cryptocast.forecast.registry import build_forecaster
 
@@ -50,15 +53,19 @@ Results = dict[str, dict[str, BacktestResult]]
 
 
 def point_frame(results: Results) -> pd.DataFrame:
-    """The point forecasts of every split and candidate as one long frame: split, candidate,
-    timestamp, prev_close, actual_close, forecast_close (windows in time order)."""
-    return pd.concat([pd.DataFrame({"split": split, "candidate": name,
-                                    "timestamp": result.timestamps,
-                                    "prev_close": result.prev_close,
-                                    "actual_close": result.actual_close,
-                                    "forecast_close": result.point})
-                      for split, by_name in results.items() for name, result in by_name.items()],
-                     ignore_index=True)
+    """The forecasts of every split and candidate as one long frame: split, candidate,
+    timestamp, prev_close, actual_close, forecast_close and crps (the window's fair CRPS of
+    the return; NaN for a point forecast), windows in time order."""
+    frames = []
+    for split, by_name in results.items():
+        for name, result in by_name.items():
+            crps = window_crps(result)
+            frames.append(pd.DataFrame({
+                "split": split, "candidate": name, "timestamp": result.timestamps,
+                "prev_close": result.prev_close, "actual_close": result.actual_close,
+                "forecast_close": result.point,
+                "crps": np.full(len(result.point), np.nan) if crps is None else crps}))
+    return pd.concat(frames, ignore_index=True)
 
 
 def score_results(
@@ -91,7 +98,58 @@ def score_results(
                 "latency_s_single": result.latency_s_single,
                 "threads": torch.get_num_threads(),
             }
+        for name, block in crps_comparisons(by_name, cfg.horizon).items():
+            metrics[split][name].update(block)
     return metrics, point_frame(results)
+
+
+# The distributions every sampled candidate's CRPS is compared with, when scored beside it.
+CRPS_BENCHMARKS = ("naive_gaussian", "garch")
+
+
+def window_crps(result: BacktestResult) -> np.ndarray | None:
+    """The fair CRPS of each window's return forecast, or None without 2+ samples."""
+    if result.samples is None or result.samples.shape[1] < 2:
+        return None
+    actual = result.actual_close / result.prev_close - 1
+    return crps_from_samples(result.samples / result.prev_close[:, None] - 1, actual)
+
+
+def crps_comparisons(by_name: Mapping[str, BacktestResult], horizon: int
+                     ) -> dict[str, dict[str, float | None]]:
+    """Per sampled candidate, its CRPS relative to each benchmark distribution scored beside
+    it (`crps_vs_<benchmark>`) and the Diebold-Mariano p-value of equal CRPS."""
+    crps = {name: window_crps(result) for name, result in by_name.items()}
+    out: dict[str, dict[str, float | None]] = {}
+    for name, losses in crps.items():
+        if losses is None:
+            continue
+        out[name] = {}
+        for bench in CRPS_BENCHMARKS:
+            if crps.get(bench) is None:
+                continue
+            out[name][f"crps_vs_{bench}"] = float(losses.mean() / crps[bench].mean())
+            out[name][f"crps_dm_pvalue_vs_{bench}"] = loss_dm(losses, crps[bench],
+                                                              horizon).pvalue
+    return out
+
+
+def with_recalibrated(results: Results) -> Results:
+    """`results` with, on the test split, `<name>_calibrated` for every sampled candidate: its
+    test forecasts' spread scaled by the split-conformal factor learned on its validation
+    forecasts (`risk.conformal_scale`, 80% interval; the point forecast is kept). Validation
+    is only learned from."""
+    out = {split: dict(by_name) for split, by_name in results.items()}
+    for name, val in results["validation"].items():
+        test = results["test"][name]
+        if val.samples is None or test.samples is None:
+            continue
+        factor = conformal_scale(val.samples / val.prev_close[:, None] - 1,
+                                 val.actual_close / val.prev_close - 1)
+        returns = rescale(test.samples / test.prev_close[:, None] - 1, factor)
+        out["test"][f"{name}_calibrated"] = dataclasses.replace(
+            test, samples=test.prev_close[:, None] * (1 + returns))
+    return out
 
 
 def backtest_candidates(
@@ -121,11 +179,15 @@ def evaluate_candidates(
     cfg: EvalConfig,
     seed: int = 0,
     split_names: Sequence[str] = SPLITS,
+    recalibrated: bool = False,
 ) -> tuple[dict[str, dict[str, dict[str, Any]]], pd.DataFrame]:
-    """Backtest and score the candidates on the series `series` (see `score_results`)."""
+    """Backtest and score the candidates on the series `series` (see `score_results`; with
+    `recalibrated`, `with_recalibrated` first)."""
     if reference not in candidates:
         raise ValueError(f"reference candidate {reference!r} is not among {sorted(candidates)}")
     results = backtest_candidates(candles, series, splits, candidates, cfg, split_names)
+    if recalibrated:
+        results = with_recalibrated(results)
     return score_results(results, reference, cfg, splits.interval, seed)
 
 
@@ -138,8 +200,10 @@ def evaluate_symbol(
     cfg: EvalConfig,
     seed: int = 0,
     split_names: Sequence[str] = SPLITS,
+    recalibrated: bool = False,
 ) -> tuple[dict[str, dict[str, dict[str, Any]]], pd.DataFrame]:
-    """Build the candidates from their specs and evaluate them on `symbol`'s splits."""
+    """Build the candidates from their specs and evaluate them on `symbol`'s splits (with
+    `recalibrated`, also every sampled candidate recalibrated on validation, on test)."""
     splits = read_splits(prepared_dir)
     if splits.interval != cfg.interval:
         raise ValueError(
@@ -152,7 +216,7 @@ def evaluate_symbol(
         for name, spec in candidate_specs.items()
     }
     return evaluate_candidates(
-        candles, symbol, splits, candidates, reference, cfg, seed, split_names
+        candles, symbol, splits, candidates, reference, cfg, seed, split_names, recalibrated
     )
 
 

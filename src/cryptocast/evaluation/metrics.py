@@ -16,10 +16,9 @@ import math
 
 import numpy as np
 
+from cryptocast.evaluation.risk import risk_keys, risk_metrics
 from cryptocast.evaluation.stats import bootstrap_mae_diff, check_horizon, diebold_mariano
 from cryptocast.evaluation.strategy import buy_and_hold, finite_vector, long_flat_strategy
-
-PINBALL_LEVELS = (0.1, 0.5, 0.9)
 
 
 def _prices(name: str, x) -> np.ndarray:
@@ -82,29 +81,6 @@ def crps_from_samples(samples, y) -> np.ndarray:
     return abs_err - half_spread
 
 
-def sample_quantiles(samples, levels) -> np.ndarray:
-    """Quantiles [len(levels), n] of each row of ``samples`` [n, S] (np.quantile, linear)."""
-    s = np.asarray(samples, dtype=np.float64)
-    return np.quantile(s, np.asarray(levels, dtype=np.float64), axis=1)
-
-
-def interval_coverage(samples, y, lower: float = 0.1, upper: float = 0.9) -> float:
-    """Fraction of targets inside [q_lower, q_upper] (inclusive) of their sample rows."""
-    if not 0 <= lower < upper <= 1:
-        raise ValueError(f"need 0 <= lower < upper <= 1, got lower={lower}, upper={upper}")
-    s, t = _samples_and_target(samples, y)
-    lo, hi = sample_quantiles(s, [lower, upper])
-    return float(np.mean((t >= lo) & (t <= hi)))
-
-
-def pinball_loss(y, quantile_pred, tau: float) -> float:
-    """Mean pinball loss: max(tau (y - q), (tau - 1)(y - q)) averaged over forecasts."""
-    if not 0 < tau < 1:
-        raise ValueError(f"tau must be in (0, 1), got {tau}")
-    diff = np.asarray(y, dtype=np.float64) - np.asarray(quantile_pred, dtype=np.float64)
-    return float(np.mean(np.maximum(tau * diff, (tau - 1.0) * diff)))
-
-
 def directional_accuracy(predicted_return, actual_return) -> float:
     """Fraction with sign(predicted) == sign(actual); a zero matches only a zero."""
     pred = np.asarray(predicted_return, dtype=np.float64)
@@ -125,23 +101,17 @@ def _comparison(err, other_err, horizon: int, n_boot: int, seed: int):
 
 
 def _distribution_metrics(samples, prev: np.ndarray, actual_ret: np.ndarray) -> dict:
-    """CRPS, 80 % coverage and pinball losses in return space; all None without samples."""
-    pinball_keys = [f"pinball_{round(q * 100)}" for q in PINBALL_LEVELS]
+    """CRPS and the risk desk's metrics (`evaluation.risk`: quantiles, intervals, VaR and
+    its tests, PIT) in return space; all None without samples."""
     if samples is None:
-        return dict.fromkeys(["crps", "coverage_80", *pinball_keys])
+        return dict.fromkeys(["crps", *risk_keys()])
     s = np.asarray(samples, dtype=np.float64)
     if s.ndim != 2 or s.shape[0] != prev.size or s.shape[1] < 1:
         raise ValueError(f"samples must be [n={prev.size}, S], got shape {s.shape}")
     sample_ret = simple_return(s, prev)
     fair = s.shape[1] >= 2  # the unbiased CRPS needs two samples
-    out = {
-        "crps": float(np.mean(crps_from_samples(sample_ret, actual_ret))) if fair else None,
-        "coverage_80": interval_coverage(sample_ret, actual_ret, 0.1, 0.9),
-    }
-    quantiles = sample_quantiles(sample_ret, PINBALL_LEVELS)
-    for key, q_pred, tau in zip(pinball_keys, quantiles, PINBALL_LEVELS, strict=True):
-        out[key] = pinball_loss(actual_ret, q_pred, tau)
-    return out
+    crps = float(np.mean(crps_from_samples(sample_ret, actual_ret))) if fair else None
+    return {"crps": crps, **risk_metrics(sample_ret, actual_ret)}
 
 
 def _strategy_metrics(pred_ret, actual_ret, horizon: int, fee_bps: float, ppy: float) -> dict:

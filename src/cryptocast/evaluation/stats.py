@@ -75,21 +75,28 @@ def hln_factor(n: int, horizon: int) -> float:
 
 
 def diebold_mariano(e1, e2, horizon: int = 1) -> DMResult:
-    """Two-sided Diebold-Mariano test of equal mean absolute error of two forecasts.
-
-    d = |e1| - |e2|; DM = mean(d) / sqrt(LRV / n) with the Newey-West long-run variance over
-    `newey_west_lags(n, horizon)` lags, times the HLN factor, compared with Student t(n - 1).
-    Identical absolute errors (d all zero) give p-value 1.0; a constant non-zero d (zero
-    variance) gives p-value 0.0. Needs n >= 2.
-    """
+    """Two-sided Diebold-Mariano test of equal mean absolute error of two forecasts with
+    errors e1 and e2 (`loss_dm` on |e1| and |e2|)."""
     a, b = _errors_pair(e1, e2)
+    return loss_dm(np.abs(a), np.abs(b), horizon)
+
+
+def loss_dm(loss1, loss2, horizon: int = 1) -> DMResult:
+    """Two-sided Diebold-Mariano test of equal expected loss (absolute error, CRPS, ...).
+
+    d = loss1 - loss2; DM = mean(d) / sqrt(LRV / n) with the Newey-West long-run variance over
+    `newey_west_lags(n, horizon)` lags, times the HLN factor, compared with Student t(n - 1).
+    Identical losses (d all zero) give p-value 1.0; a constant non-zero d (zero variance) gives
+    p-value 0.0. Needs n >= 2.
+    """
+    a, b = _errors_pair(loss1, loss2)
     horizon = check_horizon(horizon)
     n = a.size
     if n < 2:
         raise ValueError(f"diebold_mariano needs at least 2 forecasts, got {n}")
     factor = hln_factor(n, horizon)
     lags = newey_west_lags(n, horizon)
-    d = np.abs(a) - np.abs(b)
+    d = a - b
     if not np.any(d):
         return DMResult(None, 1.0, n, lags)
     lrv = long_run_variance(d, lags)

@@ -4,6 +4,7 @@ from cryptocast.forecast.aggregation import VALID_FORMS, aggregate, parse_aggreg
 from cryptocast.forecast.base import CLOSE, OHLCV, Context, Forecast, Forecaster
 from cryptocast.forecast.naive import NaiveForecaster, NaiveGaussianForecaster
 from cryptocast.forecast.registry import MODELS, build_forecaster
+from cryptocast.forecast.volatility import EwmaForecaster, GarchForecaster
 
 __all__ = [
     "CLOSE",
@@ -11,8 +12,10 @@ __all__ = [
     "OHLCV",
     "VALID_FORMS",
     "Context",
+    "EwmaForecaster",
     "Forecast",
     "Forecaster",
+    "GarchForecaster",
     "NaiveForecaster",
     "NaiveGaussianForecaster",
     "aggregate",

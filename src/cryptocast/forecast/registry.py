@@ -13,11 +13,14 @@ from typing import Any
 from cryptocast.config import from_mapping
 from cryptocast.forecast.base import Forecaster, ModelFamily
 from cryptocast.forecast.naive import NaiveForecaster, NaiveGaussianForecaster
+from cryptocast.forecast.volatility import EwmaForecaster, GarchForecaster
 from cryptocast.runtime import current_device
 
-NAIVE_MODELS = {"naive": NaiveForecaster, "naive_gaussian": NaiveGaussianForecaster}
+# Models without a checkpoint: the random walk and the risk desk's volatility baselines.
+BASELINES = {"naive": NaiveForecaster, "naive_gaussian": NaiveGaussianForecaster,
+             "ewma": EwmaForecaster, "garch": GarchForecaster}
 FAMILIES = ("toto", "kronos")  # the model families: cryptocast.models.<family>, models/<family>
-MODELS = (*NAIVE_MODELS, *FAMILIES)
+MODELS = (*BASELINES, *FAMILIES)
 
 
 def family(name: str) -> ModelFamily:
@@ -47,8 +50,8 @@ def build_forecaster(
     if model not in MODELS:
         raise ValueError(f"candidate {name!r}: model must be one of {list(MODELS)}, got {model!r}")
     try:
-        if model in NAIVE_MODELS:
-            return NAIVE_MODELS[model](name=name, **knobs)
+        if model in BASELINES:
+            return BASELINES[model](name=name, **knobs)
         knobs.pop("checkpoint", None)
         chosen = family(model)
         settings = from_mapping(chosen.knobs, knobs, f"candidate {name!r} ({model})")

@@ -21,13 +21,17 @@ from cryptocast.report.tables import (
     COLUMNS,
     FINETUNE_COLUMNS,
     PANEL_COLUMNS,
+    RISK_COLUMNS,
     SUMMARY_COLUMNS,
+    SymbolReport,
     candidate_row,
     finetune_table,
     finetune_text,
     markdown_table,
     panel_rows,
     panel_verdicts,
+    risk_rows,
+    risk_text,
     selection_text,
     summary_rows,
     symbol_reports,
@@ -64,11 +68,13 @@ def _report_blocks(baselines: Mapping[str, BaselineSpec],
             Block("figure", figures.forecast_vs_actual(
                 forecasts, r.symbol, r.best["chosen"], figures_dir / f"{r.symbol}_forecast.png")),
             Block("figure", figures.mae_by_candidate(r, figures_dir / f"{r.symbol}_mae.png")),
-            Block("figure", figures.pit_histogram(forecasts, r.symbol,
+            Block("figure", figures.pit_histogram(forecasts, r.symbol, r.best["chosen"],
                                                   figures_dir / f"{r.symbol}_pit.png")),
             Block("figure", figures.sweep_history(history, r.symbol,
                                                   figures_dir / f"{r.symbol}_sweep.png")),
         ]
+        if "risk" in r.best:
+            blocks += _risk_blocks(r, root, figures_dir)
     if (root / layout.PANEL_METRICS).exists():
         blocks += _panel_blocks(read_json(root / layout.PANEL_METRICS), figures_dir)
     blocks += [Block("heading", (2, "Fine-tuning"))]
@@ -88,6 +94,29 @@ def _report_blocks(baselines: Mapping[str, BaselineSpec],
                Block("figure", figures.training_curves(curves["toto"], curves["kronos"],
                                                        figures_dir / "training.png"))]
     return blocks
+
+
+def _risk_blocks(r: SymbolReport, root: Path, figures_dir: Path) -> list[Block]:
+    """The risk objective of one symbol: its selection, every distribution's CRPS, coverage
+    and VaR backtests, and the figures of calibration and VaR exceedances."""
+    risk = r.best["risk"]
+    forecasts = pd.read_csv(root / layout.FORECAST_PLOTS / f"{r.symbol}_risk.csv")
+    shown = {risk["chosen"], "naive_gaussian", "garch"}
+    ranked = sorted((c for c in r.candidates if c.name in risk["test_vs_benchmarks"]),
+                    key=lambda c: c.validation["crps"])
+    lines = [c for c in ranked if c.name in shown] + [c for c in ranked
+                                                      if c.name not in shown][:3]
+    return [
+        Block("heading", (3, "Risk: distributions, intervals and VaR")),
+        Block("text", risk_text(risk)),
+        Block("table", (RISK_COLUMNS, risk_rows(r.candidates, risk))),
+        Block("figure", figures.reliability(lines, r.symbol,
+                                            figures_dir / f"{r.symbol}_reliability.png")),
+        Block("figure", figures.var_exceedances(forecasts, r.symbol, risk["chosen"],
+                                                figures_dir / f"{r.symbol}_var.png")),
+        Block("figure", figures.pit_histogram(forecasts, r.symbol, risk["chosen"],
+                                              figures_dir / f"{r.symbol}_risk_pit.png")),
+    ]
 
 
 def _panel_blocks(panel: Mapping[str, Any], figures_dir: Path) -> list[Block]:

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from cryptocast.evaluation.risk import INTERVALS  # noqa: E402
 from cryptocast.io import write_atomic  # noqa: E402
 from cryptocast.report.tables import SymbolReport  # noqa: E402
 
@@ -64,8 +65,8 @@ def mae_by_candidate(report: SymbolReport, path: Path) -> Path:
     return _save(fig, path)
 
 
-def pit_histogram(forecasts: pd.DataFrame, symbol: str, path: Path) -> Path:
-    """Calibration: the PIT of the actual close under the forecast samples, test split; flat
+def pit_histogram(forecasts: pd.DataFrame, symbol: str, chosen: str, path: Path) -> Path:
+    """Calibration of `chosen`: the PIT of the actual close under its samples, test split; flat
     is calibrated, a U too narrow, a hump too wide."""
     pit = forecasts.loc[forecasts["split"] == "test", "pit"].dropna()
     fig, ax = plt.subplots(figsize=(5, 3.2))
@@ -76,7 +77,43 @@ def pit_histogram(forecasts: pd.DataFrame, symbol: str, path: Path) -> Path:
     else:
         ax.text(0.5, 0.5, "no samples (point forecast)", ha="center", va="center")
     ax.set(xlabel="PIT (share of samples below the actual close)", ylabel="windows",
-           title=f"{symbol}: calibration of the selected config, test split")
+           title=f"{symbol}: calibration of {chosen}, test split")
+    return _save(fig, path)
+
+
+def reliability(candidates: list, symbol: str, path: Path) -> Path:
+    """Nominal against observed coverage of the central intervals on test, one line per
+    candidate (`Candidate`s with risk metrics): on the diagonal is calibrated, below too
+    narrow."""
+    nominal = np.array(INTERVALS)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(nominal, nominal, color="black", ls="--", lw=0.8, label="calibrated")
+    for c in candidates:
+        observed = [c.test[f"coverage_{round(100 * level)}"] for level in INTERVALS]
+        ax.plot(nominal, observed, marker="o", ms=3, label=c.name)
+    ax.set(xlabel="nominal coverage", ylabel="observed coverage (test)",
+           title=f"{symbol}: interval reliability")
+    ax.legend(fontsize=6)
+    return _save(fig, path)
+
+
+def var_exceedances(forecasts: pd.DataFrame, symbol: str, chosen: str, path: Path) -> Path:
+    """Test split: the realised return against the risk config's lower VaR 95/99 (its 5% and
+    1% return quantiles), exceedances marked."""
+    test = forecasts[forecasts["split"] == "test"]
+    when = pd.to_datetime(test["timestamp"])
+    realised = 100 * (test["actual_close"] / test["prev_close"] - 1)
+    fig, ax = plt.subplots(figsize=(9, 3.4))
+    ax.bar(when, realised, color="lightgray", width=0.8, label="realised return")
+    for column, level, color in (("q05", 95, "tab:orange"), ("q01", 99, "tab:red")):
+        var = 100 * (test[column] / test["prev_close"] - 1)
+        hits = realised < var
+        ax.plot(when, var, color=color, lw=1,
+                label=f"VaR {level}% ({int(hits.sum())} of {len(test)} exceeded)")
+        ax.scatter(when[hits], realised[hits], color=color, s=14, zorder=3)
+    ax.set(title=f"{symbol}: lower VaR of {chosen}, test split", ylabel="return (%)")
+    ax.legend(fontsize=7, loc="lower left")
+    fig.autofmt_xdate()
     return _save(fig, path)
 
 

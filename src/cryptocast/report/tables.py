@@ -145,14 +145,16 @@ def panel_rows(split: Mapping[str, Any]) -> list[list[str]]:
 
 
 def panel_verdicts(panel: Mapping[str, Any]) -> list[str]:
-    """One line per plan item and treatment: the pooled gain over its control on each split,
-    beside the claimed range, with the verdict (the test's in bold)."""
+    """One line per plan item and treatment: the pooled gain (of the panel's objective, MAE or
+    CRPS) over its control on each split, beside the claimed range, with the verdict (the
+    test's in bold)."""
     lines = []
     for item, treatments in panel["test"]["plan"].items():
         for name, test in treatments.items():
             val = panel["validation"]["plan"][item][name]
             lines.append(
                 f"plan {item} on {test['symbols']} symbols, {name}: claimed "
+                f"{panel['objective'].upper()} "
                 f"{_pct(test['claimed_lo'], 0)}-{_pct(test['claimed_hi'], 0)}; pooled "
                 f"{_claim(val)} on validation, {val['verdict']}; {_claim(test)} on test, "
                 f"**{test['verdict']}**")
@@ -188,3 +190,54 @@ def finetune_text(family: str, doc: Mapping[str, Any]) -> list[str]:
 
 SUMMARY_COLUMNS = ("symbol", "selected", "val MAE", "test MAE", "test naive MAE",
                    "test DM p vs naive")
+
+
+RISK_COLUMNS = ("candidate", "val CRPS", "test CRPS", "vs naive-Gaussian (DM p)",
+                "vs GARCH (DM p)", "80% / 95% coverage", "VaR95 lower hits (Kupiec p)",
+                "VaR99 lower hits (Kupiec p)", "PIT KS p")
+
+
+def _versus(block: Mapping[str, Any] | None) -> str:
+    return "-" if block is None else f"{block['crps_ratio']:.3f} ({block['dm_pvalue']:.2f})"
+
+
+def risk_rows(candidates: list[Candidate], risk: Mapping[str, Any]) -> list[list[str]]:
+    """One row per candidate with a distribution, best validation CRPS first: CRPS on both
+    splits, the test CRPS ratio to naive_gaussian and garch with DM p, interval coverage, lower
+    VaR exceedance rates with Kupiec p, and the PIT's KS p (test split)."""
+    versus = risk["test_vs_benchmarks"]
+    sampled = sorted((c for c in candidates if c.name in versus),
+                     key=lambda c: c.validation["crps"])
+    rows = []
+    for c in sampled:
+        t = c.test
+        rows.append([c.name, _num(c.validation["crps"], "{:.5f}"), _num(t["crps"], "{:.5f}"),
+                     _versus(versus[c.name].get("naive_gaussian")),
+                     _versus(versus[c.name].get("garch")),
+                     f"{t['coverage_80']:.2f} / {t['coverage_95']:.2f}",
+                     f"{_pct(t['var95_lower_exceedance'], 1)} "
+                     f"({t['var95_lower_kupiec_p']:.2f})",
+                     f"{_pct(t['var99_lower_exceedance'], 1)} "
+                     f"({t['var99_lower_kupiec_p']:.2f})",
+                     _num(t["pit_ks_p"], "{:.2f}")])
+    return rows
+
+
+def risk_text(risk: Mapping[str, Any], alpha: float = 0.05) -> str:
+    """The risk objective's selection and its test result against both benchmarks, and which
+    candidates beat both naive_gaussian and garch on test CRPS (DM p below `alpha`)."""
+    versus = risk["test_vs_benchmarks"]
+    gate = (f"Hansen's SPA over the {risk['spa_configurations']} distributions against "
+            f"naive_gaussian on validation CRPS (best: {risk['spa_best']}) gives p = "
+            f"{risk['spa_pvalue']:.3f}")
+    chosen = versus[risk["chosen"]]
+    results = "; ".join(f"test CRPS / {b} {_versus(chosen[b])}" for b in sorted(chosen))
+    beat = [n for n, v in versus.items() if len(v) == 2 and all(
+        b["crps_ratio"] < 1 and b["dm_pvalue"] < alpha for b in v.values())]
+    verdict = (f"Beating both benchmarks on test (DM p < {alpha}): {', '.join(sorted(beat))}."
+               if beat else f"No candidate beats both naive_gaussian and garch on test CRPS "
+                            f"(DM p < {alpha}).")
+    sets = (f"90% MCS on CRPS: {', '.join(risk['mcs_validation'])} (validation); "
+            f"{', '.join(risk['mcs_test'])} (test).")
+    return (f"Risk objective (CRPS): selected **{risk['chosen']}**: {gate}. {results}. "
+            f"{verdict} {sets}")

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from cryptocast.config import from_mapping
+from cryptocast.evaluation.metrics import crps_from_samples
 from cryptocast.forecast.aggregation import aggregate
 from cryptocast.models.kronos import KronosForecaster, KronosKnobs, SamplingConfig
 from cryptocast.models.kronos.inputs import (
@@ -34,6 +35,7 @@ from cryptocast.models.kronos.inputs import (
 from cryptocast.models.kronos.sampling import draw, draw_from_cdf, filtered_probs
 from cryptocast.runtime import autocast
 from cryptocast.tuning.pools import SplitWindows, tail
+from cryptocast.tuning.sweep import WindowLosses
 
 CHUNK = 10  # windows per batched model call (and per pruning check of the sweep)
 
@@ -172,9 +174,9 @@ class KronosCache:
             out[k] = (close + st.anchor_shift if anchor else close) * st.unit
         return out
 
-    def errors(self, config: dict, order: np.ndarray) -> Iterator[tuple[int, float]]:
-        """Yield (window index, absolute return error) of a trial's config (`model` and
-        `KronosKnobs` keys) over the windows in `order`, computed CHUNK windows at a time."""
+    def losses(self, config: dict, order: np.ndarray) -> Iterator[tuple[int, WindowLosses]]:
+        """Yield (window index, its losses) of a trial's config (`model` and `KronosKnobs`
+        keys) over the windows in `order`, computed CHUNK windows at a time."""
         knobs = from_mapping(KronosKnobs, {k: v for k, v in config.items() if k != "model"},
                              "Kronos sweep config")
         w = self.windows
@@ -182,9 +184,13 @@ class KronosCache:
             chunk = [int(i) for i in order[start : start + CHUNK]]
             closes = self.samples(chunk, knobs.sampling, knobs.reads, float(knobs.clip),
                                   bool(knobs.anchor))
-            points = aggregate(closes, knobs.aggregate, axis=1)
-            for i, point in zip(chunk, points, strict=True):
-                yield i, abs(point / w.prev_close[i] - 1.0 - w.actual_return[i])
+            returns = closes / w.prev_close[chunk, None] - 1.0
+            actual = w.actual_return[chunk]
+            errors = np.abs(aggregate(closes, knobs.aggregate, axis=1) / w.prev_close[chunk]
+                            - 1.0 - actual)
+            crps = crps_from_samples(returns, actual)
+            for k, i in enumerate(chunk):
+                yield i, WindowLosses(float(errors[k]), float(crps[k]))
 
 
 def _batches(states: list[_Window], todo: list[int], length, sizes: list[int]

@@ -29,6 +29,7 @@ from cryptocast.forecast.registry import FAMILIES, build_forecaster, checkpoint_
 from cryptocast.io import read_json, sha256_of, write_atomic, write_json
 
 BENCHMARKS = ("naive", "naive_gaussian")  # the references of MAE and CRPS
+LOSS_COLUMNS = {"mae": "abs_error", "crps": "crps"}  # objective -> its column in the losses
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,14 @@ class PanelSettings:
 
     symbols: str | list[str]  # "all": every series at eval.interval with the history needed
     min_history: int  # candles before the validation start a symbol needs
+    objective: str  # the loss of the plan's verdicts: mae | crps
     candidates: dict[str, dict[str, Any]]
     plan: dict[str, PlanTreatment]
 
     def __post_init__(self) -> None:
+        if self.objective not in LOSS_COLUMNS:
+            raise ValueError(f"params panel.objective must be one of {list(LOSS_COLUMNS)}, "
+                             f"got {self.objective!r}")
         if self.symbols != "all" and not isinstance(self.symbols, list):
             raise ValueError(f"params panel.symbols must be all or a list, got {self.symbols!r}")
         missing = sorted(set(BENCHMARKS) - set(self.candidates))
@@ -163,7 +168,8 @@ def pool(frames: Mapping[str, pd.DataFrame], settings: PanelSettings, candidates
          cfg: EvalConfig, seed: int) -> dict[str, Any]:
     """The panel's results per split: a leaderboard (each candidate's pooled MAE against naive
     and CRPS against naive_gaussian), each candidate's skill per symbol, and the plan's
-    verdicts (each treatment against its control)."""
+    verdicts (each treatment against its control on `settings.objective`, named in
+    `objective`)."""
     options = {"horizon": cfg.horizon, "n_boot": cfg.n_boot, "seed": seed}
     out: dict[str, Any] = {}
     for split in SPLITS:
@@ -179,10 +185,19 @@ def pool(frames: Mapping[str, pd.DataFrame], settings: PanelSettings, candidates
                          pooled_comparison(crps, gaussian, **options).to_dict()),
             }
             skill[name] = dict(zip(frames, 1 - errors.mean(0) / naive.mean(0), strict=True))
-        plan = {item: {t: pooled_claim(_matrix(frames, split, t, "abs_error"),
-                                       _matrix(frames, split, p.control, "abs_error"),
+        plan = {item: {t: pooled_claim(_plan_losses(frames, split, t, settings),
+                                       _plan_losses(frames, split, p.control, settings),
                                        tuple(p.claimed), **options)
                        for t in p.treatments}
                 for item, p in settings.plan.items()}
         out[split] = {"leaderboard": board, "skill_vs_naive": skill, "plan": plan}
-    return out
+    return {"objective": settings.objective, **out}
+
+
+def _plan_losses(frames: Mapping[str, pd.DataFrame], split: str, name: str,
+                 settings: PanelSettings) -> np.ndarray:
+    losses = _matrix(frames, split, name, LOSS_COLUMNS[settings.objective])
+    if np.isnan(losses).any():
+        raise ValueError(f"params panel.objective {settings.objective}: candidate {name} of "
+                         "panel.plan has no distribution")
+    return losses

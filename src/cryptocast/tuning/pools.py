@@ -24,11 +24,12 @@ from cryptocast.data.schema import INTERVALS
 from cryptocast.data.splits import Splits
 from cryptocast.data.store import load_series, read_splits
 from cryptocast.evaluation.backtest import make_context
+from cryptocast.evaluation.metrics import crps_from_samples
 from cryptocast.forecast.aggregation import aggregate
 from cryptocast.forecast.base import CLOSE, OHLCV, Context
 from cryptocast.forecast.registry import build_forecaster
 from cryptocast.io import write_atomic
-from cryptocast.tuning.sweep import SweepSettings
+from cryptocast.tuning.sweep import SweepSettings, WindowLosses
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,16 @@ class TotoPool:
     returns: dict[int, np.ndarray]
     build_seconds: float
 
-    def score(self, num_samples: int, spec: str, context_length: int) -> np.ndarray:
-        """Absolute return errors per window of the config (num_samples, spec, context)."""
+    def losses(self, num_samples: int, spec: str, context_length: int) -> WindowLosses:
+        """Per window, the absolute return error of the config's point (num_samples, spec,
+        context) and the fair CRPS of its samples."""
         pool = self.returns[context_length]
         if num_samples > pool.shape[1]:
             raise ValueError(f"num_samples {num_samples} exceeds the pool of {pool.shape[1]}")
-        point = aggregate(pool[:, :num_samples].astype(np.float64), spec, axis=1)
-        return np.abs(point - self.windows.actual_return)
+        returns = pool[:, :num_samples].astype(np.float64)
+        actual = self.windows.actual_return
+        return WindowLosses(np.abs(aggregate(returns, spec, axis=1) - actual),
+                            crps_from_samples(returns, actual))
 
     def save(self, path: str | Path) -> None:
         write_npz(path, {f"ctx{c}": r for c, r in self.returns.items()})

@@ -62,19 +62,23 @@ def forecast_next(record: Record, candles: pd.DataFrame, interval: str, models_d
     return _combined(record, by_name, seed)
 
 
+BAND_LEVELS = (0.01, 0.05, 0.1, 0.9, 0.95, 0.99)  # the VaR tails and the 80% band
+
+
 def forecast_frame(results: dict[str, BacktestResult]) -> pd.DataFrame:
-    """One row per forecast: split, timestamp, last and actual close, forecast, the 80% band
-    (10% and 90% sample quantiles; empty without samples) and the PIT value (the share of
-    samples at or below the actual close)."""
+    """One row per forecast: split, timestamp, last and actual close, forecast, the sample
+    quantiles q01, q05, q10, q90, q95, q99 (the 80% band and the VaR 95/99 levels; empty
+    without samples) and the PIT value (the share of samples at or below the actual close)."""
     frames = []
     for split, r in results.items():
         frame = pd.DataFrame({"split": split, "timestamp": r.timestamps,
                               "prev_close": r.prev_close, "actual_close": r.actual_close,
                               "forecast_close": r.point})
-        if r.samples is not None:
-            frame["q10"], frame["q90"] = np.quantile(r.samples, [0.1, 0.9], axis=1)
-            frame["pit"] = np.mean(r.samples <= r.actual_close[:, None], axis=1)
-        else:
-            frame["q10"] = frame["q90"] = frame["pit"] = np.nan
+        bands = (np.quantile(r.samples, BAND_LEVELS, axis=1) if r.samples is not None
+                 else np.full((len(BAND_LEVELS), len(r.point)), np.nan))
+        for level, values in zip(BAND_LEVELS, bands, strict=True):
+            frame[f"q{round(100 * level):02d}"] = values
+        frame["pit"] = (np.mean(r.samples <= r.actual_close[:, None], axis=1)
+                        if r.samples is not None else np.nan)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)

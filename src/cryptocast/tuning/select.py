@@ -35,6 +35,7 @@ from cryptocast.config import (
 )
 from cryptocast.data.store import read_splits
 from cryptocast.evaluation.snooping import confidence_set, distinct, spa_test
+from cryptocast.evaluation.stats import loss_dm
 from cryptocast.forecast.registry import FAMILIES, checkpoint_folder
 from cryptocast.io import read_json
 from cryptocast.tuning.improved import read_candidate_files
@@ -45,12 +46,15 @@ RULES = ("spa", "best")
 # The random walk's point forecast (naive_gaussian adds a band): the benchmark, never promoted.
 NAIVE = ("naive", "naive_gaussian")
 FALLBACK = "naive_gaussian"
+OBJECTIVES = ("point", "risk")
+RISK_BASELINES = ("ewma", "garch")  # the volatility baselines: naive's point, their own band
 
 
 @dataclass(frozen=True)
 class SelectParams:
     """params.yaml `select`."""
 
+    objectives: list[str]  # point (MAE against naive), risk (CRPS against naive_gaussian)
     rule: str
     alpha: float  # the SPA's level
     mcs_size: float  # the Model Confidence Set holds the best with probability 1 - size
@@ -58,6 +62,9 @@ class SelectParams:
     block_length: int | None  # stationary bootstrap mean block (None: n ** (1/3))
 
     def __post_init__(self) -> None:
+        if "point" not in self.objectives or not set(self.objectives) <= set(OBJECTIVES):
+            raise ValueError(f"params select.objectives: point and optionally risk, got "
+                             f"{self.objectives!r}")
         if self.rule not in RULES:
             raise ValueError(f"params select.rule must be one of {list(RULES)}, got "
                              f"{self.rule!r}")
@@ -75,8 +82,9 @@ class SelectParams:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A finalist: where it comes from, its knobs, its metric blocks and its return errors
-    ((forecast - actual) / last close) per split in window order (empty when not loaded)."""
+    """A finalist: where it comes from, its knobs, its metric blocks, and per split in window
+    order its return errors ((forecast - actual) / last close) and CRPS (NaN for a point
+    forecast; both empty when not loaded)."""
 
     name: str
     stage: str
@@ -84,23 +92,27 @@ class Candidate:
     validation: dict[str, Any]
     test: dict[str, Any]
     errors: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
+    crps: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
 
 
-def read_errors(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
-    """Return errors per split and candidate from a point forecasts file (`point_frame`)."""
+def read_errors(path: str | Path, column: str = "error") -> dict[str, dict[str, np.ndarray]]:
+    """Per split and candidate, from a forecasts file (`point_frame`): the return errors, or
+    another column (`crps`)."""
     frame = pd.read_parquet(path).sort_values(["split", "candidate", "timestamp"], kind="stable")
     frame["error"] = (frame["forecast_close"] - frame["actual_close"]) / frame["prev_close"]
-    return {split: {name: rows["error"].to_numpy() for name, rows in by_split.groupby(
+    return {split: {name: rows[column].to_numpy() for name, rows in by_split.groupby(
         "candidate", sort=False)} for split, by_split in frame.groupby("split", sort=False)}
 
 
 def _finalists(stage: str, names: Mapping[str, str], metrics: Mapping[str, Any],
-               configs: Mapping[str, dict], errors: Mapping[str, Mapping[str, np.ndarray]] | None
-               ) -> list[Candidate]:
-    """Candidates of one stage: finalist name -> its name in the stage's metrics and frame."""
+               configs: Mapping[str, dict], path: Path | None) -> list[Candidate]:
+    """Candidates of one stage: finalist name -> its name in the stage's metrics and in its
+    forecasts file `path` (errors and CRPS loaded when given)."""
+    errors = read_errors(path) if path else {}
+    crps = read_errors(path, "crps") if path else {}
     return [Candidate(final, stage, dict(configs[final]), metrics["validation"][inner],
-                      metrics["test"][inner],
-                      {s: errors[s][inner] for s in errors} if errors else {})
+                      metrics["test"][inner], {s: errors[s][inner] for s in errors},
+                      {s: crps[s][inner] for s in crps})
             for final, inner in names.items()]
 
 
@@ -113,11 +125,12 @@ def gather(symbol: str, baseline_spec: BaselineSpec, defaults: Mapping[str, Mapp
     root = Path(root)
 
     def errors(path: Path):
-        return read_errors(root / path) if with_errors else None
+        return root / path if with_errors else None
 
     ref = baseline_spec.reference
     baseline = read_json(root / layout.metrics("baseline", symbol))
-    names = {n: n for n in NAIVE if n in baseline["validation"]} | {f"baseline_{ref}": ref}
+    names = ({n: n for n in NAIVE if n in baseline["validation"]} | {f"baseline_{ref}": ref}
+             | {n: n for n in RISK_BASELINES if n in baseline["validation"]})
     configs = {n: baseline_spec.candidates.get(inner, {"model": inner})
                for n, inner in names.items()}
     found = _finalists("baseline", names, baseline, configs,
@@ -161,37 +174,43 @@ def _sweep_finalists(stage: str, symbol: str, root: Path, errors) -> list[Candid
 
 
 def drop_duplicates(candidates: list[Candidate]) -> tuple[list[Candidate], dict[str, str]]:
-    """The candidates with identical forecasts (the same errors on both splits) listed once,
-    the first kept; and every dropped name -> the kept one. naive_gaussian is naive's point
-    with a band, and both stay (naive is the benchmark, naive_gaussian the fallback)."""
-    errors = {c.name: np.concatenate([c.errors[s] for s in sorted(c.errors)])
-              for c in candidates if c.name not in NAIVE}
+    """The candidates with identical forecasts (the same errors and CRPS on both splits)
+    listed once, the first kept; and every dropped name -> the kept one. naive_gaussian is
+    naive's point with a band, and both stay (naive is the benchmark, naive_gaussian the
+    fallback)."""
+    errors = {c.name: np.nan_to_num(np.concatenate(
+        [c.errors[s] for s in sorted(c.errors)] + [c.crps[s] for s in sorted(c.crps)]),
+        nan=-1.0) for c in candidates if c.name not in NAIVE}
     _, same_as = distinct(errors)
     return [c for c in candidates if c.name not in same_as], same_as
 
 
-def tried_losses(symbol: str, root: str | Path = ".") -> dict[str, np.ndarray]:
-    """Every configuration whose validation losses (absolute return errors) were looked at,
-    by `<stage>:<candidate>`: every candidate of every stage's point forecasts and every
-    sweep and re-sweep trial."""
+def tried_losses(symbol: str, root: str | Path = ".", loss: str = "mae"
+                 ) -> dict[str, np.ndarray]:
+    """Every configuration whose validation losses were looked at, by `<stage>:<candidate>`:
+    every candidate of every stage's forecasts and every sweep and re-sweep trial. `loss`:
+    `mae` (absolute return errors) or `crps` (forecasts without a distribution left out)."""
     root = Path(root)
     frames = {stage: [layout.point_forecasts(stage, symbol)]
               for stage in ("baseline", "improved", "ensemble")}
     frames["finetune"] = [layout.finetune_forecasts(f, symbol) for f in sorted(FAMILIES)]
     for stage in ("sweep", "resweep"):
         frames[stage] = [layout.sweep_outputs(stage, symbol) / "forecasts.parquet"]
+    column = {"mae": "error", "crps": "crps"}[loss]
     losses = {}
     for stage, paths in frames.items():
         for path in paths:
             if (root / path).exists():
-                for name, error in read_errors(root / path).get("validation", {}).items():
-                    losses[f"{stage}:{name}"] = np.abs(error)
+                for name, values in read_errors(root / path, column).get("validation",
+                                                                         {}).items():
+                    if not np.isnan(values).any():
+                        losses[f"{stage}:{name}"] = np.abs(values)
     for stage in ("sweep", "resweep"):
         path = root / layout.sweep_outputs(stage, symbol) / "trials.parquet"
         if path.exists():
             trials = pd.read_parquet(path).sort_values(["trial", "timestamp"], kind="stable")
             for number, rows in trials.groupby("trial"):
-                losses[f"{stage}:trial_{number}"] = rows["loss"].to_numpy()
+                losses[f"{stage}:trial_{number}"] = rows[loss].to_numpy()
     return losses
 
 
@@ -250,13 +269,45 @@ class SelectJob:
                    int(params["seed"]), EvalConfig.from_params(params).horizon)
 
 
-def best_record(job: SelectJob, symbol: str, root: str | Path = ".") -> Record:
-    """hyperparams/best/<SYMBOL>.json: the chosen candidate with its evidence, from the
-    pipeline's files under `root`."""
-    root = Path(root)
-    finalists, same_as = drop_duplicates(gather(symbol, job.baselines[symbol], job.defaults,
-                                                root))
-    chosen, table = select(finalists, tried_losses(symbol, root), job.gate, job.seed)
+def select_risk(candidates: list[Candidate], tried: Mapping[str, np.ndarray],
+                params: SelectParams, seed: int = 0) -> tuple[Candidate, dict[str, Any]]:
+    """The risk objective among the finalists with a distribution: the SPA over `tried` (the
+    validation CRPS of every distribution looked at, sweep trials included) against
+    naive_gaussian's. Rule spa: when it rejects at `alpha`, the finalist with the lowest
+    validation CRPS below naive_gaussian's, else naive_gaussian; rule best: the lowest. The
+    MCS of the distributions on each split and each one's test CRPS against naive_gaussian
+    and garch are reported."""
+    sampled = {c.name: c for c in candidates
+               if c.crps and not np.isnan(c.crps["validation"]).any()}
+    if FALLBACK not in sampled:
+        raise ValueError(f"select: the risk objective needs {FALLBACK} among the candidates")
+    bench = sampled[FALLBACK].crps["validation"]
+    spa = spa_test(bench, tried, reps=params.reps, block_length=params.block_length, seed=seed)
+    validation = {n: float(c.crps["validation"].mean()) for n, c in sampled.items()}
+    table: dict[str, Any] = {"objective": "risk", "metric": "validation crps",
+                             "rule": params.rule, "alpha": params.alpha,
+                             "candidates": validation, "spa_pvalue": spa.pvalue,
+                             "spa_configurations": spa.configurations, "spa_best": spa.best}
+    for split in ("validation", "test"):
+        table[f"mcs_{split}"] = confidence_set({n: c.crps[split] for n, c in sampled.items()},
+                                               size=params.mcs_size, reps=params.reps,
+                                               block_length=params.block_length, seed=seed)
+    table["test_vs_benchmarks"] = {
+        name: {bench: {"crps_ratio": float(c.crps["test"].mean() / sampled[bench].crps["test"]
+                                           .mean()),
+                       "dm_pvalue": loss_dm(c.crps["test"], sampled[bench].crps["test"]).pvalue}
+               for bench in (FALLBACK, "garch") if bench in sampled and bench != name}
+        for name, c in sampled.items()}
+    beat = {n: v for n, v in validation.items() if n != FALLBACK and v < validation[FALLBACK]}
+    if params.rule == "best":
+        chosen = min(validation, key=validation.get)
+    else:
+        chosen = min(beat, key=beat.get) if spa.pvalue < params.alpha and beat else FALLBACK
+    return sampled[chosen], table
+
+
+def _record(job: SelectJob, symbol: str, root: Path, chosen: Candidate, table: dict,
+            same_as: dict) -> Record:
     splits = read_splits(root / layout.PREPARED)
     return Record(
         symbol=symbol, model=chosen.config["model"], config=chosen.config,
@@ -266,6 +317,23 @@ def best_record(job: SelectJob, symbol: str, root: str | Path = ".") -> Record:
         provenance=provenance_block(
             [root / f for f in config_checkpoints(chosen.config, layout.MODELS)],
             root / layout.PREPARED, symbol, splits),
-        selection={"metric": f"validation {METRIC}", **table, "duplicates": same_as,
-                   "chosen": chosen.name, "stage": chosen.stage},
+        selection={**table, "duplicates": same_as, "chosen": chosen.name,
+                   "stage": chosen.stage},
     )
+
+
+def best_record(job: SelectJob, symbol: str, root: str | Path = ".") -> dict[str, Record]:
+    """Per objective of `job.gate.objectives`, the chosen candidate with its evidence: point
+    (the gate on MAE) for hyperparams/best/<SYMBOL>.json, risk (on CRPS) for
+    <SYMBOL>_risk.json; from the pipeline's files under `root`."""
+    root = Path(root)
+    finalists, same_as = drop_duplicates(gather(symbol, job.baselines[symbol], job.defaults,
+                                                root))
+    chosen, table = select(finalists, tried_losses(symbol, root), job.gate, job.seed)
+    records = {"point": _record(job, symbol, root, chosen,
+                                {"objective": "point", "metric": f"validation {METRIC}",
+                                 **table}, same_as)}
+    if "risk" in job.gate.objectives:
+        records["risk"] = _record(job, symbol, root, *select_risk(
+            finalists, tried_losses(symbol, root, "crps"), job.gate, job.seed), same_as)
+    return records

@@ -2,11 +2,11 @@
 
 One study per symbol (and per fingerprint of everything that defines it), so rerunning an
 interrupted sweep continues the same study, and a changed space or checkpoint starts a new
-one. The objective is the validation pct_return_mae; each window's error is reported as an
-intermediate value (step = window index, windows in a shuffled order) so that Optuna's
-`WilcoxonPruner` stops a trial once a paired test says it is worse than the best trial of its
-own family. The sampler's random state follows the trial number, so a resumed study draws
-what an uninterrupted one would.
+one. The objective is the validation pct_return_mae, or the CRPS (`objective`); each window's
+loss is reported as an intermediate value (step = window index, windows in a shuffled order)
+so that Optuna's `WilcoxonPruner` stops a trial once a paired test says it is worse than the
+best trial of its own family. The sampler's random state follows the trial number, so a
+resumed study draws what an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import json
 import os
 import socket
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import optuna
@@ -31,13 +31,17 @@ from cryptocast.forecast.registry import FAMILIES
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 PRUNE_EVERY = 10  # windows between pruning checks
+# objective -> the metric key that scores it in a metrics block
+OBJECTIVES = {"mae": "pct_return_mae", "crps": "crps"}
 
 
 @dataclass(frozen=True)
 class SweepSettings:
     """params.yaml `sweep.defaults` merged with `sweep.symbols.<SYMBOL>`.
 
-    toto / kronos: lists of values per knob (the search space); families: which are searched.
+    toto / kronos: lists of values per knob (the search space); families: which are searched;
+    objective: the validation loss minimised, `mae` (absolute return error of the point) or
+    `crps` (of the sample returns).
     """
 
     method: str
@@ -47,10 +51,14 @@ class SweepSettings:
     pool_size: int
     prune: bool
     families: list[str]
+    objective: str
     toto: dict[str, list]
     kronos: dict[str, list]
 
     def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"params sweep.objective must be one of {list(OBJECTIVES)}, got "
+                             f"{self.objective!r}")
         if self.method not in ("grid", "tpe"):
             raise ValueError(f"params sweep.method must be grid or tpe, got {self.method!r}")
         if self.n_trials < 1:
@@ -217,21 +225,33 @@ def default_params(settings: SweepSettings, defaults: Mapping[str, Mapping[str, 
     return out
 
 
-# errors(config, order) -> iterator of (window index, absolute return error)
-ErrorSource = Callable[[dict[str, Any], np.ndarray], Any]
+class WindowLosses(NamedTuple):
+    """A config's losses per validation window: `mae` (the absolute return error of its
+    point) and `crps` (the fair CRPS of its sample returns); arrays, or floats of one window."""
+
+    mae: Any
+    crps: Any
 
 
-def make_objective(settings: SweepSettings, errors: ErrorSource, n_windows: int,
+
+# losses(config, order) -> iterator of (window index, WindowLosses of that window)
+LossSource = Callable[[dict[str, Any], np.ndarray], Iterator[tuple[int, WindowLosses]]]
+
+
+def make_objective(settings: SweepSettings, losses: LossSource, n_windows: int,
                    configs: list[dict]) -> Callable[[optuna.Trial], float]:
+    """The trial's mean validation loss of `settings.objective` (mae or crps), reported window
+    by window in a per-trial random order for the pruner."""
     def objective(trial: optuna.Trial) -> float:
         config = suggest(trial, settings, configs)
         trial.set_user_attr("config", config)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         order = np.random.default_rng([settings.seed, trial.number]).permutation(n_windows)
         total = 0.0
-        for step, (window, error) in enumerate(errors(config, order)):
-            total += error
-            trial.report(error, window)
+        for step, (window, loss) in enumerate(losses(config, order)):
+            value = getattr(loss, settings.objective)
+            total += value
+            trial.report(value, window)
             if settings.prune and (step + 1) % PRUNE_EVERY == 0 and trial.should_prune():
                 raise optuna.TrialPruned()
         return total / n_windows

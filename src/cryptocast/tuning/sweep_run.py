@@ -31,6 +31,7 @@ from cryptocast.tuning.pools import write_npz
 from cryptocast.tuning.records import Record, provenance_block, windows_block
 from cryptocast.tuning.sweep import (
     HISTORY_COLUMNS,
+    OBJECTIVES,
     SweepJob,
     best_by_family,
     budget_trials,
@@ -124,7 +125,8 @@ def sweep_symbol(job: SweepJob, prepared_dir: str | Path, checkpoints: Checkpoin
     scores = score_winners(job, winners, prepared_dir, baseline_models_dir)
     scored, splits = scores.metrics, scores.splits
     names = [f"sweep_{family}" for family in winners]
-    validation = {n: scored["validation"][n]["pct_return_mae"] for n in names}
+    metric = OBJECTIVES[settings.objective]
+    validation = {n: scored["validation"][n][metric] for n in names}
     chosen = min(validation, key=validation.get)
     config = winners[chosen.removeprefix("sweep_")]
     record = Record(
@@ -133,7 +135,7 @@ def sweep_symbol(job: SweepJob, prepared_dir: str | Path, checkpoints: Checkpoin
         windows=windows_block(splits, 1, {s: scored[s][chosen]["n"] for s in scored}),
         provenance=provenance_block([checkpoint_folder(config, baseline_models_dir)],
                                     prepared_dir, symbol, splits),
-        selection={"metric": "validation pct_return_mae", "candidates": validation,
+        selection={"metric": f"validation {metric}", "candidates": validation,
                    "chosen": chosen},
     )
     states = [t.state for t in trials]
@@ -150,7 +152,7 @@ def sweep_symbol(job: SweepJob, prepared_dir: str | Path, checkpoints: Checkpoin
         "candidates": metrics_for_dvc(scored),
     }
     return SweepOutcome(record, doc, history(trials), scores.results, names, scores.forecasts,
-                        trial_losses(trials, opened.errors, opened.windows))
+                        trial_losses(trials, opened.losses, opened.windows))
 
 
 def write_outcome(outcome: SweepOutcome, stage: str, symbol: str, runtime: dict[str, Any]

@@ -26,9 +26,10 @@ from cryptocast.runtime import autocast_enabled, current_device
 from cryptocast.tuning.kronos_cache import KronosCache
 from cryptocast.tuning.pools import POOL_FILE, SplitWindows, load_toto_pool, sweep_windows
 from cryptocast.tuning.sweep import (
-    ErrorSource,
+    LossSource,
     SweepJob,
     SweepSettings,
+    WindowLosses,
     family_of,
     grid,
     make_objective,
@@ -39,23 +40,23 @@ from cryptocast.tuning.sweep import (
 Checkpoints = Mapping[str, Path]
 
 
-def error_sources(settings: SweepSettings, windows: SplitWindows, pools_dir: str | Path,
-                  checkpoints: Checkpoints, seed: int) -> ErrorSource:
-    """errors(config, order) for the objective: Toto from the pool, Kronos from the cache."""
+def loss_sources(settings: SweepSettings, windows: SplitWindows, pools_dir: str | Path,
+                 checkpoints: Checkpoints, seed: int) -> LossSource:
+    """losses(config, order) for the objective: Toto from the pool, Kronos from the cache."""
     sources = {}
     if "toto" in settings.families:
         pool = load_toto_pool(Path(pools_dir) / POOL_FILE, windows)
 
         def toto(config: dict, order: np.ndarray):
-            errors = pool.score(config["num_samples"], config["aggregate"],
-                                config["context_length"])
-            return ((int(i), float(errors[i])) for i in order)
+            mae, crps = pool.losses(config["num_samples"], config["aggregate"],
+                                    config["context_length"])
+            return ((int(i), WindowLosses(float(mae[i]), float(crps[i]))) for i in order)
 
         sources["toto"] = toto
     if "kronos" in settings.families:
         spec = {"model": "kronos", "checkpoint": checkpoints["kronos"]}
         cache = KronosCache(build_forecaster("kronos", spec, seed=seed), windows)
-        sources["kronos"] = lambda config, order: cache.errors(config, order)
+        sources["kronos"] = cache.losses
     return lambda config, order: sources[config["model"]](config, order)
 
 
@@ -82,7 +83,7 @@ class SymbolStudy:
     study: optuna.Study
     objective: Callable[[optuna.Trial], float]
     settings: SweepSettings
-    errors: ErrorSource
+    losses: LossSource
     windows: SplitWindows
 
 
@@ -100,24 +101,25 @@ def open_symbol_study(job: SweepJob, prepared_dir: str | Path, checkpoints: Chec
     study = open_study(settings, f"sweep-{symbol}-{fingerprint}", configs, storage,
                        job.defaults)
     study.set_user_attr("symbol", symbol)
-    errors = error_sources(settings, windows, pools_dir, checkpoints, seed)
-    objective = make_objective(settings, errors, len(windows.contexts), configs)
-    return SymbolStudy(study, objective, settings, errors, windows)
+    losses = loss_sources(settings, windows, pools_dir, checkpoints, seed)
+    objective = make_objective(settings, losses, len(windows.contexts), configs)
+    return SymbolStudy(study, objective, settings, losses, windows)
 
 
-def trial_losses(trials: list[optuna.trial.FrozenTrial], errors: ErrorSource,
+def trial_losses(trials: list[optuna.trial.FrozenTrial], losses: LossSource,
                  windows: SplitWindows) -> pd.DataFrame:
-    """Every trial's absolute return error on every validation window: one row per (trial,
-    window) with the trial's family and state. A pruned trial's losses were looked at on
-    part of the windows; it is scored here on all of them, so the selection gate counts it
-    as a configuration tried."""
+    """Every trial's losses on every validation window: one row per (trial, window) with the
+    trial's family and state, `mae` (absolute return error) and `crps`. A pruned trial was
+    looked at on part of the windows; it is scored here on all of them, so the selection
+    gates count it as a configuration tried."""
     order = np.arange(len(windows.contexts))
     frames = []
     for trial in trials:
-        losses = np.empty(len(order))
-        for i, error in errors(trial.user_attrs["config"], order):
-            losses[i] = error
+        mae, crps = np.empty(len(order)), np.empty(len(order))
+        for i, loss in losses(trial.user_attrs["config"], order):
+            mae[i], crps[i] = loss
         frames.append(pd.DataFrame({"trial": trial.number, "family": family_of(trial),
                                     "state": trial.state.name.lower(),
-                                    "timestamp": windows.timestamps, "loss": losses}))
+                                    "timestamp": windows.timestamps, "mae": mae,
+                                    "crps": crps}))
     return pd.concat(frames, ignore_index=True)
