@@ -8,8 +8,9 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "cryptocast"
-LAYERS = [("config", "io", "code", "layout"), ("runtime",), ("data",), ("forecast",), ("models",),
-          ("evaluation",), ("training", "tuning"), ("report",), ("cli", "__init__")]
+LAYERS = [("config", "io", "code", "layout", "database"), ("runtime",), ("data",), ("forecast",),
+          ("models",), ("evaluation",), ("training", "tuning"), ("report", "monitor"),
+          ("cli", "__init__")]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
 

@@ -274,3 +274,19 @@ def test_saved_samples_hold_forecasts_only(tmp_path):
     save_samples(tmp_path / "a.npz", results(0.001), ["sweep_toto"])
     save_samples(tmp_path / "b.npz", results(0.002), ["sweep_toto"])
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+
+
+def test_the_study_storage_can_come_from_the_environment(tmp_path, monkeypatch):
+    from cryptocast.tuning.sweep import heartbeat_storage
+
+    monkeypatch.setenv("CRYPTOCAST_TEST_STORAGE", f"sqlite:///{tmp_path}/env.db")
+    heartbeat_storage("env:CRYPTOCAST_TEST_STORAGE")
+    assert (tmp_path / "env.db").exists()
+    monkeypatch.delenv("CRYPTOCAST_TEST_STORAGE")
+    with pytest.raises(ValueError, match="study storage: environment variable "
+                                         "CRYPTOCAST_TEST_STORAGE is not set"):
+        heartbeat_storage("env:CRYPTOCAST_TEST_STORAGE")
+    with pytest.raises(ValueError) as err:  # unreachable: one line, the password hidden
+        heartbeat_storage("postgresql+psycopg://me:hunter2@127.0.0.1:1/optuna")
+    assert "study storage postgresql+psycopg://me:***@127.0.0.1:1/optuna: cannot open it" in \
+        str(err.value) and "hunter2" not in str(err.value)

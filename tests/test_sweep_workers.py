@@ -2,20 +2,14 @@
 processes share one study and end with exactly the requested trials, and a worker killed by
 SIGKILL mid-trial loses nothing (heartbeats fail its trial, another worker retries it).
 
-The server comes from Debian's `postgresql` package (`make test` installs it when missing);
-initdb refuses to run as root, so as root the server runs as the `postgres` user.
+The server comes from tests/pg.py.
 """
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +18,7 @@ import pytest
 import torch
 import yaml
 from conftest import make_candles
+from pg import server
 from tiny import TINY, data_config, split_config
 from tiny import params as full_params
 
@@ -36,40 +31,11 @@ from cryptocast.tuning.symbol_sweep import open_symbol_study
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def pg_bin(name: str) -> str:
-    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))),
-                                       None)
-    if found is None:
-        raise RuntimeError(f"PostgreSQL's {name} not found: run `make postgres` (Debian's "
-                           "postgresql package)")
-    return found
-
-
-def as_server_user(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
 @pytest.fixture(scope="module")
 def postgres_url():
     """A throwaway PostgreSQL server on 127.0.0.1 and a database `optuna` in it."""
-    home = Path(tempfile.mkdtemp(prefix="cryptocast-pg-"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    if os.geteuid() == 0:
-        shutil.chown(home, "postgres", "postgres")
-    data = home / "data"
-    run = lambda cmd: subprocess.run(as_server_user(cmd), check=True, capture_output=True)  # noqa: E731
-    run([pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"])
-    run([pg_bin("pg_ctl"), "-D", str(data), "-l", str(home / "log"), "-w", "-o",
-         f"-p {port} -k {home} -c listen_addresses=127.0.0.1", "start"])
-    try:
-        run([pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-             "optuna"])
+    with server("optuna") as port:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/optuna"
-    finally:
-        run([pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"])
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

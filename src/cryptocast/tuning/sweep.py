@@ -27,6 +27,7 @@ import optuna
 import sqlalchemy
 
 from cryptocast.config import BaselineSpec, EvalConfig, from_mapping, merge_params
+from cryptocast.database import first_line, redacted, resolve_url
 from cryptocast.forecast.registry import FAMILIES
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -315,7 +316,8 @@ def heartbeat_storage(url: str, heartbeat_interval: int = 10, grace_period: int 
     """An RDB storage (SQLite file or PostgreSQL) whose workers send heartbeats: a trial whose
     worker died (even by SIGKILL) is marked failed after `grace_period` seconds by the next
     worker that starts a trial, and retried as a new trial with the same parameters. A bad or
-    unreachable URL is a ValueError naming it (password hidden)."""
+    unreachable URL is a ValueError naming it (password hidden). `url` may be `env:NAME`."""
+    url = resolve_url(url, "study storage")
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -326,16 +328,8 @@ def heartbeat_storage(url: str, heartbeat_interval: int = 10, grace_period: int 
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
                     max_retry=max_retry))
     except (sqlalchemy.exc.SQLAlchemyError, ImportError) as err:
-        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-        raise ValueError(f"study storage {redacted(url)}: cannot open it ({reason})") from err
-
-
-def redacted(url: str) -> str:
-    """A database URL with its password hidden (for messages and records)."""
-    try:
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    except sqlalchemy.exc.ArgumentError:
-        return "<not a database URL>"
+        raise ValueError(f"study storage {redacted(url)}: cannot open it "
+                         f"({first_line(err, url)})") from err
 
 
 def budget_trials(study: optuna.Study, n_trials: int) -> list[optuna.trial.FrozenTrial]:

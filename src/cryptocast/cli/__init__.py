@@ -11,6 +11,8 @@ import click
 import numpy as np
 import pandas as pd
 
+from cryptocast.cli.common import DEVICE, PARAMS, OneLineErrors
+from cryptocast.cli.monitor import monitor
 from cryptocast.config import (
     DataConfig,
     EvalConfig,
@@ -27,36 +29,15 @@ from cryptocast.forecast.registry import FAMILIES
 from cryptocast.runtime import load_and_configure
 from cryptocast.tuning.records import read_record
 
-PARAMS = click.option(
-    "--params",
-    "params_path",
-    default="params.yaml",
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="Pipeline params file.",
-)
-
-
-DEVICE = click.option("--device", default=None,
-                      help="Overrides runtime.device: auto | cpu | cuda | cuda:N.")
-
-
-class OneLineErrors(click.Group):
-    """User mistakes (a bad param, a missing file, an unknown symbol) end with one line and
-    exit 2, never a traceback."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except (ValueError, FileNotFoundError) as err:
-            raise click.UsageError(str(err)) from err
-
 
 @click.group(cls=OneLineErrors)
 @click.option("-v", "--verbose", is_flag=True, help="Log repairs and progress details.")
 def main(verbose: bool) -> None:
     """Reproducible crypto price forecasting with Toto and Kronos."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+
+
+main.add_command(monitor)
 
 
 @main.group()
@@ -417,6 +398,3 @@ def sweep_worker(params_path, storage, study_name, n_trials, heartbeat, grace, d
                       heartbeat_interval=heartbeat, grace_period=grace)
     click.echo(f"{study_name}: {done} finished trials")
 
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,5 @@
+"""`python -m cryptocast.cli`."""
+
+from cryptocast.cli import main
+
+main()

@@ -1,0 +1,29 @@
+"""Options and error handling shared by the command groups."""
+
+from __future__ import annotations
+
+import click
+
+PARAMS = click.option(
+    "--params",
+    "params_path",
+    default="params.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Pipeline params file.",
+)
+
+
+DEVICE = click.option("--device", default=None,
+                      help="Overrides runtime.device: auto | cpu | cuda | cuda:N.")
+
+
+class OneLineErrors(click.Group):
+    """User mistakes (a bad param, a missing file, an unknown symbol) end with one line and
+    exit 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (ValueError, FileNotFoundError) as err:
+            raise click.UsageError(str(err)) from err
