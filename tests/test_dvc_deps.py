@@ -44,7 +44,7 @@ def stage_families(stage_name: str, args: list[str]) -> set[str]:
         return {item}
     if group == "pool":  # pools hold Toto samples
         return {"toto"}
-    if group in ("select", "panel"):  # whichever config it selects; every family's default
+    if group in ("select", "panel", "panel_sweep"):  # any config, every family
         return set(NEURAL)
     sections = [PARAMS.get(g, {}).get(item, {}) for g in (group, *READS_ALSO.get(group, ()))]
     found = set().union(*(models_in(s) for s in sections))

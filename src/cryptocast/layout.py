@@ -61,6 +61,10 @@ def finetune_forecasts(family: str, symbol: str | None = None) -> Path:
 
 PANEL_FORECASTS = FORECASTS / "panel"  # <SYMBOL>.parquet + its fingerprint <SYMBOL>.json
 PANEL_METRICS = METRICS / "panel.json"
+PANEL_SWEEP = Path("hyperparams/panel_sweep")  # <family>.json: the panel sweep's winners
+PANEL_SWEEP_TRIALS = FORECASTS / "panel_sweep"  # trials.parquet: every trial's losses
+PANEL_SWEEP_METRICS = METRICS / "panel_sweep.json"
+PANEL_POOLS = Path("build/panel_pools")  # Toto pools of the panel sweep (not outputs)
 
 
 def pool(symbol: str) -> Path:
@@ -95,6 +99,8 @@ def outputs(stage: str, item: str | None = None) -> list[Path]:
         "resweep": lambda: [sweep_outputs("resweep", item), metrics("resweep", item),
                             plots("resweep", item)],
         "select": lambda: [BEST, BEST_METRICS, FORECAST_PLOTS],
+        "panel_sweep": lambda: [PANEL_SWEEP, PANEL_SWEEP_TRIALS, PANEL_SWEEP_METRICS,
+                                plots("panel_sweep", "history")],
         "panel": lambda: [PANEL_FORECASTS, PANEL_METRICS],
         "report": lambda: [REPORTS],
     }

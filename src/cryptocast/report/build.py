@@ -29,6 +29,7 @@ from cryptocast.report.tables import (
     finetune_text,
     markdown_table,
     panel_rows,
+    panel_sweep_text,
     panel_verdicts,
     risk_rows,
     risk_text,
@@ -77,6 +78,9 @@ def _report_blocks(baselines: Mapping[str, BaselineSpec],
             blocks += _risk_blocks(r, root, figures_dir)
     if (root / layout.PANEL_METRICS).exists():
         blocks += _panel_blocks(read_json(root / layout.PANEL_METRICS), figures_dir)
+    if (root / layout.PANEL_SWEEP_METRICS).exists():
+        blocks.append(Block("text", panel_sweep_text(read_json(root /
+                                                               layout.PANEL_SWEEP_METRICS))))
     blocks += [Block("heading", (2, "Fine-tuning"))]
     for family in FAMILIES:
         path = root / layout.metrics("finetune", family)

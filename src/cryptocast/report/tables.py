@@ -161,6 +161,22 @@ def panel_verdicts(panel: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def panel_sweep_text(doc: Mapping[str, Any]) -> str:
+    """The panel sweep: what it tried, its winners' validation relative MAE, and its gate."""
+    winners = "; ".join(f"{f} {doc['validation_relative_mae'][f]:.3f} x naive ("
+                        + ", ".join(f"{k} {v}" for k, v in config.items() if k != "model") + ")"
+                        for f, config in doc["winners"].items())
+    verdict = ("so a configuration beat the random walk on the panel's validation windows"
+               if doc["spa_pvalue"] < 0.05 else
+               "so no configuration tried beat the random walk on the panel's validation "
+               "windows")
+    return (f"Panel sweep: {doc['trials']} trials on {len(doc['symbols'])} symbols at once, "
+            f"each scored by its relative validation MAE over the panel. Winners: {winners}. "
+            f"Hansen's SPA over the {doc['spa_configurations']} distinct configurations "
+            f"against naive gives p = {doc['spa_pvalue']:.3f}, {verdict}. The winners' test "
+            "figures are in the leaderboards above (`panel_sweep_<family>`).")
+
+
 FINETUNE_COLUMNS = ("configuration", "best epoch", "epochs run", "own validation loss",
                     "criterion", "vs base", "admissible")
 

@@ -43,7 +43,8 @@ class PlanTreatment:
 
 @dataclass(frozen=True)
 class PanelSettings:
-    """params.yaml `panel` (the family defaults join the candidates as `<family>_default`)."""
+    """params.yaml `panel` (the family defaults join the candidates as `<family>_default`, the
+    panel sweep's winners as `panel_sweep_<family>`)."""
 
     symbols: str | list[str]  # "all": every series at eval.interval with the history needed
     min_history: int  # candles before the validation start a symbol needs
@@ -67,7 +68,9 @@ class PanelSettings:
         plan = {item: from_mapping(PlanTreatment, spec, f"params panel.plan.{item}")
                 for item, spec in (section.get("plan") or {}).items()}
         settings = from_mapping(cls, {**section, "plan": plan}, "params panel")
-        names = set(settings.candidates) | {f"{f}_default" for f in FAMILIES}
+        swept = ((params.get("sweep") or {}).get("panel") or {}).get("families", [])
+        names = (set(settings.candidates) | {f"{f}_default" for f in FAMILIES}
+                 | {f"panel_sweep_{f}" for f in swept})
         for item, treatment in plan.items():
             unknown = sorted({treatment.control, *treatment.treatments} - names)
             if unknown:
