@@ -290,3 +290,31 @@ def test_the_study_storage_can_come_from_the_environment(tmp_path, monkeypatch):
         heartbeat_storage("postgresql+psycopg://me:hunter2@127.0.0.1:1/optuna")
     assert "study storage postgresql+psycopg://me:***@127.0.0.1:1/optuna: cannot open it" in \
         str(err.value) and "hunter2" not in str(err.value)
+
+
+def test_pool_and_cache_score_a_longer_horizon_like_the_forecasters(toto_model):
+    """At horizon 3 a trial's losses are those of the forecasters' third step."""
+    candles = make_candles(120)
+    splits = compute_splits({"X": candles}, "1d", DAY, 20, 10)
+    far = split_windows(candles, "X", splits, "validation", 32, horizon=3)
+    assert len(far.contexts[0].future_timestamps) == 3
+    np.testing.assert_array_equal(far.prev_close, [c.close[-1] for c in far.contexts])
+
+    def factory(length, num_samples):
+        return TotoForecaster(toto_model, seed=1, num_samples=num_samples, context_length=length)
+
+    pool = build_toto_pool(factory, far, [32], 64)
+    direct = factory(32, 64).predict(far.contexts)
+    np.testing.assert_allclose(pool.losses(64, "median", 32).mae,
+                               np.abs(direct.point[:, -1] / far.prev_close - 1
+                                      - far.actual_return), rtol=1e-5, atol=1e-7)
+    torch.manual_seed(2)
+    kronos = KronosForecaster(KronosTokenizer(TOK), Kronos(PRED), seed=3, max_context=64)
+    knobs = {"sample_count": 8, "temperature": 1.0, "top_p": 0.9, "clip": 5.0,
+             "context_length": 30}
+    cache = KronosCache(kronos, far)
+    losses = dict(cache.losses({"model": "kronos", **knobs}, np.arange(len(far.contexts))))
+    same = KronosForecaster(kronos.tokenizer, kronos.predictor, seed=3, max_context=64, **knobs)
+    point = same.predict(far.contexts).point[:, -1]
+    np.testing.assert_allclose([losses[i].mae for i in range(len(far.contexts))],
+                               np.abs(point / far.prev_close - 1 - far.actual_return), rtol=1e-9)

@@ -8,11 +8,13 @@ alone, as the forecaster does. A trial that changes only temperature / top_p / t
 sample_count / anchor / aggregate then only draws tokens: the s2 logits of each s1 token drawn
 and the close of each (s1, s2) pair decoded are memoised per window, and what is missing is
 computed for a chunk of windows at once. The draws are `sampling.generate`'s, from the same
-per-window generator, so the samples are the forecaster's.
+per-window generator, so the samples are the forecaster's. At horizon > 1 every path runs the
+models again after its first step, so a trial runs the forecaster itself on its windows.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -68,6 +70,7 @@ class KronosCache:
         self.forecaster = forecaster
         self.windows = windows
         self.v2 = 2 ** forecaster.predictor.config.s2_bits
+        self.horizon = len(windows.contexts[0].future_timestamps)
         self._states: dict[tuple[int, float], list[_Window | None]] = {}
 
     def warm(self, context_length: int, clip: float) -> None:
@@ -174,6 +177,16 @@ class KronosCache:
             out[k] = (close + st.anchor_shift if anchor else close) * st.unit
         return out
 
+    def _forecast(self, indices: list[int], knobs: KronosKnobs) -> np.ndarray:
+        """[len(indices), sample_count] closes at the horizon, from the forecaster itself:
+        beyond the first step each path runs the models again, so there is nothing to
+        share across trials."""
+        f = self.forecaster
+        forecaster = KronosForecaster(f.tokenizer, f.predictor, seed=f.seed, device=f.device,
+                                      **{**dataclasses.asdict(knobs),
+                                         "max_context": f.max_context})
+        return forecaster.predict([self.windows.contexts[i] for i in indices]).samples[:, :, -1]
+
     def losses(self, config: dict, order: np.ndarray) -> Iterator[tuple[int, WindowLosses]]:
         """Yield (window index, its losses) of a trial's config (`model` and `KronosKnobs`
         keys) over the windows in `order`, computed CHUNK windows at a time."""
@@ -182,8 +195,9 @@ class KronosCache:
         w = self.windows
         for start in range(0, len(order), CHUNK):
             chunk = [int(i) for i in order[start : start + CHUNK]]
-            closes = self.samples(chunk, knobs.sampling, knobs.reads, float(knobs.clip),
-                                  bool(knobs.anchor))
+            closes = (self.samples(chunk, knobs.sampling, knobs.reads, float(knobs.clip),
+                                   bool(knobs.anchor)) if self.horizon == 1 else
+                      self._forecast(chunk, knobs))
             returns = closes / w.prev_close[chunk, None] - 1.0
             actual = w.actual_return[chunk]
             errors = np.abs(aggregate(closes, knobs.aggregate, axis=1) / w.prev_close[chunk]

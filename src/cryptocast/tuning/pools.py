@@ -134,13 +134,12 @@ def max_context(settings: SweepSettings) -> int:
 
 def sweep_windows(settings: SweepSettings, cfg: EvalConfig, symbol: str,
                   prepared_dir: str | Path) -> tuple[SplitWindows, Splits]:
-    """The validation windows a sweep of `symbol` scores (contexts as long as its space's
-    longest), and the splits."""
-    if cfg.horizon != 1:
-        raise ValueError(f"params eval.horizon: sweeps score horizon 1, got {cfg.horizon}")
+    """The validation windows a sweep of `symbol` scores at `cfg.horizon` (contexts as long
+    as its space's longest), and the splits."""
     splits = read_splits(prepared_dir)
     candles = load_series(prepared_dir, splits.interval, symbol)
-    return split_windows(candles, symbol, splits, "validation", max_context(settings)), splits
+    return split_windows(candles, symbol, splits, "validation", max_context(settings),
+                         cfg.horizon), splits
 
 
 def build_pool(settings: SweepSettings, cfg: EvalConfig, seed: int, symbol: str,
