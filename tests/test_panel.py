@@ -54,6 +54,14 @@ def test_a_symbols_forecasts_are_reused_until_what_they_depend_on_changes(prepar
     first = panel.symbol_losses("AAAUSDT", *args)
     assert set(first["candidate"]) == set(SPECS) and len(first) == 2 * 2 * 20
     assert first.loc[first["candidate"] == "naive", "crps"].isna().all()
+    blocks = panel.symbol_metrics(tmp_path / "out", "AAAUSDT")
+    test = first[(first["split"] == "test") & (first["candidate"] == "naive_gaussian")]
+    assert blocks["test"]["naive_gaussian"]["pct_return_mae"] == pytest.approx(
+        test["abs_error"].mean()) and blocks["test"]["naive_gaussian"]["n"] == 20
+    assert blocks["validation"]["naive_gaussian"]["crps"] == pytest.approx(
+        first.loc[(first["split"] == "validation") & (first["candidate"] == "naive_gaussian"),
+                  "crps"].mean())
+    assert panel.symbol_metrics(tmp_path / "out", "BBBUSDT") is None
     monkeypatch.setattr(panel, "score_symbol", lambda *a: pytest.fail("scored again"))
     pd.testing.assert_frame_equal(panel.symbol_losses("AAAUSDT", *args), first)
     monkeypatch.undo()

@@ -133,6 +133,27 @@ class Tree:
                    lambda m: {"members": winners, "candidates": m,
                               "weights": {"mean": {"weight": 0.5}, "mixture": {"weight": 0.5}}})
 
+    def panel(self, winner, trials):
+        """The panel's forecasts of this symbol (naive, naive_gaussian and the panel sweep's
+        Toto winner) with their metric blocks, and the panel sweep's trials on this symbol
+        and on another one."""
+        naive = self.scaled(0.0, 0.0)
+        metrics = self.write("panel", {"naive": naive, "naive_gaussian": naive,
+                                       "panel_sweep_toto": winner},
+                             f"panel/{SYMBOL}.parquet", "panel_unused.json")
+        write_json(self.root / "forecasts" / "panel" / f"{SYMBOL}.json",
+                   {"fingerprint": "f", "metrics": metrics})
+        write_json(self.root / "hyperparams" / "panel_sweep" / "toto.json",
+                   {"model": "toto", "num_samples": 64})
+        stamps = self.stamps[SPLIT_ROWS["validation"]]
+        rows = [pd.DataFrame({"trial": i, "family": "toto", "symbol": symbol,
+                              "timestamp": stamps, "mae": np.abs(t - self.actual("validation"))
+                              if symbol == SYMBOL else np.zeros(N)})
+                for i, t in enumerate(trials) for symbol in (SYMBOL, "BBBUSDT")]
+        path = self.root / "forecasts" / "panel_sweep" / "trials.parquet"
+        path.parent.mkdir(parents=True)
+        pd.concat(rows).to_parquet(path)
+
     def best(self) -> Record:
         r = self.root
         return best_record(JOB, SYMBOL, r)["point"]
@@ -251,3 +272,23 @@ def test_objectives_name_the_records(tmp_path):
     assert set(best_record(point_only, SYMBOL, tmp_path)) == {"point"}
     with pytest.raises(ValueError, match="select.objectives: point and optionally risk"):
         SelectParams(**section("select", objectives=["risk"]))
+
+
+def test_the_panel_sweep_winner_is_a_finalist_of_every_panel_symbol(tmp_path):
+    tree = Tree(tmp_path)
+    tree.pipeline(sweep_toto=tree.scaled(0.0, 0.0, 0.5))
+    assert "panel_sweep_toto" not in [c.name for c in gather(SYMBOL, BASELINE, {}, tmp_path)]
+    winner = tree.scaled(0.5, 0.5)
+    tree.panel(winner, trials=[winner["validation"], tree.scaled(0.0, 0.0, 0.5)["validation"]])
+    finalist = gather(SYMBOL, BASELINE, {}, tmp_path)[-1]
+    assert (finalist.name, finalist.stage) == ("panel_sweep_toto", "panel_sweep")
+    assert finalist.config == {"model": "toto", "num_samples": 64}
+    np.testing.assert_allclose(finalist.errors["validation"], -0.5 * tree.actual("validation"))
+    losses = tried_losses(SYMBOL, tmp_path)
+    assert {"panel:panel_sweep_toto", "panel_sweep:trial_0", "panel_sweep:trial_1"} <= set(losses)
+    np.testing.assert_allclose(losses["panel_sweep:trial_0"],  # this symbol's rows only
+                               0.5 * np.abs(tree.actual("validation")))
+    assert not any(k.startswith("panel_sweep:") for k in tried_losses(SYMBOL, tmp_path, "crps"))
+    record = tree.best()
+    assert record.selection["chosen"] == "panel_sweep_toto"
+    assert record.selection["stage"] == "panel_sweep" and record.config["num_samples"] == 64

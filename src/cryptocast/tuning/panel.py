@@ -22,8 +22,7 @@ from cryptocast.code import closure_sha256
 from cryptocast.config import EvalConfig, from_mapping
 from cryptocast.data.splits import SPLITS, Splits
 from cryptocast.data.store import load_series, read_manifest
-from cryptocast.evaluation.evaluate import backtest_candidates
-from cryptocast.evaluation.metrics import crps_from_samples
+from cryptocast.evaluation.evaluate import backtest_candidates, score_results
 from cryptocast.evaluation.panel import pooled_claim, pooled_comparison
 from cryptocast.forecast.registry import FAMILIES, build_forecaster, checkpoint_folder
 from cryptocast.io import read_json, sha256_of, write_atomic, write_json
@@ -105,24 +104,18 @@ def panel_symbols(prepared_dir: str | Path, splits: Splits, settings: PanelSetti
 
 def score_symbol(symbol: str, specs: Mapping[str, Mapping[str, Any]], cfg: EvalConfig,
                  seed: int, prepared_dir: str | Path, models_dir: str | Path,
-                 splits: Splits) -> pd.DataFrame:
-    """Every candidate's loss per window of both splits: split, candidate, timestamp,
-    abs_error (of the return) and crps (NaN for point forecasts)."""
+                 splits: Splits) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Every candidate's forecasts per window of both splits (`point_frame` with abs_error,
+    the absolute return error) and its metric blocks per split (`score_results`, against
+    naive)."""
     candles = load_series(prepared_dir, splits.interval, symbol)
     forecasters = {name: build_forecaster(name, spec, models_dir, seed)
                    for name, spec in specs.items()}
     results = backtest_candidates(candles, symbol, splits, forecasters, cfg)
-    rows = []
-    for split, by_name in results.items():
-        for name, r in by_name.items():
-            actual = r.actual_close / r.prev_close - 1
-            crps = (crps_from_samples(r.samples / r.prev_close[:, None] - 1, actual)
-                    if r.samples is not None else np.full(len(actual), np.nan))
-            rows.append(pd.DataFrame({"split": split, "candidate": name,
-                                      "timestamp": r.timestamps,
-                                      "abs_error": np.abs(r.point / r.prev_close - 1 - actual),
-                                      "crps": crps}))
-    return pd.concat(rows, ignore_index=True)
+    metrics, frame = score_results(results, "naive", cfg, splits.interval, seed)
+    frame["abs_error"] = np.abs(frame["forecast_close"] / frame["prev_close"] - 1
+                                - (frame["actual_close"] / frame["prev_close"] - 1))
+    return frame, metrics
 
 
 def fingerprint(symbol: str, specs: Mapping[str, Mapping[str, Any]], cfg: EvalConfig,
@@ -144,17 +137,29 @@ def fingerprint(symbol: str, specs: Mapping[str, Mapping[str, Any]], cfg: EvalCo
 
 def symbol_losses(symbol: str, specs, cfg: EvalConfig, seed: int, prepared_dir, models_dir,
                   splits: Splits, out_dir: str | Path) -> pd.DataFrame:
-    """The symbol's losses (`score_symbol`), from `out_dir/<SYMBOL>.parquet` when its
-    fingerprint there matches, else scored now and kept there."""
-    path = Path(out_dir) / f"{symbol}.parquet"
-    stamp = Path(out_dir) / f"{symbol}.json"
+    """The symbol's forecasts (`score_symbol`), from `out_dir/<SYMBOL>.parquet` when the
+    fingerprint in `out_dir/<SYMBOL>.json` matches, else scored now and kept there with the
+    metric blocks (`symbol_metrics`)."""
+    path, stamp = forecasts_path(out_dir, symbol), Path(out_dir) / f"{symbol}.json"
     key = fingerprint(symbol, specs, cfg, seed, prepared_dir, models_dir, splits)
     if path.exists() and stamp.exists() and read_json(stamp).get("fingerprint") == key:
         return pd.read_parquet(path)
-    frame = score_symbol(symbol, specs, cfg, seed, prepared_dir, models_dir, splits)
+    frame, metrics = score_symbol(symbol, specs, cfg, seed, prepared_dir, models_dir, splits)
     write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
-    write_json(stamp, {"fingerprint": key})
+    write_json(stamp, {"fingerprint": key, "metrics": metrics})
     return frame
+
+
+def forecasts_path(out_dir: str | Path, symbol: str) -> Path:
+    """Where `symbol_losses` keeps a symbol's forecasts."""
+    return Path(out_dir) / f"{symbol}.parquet"
+
+
+def symbol_metrics(out_dir: str | Path, symbol: str) -> dict[str, Any] | None:
+    """A panel symbol's metric blocks {split: {candidate: block}}, None when it is not in the
+    panel."""
+    stamp = Path(out_dir) / f"{symbol}.json"
+    return read_json(stamp)["metrics"] if stamp.exists() else None
 
 
 def _matrix(frames: Mapping[str, pd.DataFrame], split: str, name: str, column: str

@@ -4,7 +4,9 @@ included), chosen on validation behind a gate that counts everything that was tr
 Rule `spa` (the default): Hansen's SPA test, with naive as the benchmark, over every
 configuration whose validation losses were looked at: the baseline config, the plan's
 candidates, every sweep and re-sweep trial (pruned ones scored on every window), the winners
-run for real, every ensemble weight, and the base and fine-tuned default forecasters.
+run for real, every ensemble weight, the base and fine-tuned default forecasters, and the
+panel's candidates and every panel sweep trial as scored on the symbol (the panel sweep's
+winners are finalists of every symbol in the panel).
 Identical forecasts count once. Only when the SPA rejects at `alpha` is a configuration
 promoted over the random walk (the finalist with the lowest validation MAE below naive's);
 otherwise the choice is the random walk with its Gaussian band (naive_gaussian). Rule `best`
@@ -39,6 +41,7 @@ from cryptocast.evaluation.stats import loss_dm
 from cryptocast.forecast.registry import FAMILIES, checkpoint_folder
 from cryptocast.io import read_json
 from cryptocast.tuning.improved import read_candidate_files
+from cryptocast.tuning.panel import forecasts_path, symbol_metrics
 from cryptocast.tuning.records import Record, provenance_block, windows_block
 
 METRIC = "pct_return_mae"
@@ -121,7 +124,8 @@ def gather(symbol: str, baseline_spec: BaselineSpec, defaults: Mapping[str, Mapp
     """Every stage's finalists for `symbol` from the pipeline's files under `root`, in stage
     order: naive and the baseline config, the plan's candidates, the sweep winners, the base
     and fine-tuned default forecasters (`defaults`: each family's knobs), the re-sweep winners
-    (when it searched) and the ensembles; with their errors unless `with_errors` is False."""
+    (when it searched), the ensembles and the panel sweep's winners as scored on `symbol` by the
+    panel; with their errors unless `with_errors` is False."""
     root = Path(root)
 
     def errors(path: Path):
@@ -159,7 +163,19 @@ def gather(symbol: str, baseline_spec: BaselineSpec, defaults: Mapping[str, Mapp
                for kind, c in ensemble["weights"].items()}
     found += _finalists("ensemble", {n: n for n in configs}, ensemble["candidates"], configs,
                         errors(layout.point_forecasts("ensemble", symbol)))
-    return found
+    return found + _panel_sweep_finalists(symbol, root, errors)
+
+
+def _panel_sweep_finalists(symbol: str, root: Path, errors) -> list[Candidate]:
+    """The panel sweep's winners as scored on `symbol` by the panel (none when the symbol is
+    not in the panel)."""
+    metrics = symbol_metrics(root / layout.PANEL_FORECASTS, symbol)
+    if metrics is None:
+        return []
+    configs = {f"panel_sweep_{path.stem}": read_json(path)
+               for path in sorted((root / layout.PANEL_SWEEP).glob("*.json"))}
+    return _finalists("panel_sweep", {n: n for n in configs}, metrics, configs,
+                      errors(forecasts_path(layout.PANEL_FORECASTS, symbol)))
 
 
 def _sweep_finalists(stage: str, symbol: str, root: Path, errors) -> list[Candidate]:
@@ -188,14 +204,17 @@ def drop_duplicates(candidates: list[Candidate]) -> tuple[list[Candidate], dict[
 def tried_losses(symbol: str, root: str | Path = ".", loss: str = "mae"
                  ) -> dict[str, np.ndarray]:
     """Every configuration whose validation losses were looked at, by `<stage>:<candidate>`:
-    every candidate of every stage's forecasts and every sweep and re-sweep trial. `loss`:
-    `mae` (absolute return errors) or `crps` (forecasts without a distribution left out)."""
+    every candidate of every stage's forecasts (the panel's included), every sweep and
+    re-sweep trial, and every panel sweep trial as scored on `symbol` (their MAE only: the
+    panel sweep never computed their CRPS). `loss`: `mae` (absolute return errors) or `crps`
+    (forecasts without a distribution left out)."""
     root = Path(root)
     frames = {stage: [layout.point_forecasts(stage, symbol)]
               for stage in ("baseline", "improved", "ensemble")}
     frames["finetune"] = [layout.finetune_forecasts(f, symbol) for f in sorted(FAMILIES)]
     for stage in ("sweep", "resweep"):
         frames[stage] = [layout.sweep_outputs(stage, symbol) / "forecasts.parquet"]
+    frames["panel"] = [forecasts_path(layout.PANEL_FORECASTS, symbol)]
     column = {"mae": "error", "crps": "crps"}[loss]
     losses = {}
     for stage, paths in frames.items():
@@ -211,6 +230,11 @@ def tried_losses(symbol: str, root: str | Path = ".", loss: str = "mae"
             trials = pd.read_parquet(path).sort_values(["trial", "timestamp"], kind="stable")
             for number, rows in trials.groupby("trial"):
                 losses[f"{stage}:trial_{number}"] = rows[loss].to_numpy()
+    path = root / layout.PANEL_SWEEP_TRIALS / "trials.parquet"
+    if loss == "mae" and path.exists():
+        trials = pd.read_parquet(path, filters=[("symbol", "==", symbol)])
+        for number, rows in trials.sort_values(["trial", "timestamp"]).groupby("trial"):
+            losses[f"panel_sweep:trial_{number}"] = rows["mae"].to_numpy()
     return losses
 
 
