@@ -155,3 +155,12 @@ def test_panel_sweep_text_states_the_gate():
         "MAE over the panel. Winners: toto 0.987 x naive (num_samples 256). Hansen's SPA over "
         "the 88 distinct configurations against naive gives p = 0.410, so no configuration "
         "tried beat")
+
+
+def test_scope_text_names_what_was_scored():
+    from cryptocast.report.tables import scope_text
+
+    text = scope_text({"interval": "4h", "horizon": 3, "steps": {"validation": 720,
+                                                                 "test": 700}})
+    assert text.startswith("4h candles, rolling origin, horizon 3; 720 validation and 700 test "
+                           "windows.") and "return 3 candle(s) ahead" in text

@@ -33,6 +33,7 @@ from cryptocast.report.tables import (
     panel_verdicts,
     risk_rows,
     risk_text,
+    scope_text,
     selection_text,
     summary_rows,
     symbol_reports,
@@ -50,11 +51,8 @@ def _report_blocks(baselines: Mapping[str, BaselineSpec],
                    ) -> list[Block]:
     reports = symbol_reports(baselines, defaults, root)
     blocks = [Block("heading", (1, "cryptocast: which configuration to run, and what helped")),
-              Block("text", "Daily candles, rolling origin, horizon 1; 120 validation and 120 "
-                            "test windows. Every choice was made on validation; the test split "
-                            "is only reported. MAE = mean absolute error of the next candle's "
-                            "return. With 120 windows, differences below about 5% of the MAE "
-                            "are usually noise: read the DM p-values and intervals."),
+              Block("text", scope_text(read_json(root / layout.record(
+                  "best", reports[0].symbol))["windows"])),
               Block("table", (SUMMARY_COLUMNS, summary_rows(reports)))]
     for r in reports:
         forecasts = pd.read_csv(root / layout.FORECAST_PLOTS / f"{r.symbol}.csv")

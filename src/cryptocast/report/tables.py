@@ -25,6 +25,16 @@ def _num(x: float | None, fmt: str = "{:.3g}") -> str:
     return "-" if x is None else fmt.format(x)
 
 
+def scope_text(windows: Mapping[str, Any]) -> str:
+    """What was scored (a selection record's `windows` block: interval, horizon, steps)."""
+    steps = windows["steps"]
+    return (f"{windows['interval']} candles, rolling origin, horizon {windows['horizon']}; "
+            f"{steps['validation']} validation and {steps['test']} test windows. Every choice "
+            "was made on validation; the test split is only reported. MAE = mean absolute error "
+            f"of the return {windows['horizon']} candle(s) ahead. With {steps['test']} windows "
+            "small differences are usually noise: read the DM p-values and intervals.")
+
+
 def candidate_row(c: Candidate) -> list[str]:
     """A candidate's table row. Skill = 1 - MAE / naive MAE; its interval comes from the
     bootstrap interval of MAE(candidate) - MAE(naive)."""
