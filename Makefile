@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all setup lock repro test lint postgres smoke bench monitor-month push pull clean
+.PHONY: all setup lock repro test lint postgres smoke stage-minutes bench monitor-month push pull clean
 
 all: repro
 
@@ -45,6 +45,10 @@ test: lint postgres
 # in a throwaway copy of the repo (build/smoke), so the workspace is left untouched.
 smoke: setup
 	python scripts/smoke.py --overrides params.smoke.yaml --dest build/smoke
+
+# The default pipeline from scratch in a throwaway copy, each stage timed (README's stage table).
+stage-minutes: setup
+	python scripts/smoke.py --dest build/full --timings bench/results/stage_minutes.json
 
 # A simulated month of `cryptocast monitor` on the pipeline's production configs (docs/).
 monitor-month: setup

@@ -1,24 +1,31 @@
-"""Run the real pipeline end to end in a throwaway copy of the repo with a small profile.
+"""Run the real pipeline end to end in a throwaway copy of the repo with a small profile (or,
+without overrides, the default one: `make stage-minutes` times every stage of it).
 
 The copy holds the repo's files (tracked and untracked-but-not-ignored), params.yaml merged with
 the overrides file, data.source_dir made absolute, and a DVC repo without git. `dvc repro`
 then runs every stage there; the script fails if any stage fails, a metrics file is missing,
 or a stage reads a param that its dvc.yaml entry does not list (or lists one it never reads).
+With --timings it writes each stage's seconds (JSON).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import click
 import yaml
 
 from cryptocast.config import TRACE_ENV, load_params, merge_params
+from cryptocast.io import write_json
+
+RUNNING = re.compile(r"Running stage '([^']+)'")
 
 
 def covered(path: str, declared: list[str]) -> bool:
@@ -68,22 +75,54 @@ def copy_repo(dest: Path) -> None:
             shutil.copy2(name, dest / name)
 
 
+def repro_timed(dest: Path, env: dict[str, str]) -> dict[str, float]:
+    """Run `dvc repro` in `dest`, echoing its output; each stage that ran -> its seconds (from
+    its "Running stage" line to the next one, or to the end)."""
+    seconds: dict[str, float] = {}
+    current, started = None, time.perf_counter()
+    with subprocess.Popen(["dvc", "repro"], cwd=dest, env=env, stdout=subprocess.PIPE,
+                          text=True, bufsize=1) as proc:
+        for line in proc.stdout:
+            click.echo(line, nl=False)
+            match = RUNNING.match(line)
+            if match:
+                now = time.perf_counter()
+                if current:
+                    seconds[current] = now - started
+                current, started = match.group(1), now
+    if proc.returncode:
+        raise click.ClickException(f"dvc repro failed in {dest} (exit {proc.returncode})")
+    if current:
+        seconds[current] = time.perf_counter() - started
+    return seconds
+
+
 @click.command()
-@click.option("--overrides", type=click.Path(exists=True, dir_okay=False), required=True)
+@click.option("--overrides", type=click.Path(exists=True, dir_okay=False),
+              help="A params file merged over params.yaml (none: the default profile).")
 @click.option("--dest", type=click.Path(file_okay=False), default="build/smoke", show_default=True)
-def main(overrides: str, dest: str) -> None:
+@click.option("--timings", type=click.Path(dir_okay=False),
+              help="Write each stage's seconds and the total here (JSON).")
+def main(overrides: str | None, dest: str, timings: str | None) -> None:
     """Copy the repo to DEST, apply OVERRIDES to params.yaml and run `dvc repro` there."""
     dest_path = Path(dest)
     shutil.rmtree(dest_path, ignore_errors=True)
     dest_path.mkdir(parents=True)
     copy_repo(dest_path)
-    params = merge_params(load_params("params.yaml"), load_params(overrides))
+    params = load_params("params.yaml")
+    if overrides:
+        params = merge_params(params, load_params(overrides))
     params["data"]["source_dir"] = str(Path(params["data"]["source_dir"]).resolve())
     (dest_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (dest_path / ".dvc" / "config.local").write_text("[core]\n    no_scm = true\n")
     traces = (dest_path / "build" / "params-reads").resolve()
-    subprocess.run(["dvc", "repro"], cwd=dest_path, check=True,
-                   env={**os.environ, TRACE_ENV: str(traces)})
+    started = time.perf_counter()
+    seconds = repro_timed(dest_path, {**os.environ, TRACE_ENV: str(traces)})
+    if timings:
+        write_json(Path(timings), {"profile": overrides or "params.yaml",
+                                   "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
+                                   "total_seconds": time.perf_counter() - started,
+                                   "stage_seconds": seconds})
     problems = params_mismatches(dest_path, traces)
     if problems:
         raise click.ClickException("params read vs dvc.yaml:\n" + "\n".join(problems))
