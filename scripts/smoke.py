@@ -2,9 +2,10 @@
 without overrides, the default one: `make stage-minutes` times every stage of it).
 
 The copy holds the repo's files (tracked and untracked-but-not-ignored), params.yaml merged with
-the overrides file, data.source_dir made absolute, and a DVC repo without git. `dvc repro`
-then runs every stage there; the script fails if any stage fails, a metrics file is missing,
-or a stage reads a param that its dvc.yaml entry does not list (or lists one it never reads).
+the overrides file, data.source_dir made absolute, and a DVC repo without git or lock file.
+`dvc repro` then runs every stage there; the script fails if any stage fails, a metrics file
+is missing, or a stage reads a param that its dvc.yaml entry does not list (or lists one it
+never reads).
 With --timings it writes each stage's seconds (JSON).
 """
 
@@ -109,6 +110,7 @@ def main(overrides: str | None, dest: str, timings: str | None) -> None:
     shutil.rmtree(dest_path, ignore_errors=True)
     dest_path.mkdir(parents=True)
     copy_repo(dest_path)
+    (dest_path / "dvc.lock").unlink(missing_ok=True)  # from scratch: no stage counts as done
     params = load_params("params.yaml")
     if overrides:
         params = merge_params(params, load_params(overrides))
