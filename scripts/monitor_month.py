@@ -12,9 +12,10 @@ import click
 from tqdm import tqdm
 
 from cryptocast.cli import main as cryptocast
-from cryptocast.config import DataConfig, EvalConfig, load_params, symbols_from_params
-from cryptocast.data.candles import read_candles, write_candles_csv
-from cryptocast.data.schema import INTERVALS, RepairPolicy
+from cryptocast.cli.monitor import candle_source
+from cryptocast.config import EvalConfig, load_params, symbols_from_params
+from cryptocast.data.candles import write_candles_csv
+from cryptocast.data.schema import INTERVALS
 
 
 def run(args: list[str]) -> int:
@@ -33,10 +34,9 @@ def run(args: list[str]) -> int:
               type=click.Path(file_okay=False), help="Where the report goes.")
 def simulate(days: int, dest: str, out: str) -> None:
     params = load_params()
-    cfg, interval = DataConfig.from_params(params), EvalConfig.from_params(params).interval
-    policy = RepairPolicy.from_params(cfg.repair)
-    full = {s: read_candles(Path(cfg.source_dir) / interval / f"{s}.csv", interval, policy, s)[0]
-            for s in symbols_from_params(params)}
+    interval = EvalConfig.from_params(params).interval
+    read = candle_source(params, interval, source_dir=None, live=False, exchange="")
+    full = {s: read(s) for s in symbols_from_params(params)}
     end = min(frame["timestamp"].iloc[-1] for frame in full.values())
     dest_dir = Path(dest)
     shutil.rmtree(dest_dir, ignore_errors=True)

@@ -107,7 +107,7 @@ def test_forecast_prints_the_next_close_and_its_80_interval(project, monkeypatch
         calls.append((exchange, symbol, interval))
         return make_candles(60, start="2025-01-01")
 
-    monkeypatch.setattr("cryptocast.cli.fetch_candles", fake_fetch)
+    monkeypatch.setattr("cryptocast.cli.common.fetch_candles", fake_fetch)
     live = CliRunner().invoke(main, ["forecast", "AAAUSDT", "--live", "--exchange", "kraken"])
     assert live.exit_code == 0, live.output
     assert calls == [("kraken", "AAAUSDT", "1d")]

@@ -277,7 +277,9 @@ def test_cli_update_report_and_alerts(project, monkeypatch):
     text = (project.root / "reports" / "monitor" / "report.md").read_text()
     assert "| AAAUSDT | point | naive_gaussian | 30 | " in text
     assert (project.root / "reports" / "monitor" / f"{SYMBOL}_rolling.png").exists()
-    assert cli("verify", "--source-dir", "data").exit_code == 0
+    verified = cli("verify", "--source-dir", "data")
+    assert verified.exit_code == 0
+    assert "93 forecasts in ledger" in verified.output and "; 0 differ" in verified.output
     # four days later nothing was updated: the data is stale
     stale = cli("report", "--as-of", str(day(174)))
     assert stale.exit_code == 1

@@ -11,7 +11,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from cryptocast.cli.common import DEVICE, PARAMS, OneLineErrors
+from cryptocast.cli.common import DEVICE, PARAMS, OneLineErrors, fetch_recent
 from cryptocast.cli.data import data
 from cryptocast.cli.monitor import monitor
 from cryptocast.config import (
@@ -21,8 +21,6 @@ from cryptocast.config import (
     family_defaults,
     load_params,
 )
-from cryptocast.data.fetch import fetch_candles
-from cryptocast.data.schema import INTERVALS
 from cryptocast.forecast.registry import FAMILIES
 from cryptocast.runtime import load_and_configure
 from cryptocast.tuning.records import read_record
@@ -115,8 +113,7 @@ def forecast(params_path, symbol, config, live, exchange, device) -> None:
     record, path = _record(symbol, config)
     interval = read_splits("data/prepared").interval
     if live:
-        since = pd.Timestamp.now(tz="UTC").tz_localize(None) - 1100 * INTERVALS[interval]
-        candles = fetch_candles(exchange, symbol, interval, since, None)
+        candles = fetch_recent(exchange, symbol, interval)
     else:
         candles = load_series("data/prepared", interval, symbol)
     result = forecast_next(record, candles, interval, "models", int(params["seed"]))

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import click
+import pandas as pd
+
+from cryptocast.data.fetch import fetch_candles
+from cryptocast.data.schema import INTERVALS
+
+# Closed candles a live forecast fetches: more than the longest context any config reads.
+LIVE_CANDLES = 1100
 
 PARAMS = click.option(
     "--params",
@@ -27,3 +34,9 @@ class OneLineErrors(click.Group):
             return super().invoke(ctx)
         except (ValueError, FileNotFoundError) as err:
             raise click.UsageError(str(err)) from err
+
+
+def fetch_recent(exchange: str, symbol: str, interval: str) -> pd.DataFrame:
+    """The latest `LIVE_CANDLES` closed candles of `symbol` from the exchange (ccxt)."""
+    since = pd.Timestamp.now(tz="UTC").tz_localize(None) - LIVE_CANDLES * INTERVALS[interval]
+    return fetch_candles(exchange, symbol, interval, since, None)

@@ -8,11 +8,10 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from cryptocast.cli.common import DEVICE, PARAMS
+from cryptocast.cli.common import DEVICE, PARAMS, fetch_recent
 from cryptocast.config import DataConfig, EvalConfig, load_params, symbols_from_params
 from cryptocast.data.candles import read_candles
-from cryptocast.data.fetch import fetch_candles
-from cryptocast.data.schema import INTERVALS, RepairPolicy
+from cryptocast.data.schema import RepairPolicy
 from cryptocast.database import resolve_url
 from cryptocast.io import write_atomic
 from cryptocast.monitor import (
@@ -23,7 +22,6 @@ from cryptocast.monitor import (
     alerts,
     forward_records,
     markdown,
-    newest_targets,
     periods_per_year,
     production_records,
     rolling_figure,
@@ -63,12 +61,11 @@ def _ledger(params: dict, url: str | None) -> Ledger:
                               "params monitor.ledger"), settings.busy_timeout_s)
 
 
-def _candle_source(params: dict, interval: str, source_dir: str | None, live: bool,
+def candle_source(params: dict, interval: str, source_dir: str | None, live: bool,
                    exchange: str):
     """symbol -> its closed candles, from CSV files or the exchange."""
     if live:
-        since = pd.Timestamp.now(tz="UTC").tz_localize(None) - 1100 * INTERVALS[interval]
-        return lambda symbol: fetch_candles(exchange, symbol, interval, since, None)
+        return lambda symbol: fetch_recent(exchange, symbol, interval)
     cfg = DataConfig.from_params(params)
     policy = RepairPolicy.from_params(cfg.repair)
     folder = Path(source_dir or cfg.source_dir) / interval
@@ -95,7 +92,7 @@ def update(params_path, ledger_url, symbols, source_dir, live, exchange, device)
     params = load_and_configure(params_path, device)[0]
     settings = MonitorSettings.from_params(params)
     interval = EvalConfig.from_params(params).interval
-    source = _candle_source(params, interval, source_dir, live, exchange)
+    source = candle_source(params, interval, source_dir, live, exchange)
     forecaster = Forecaster(interval, Path("models"), int(params["seed"]))
     ledger = _ledger(params, ledger_url)
     for symbol in symbols or symbols_from_params(params):
@@ -118,12 +115,12 @@ def verify_command(params_path, ledger_url, symbols, source_dir, live, exchange,
     exit 1 if one does."""
     params = load_and_configure(params_path, device)[0]
     interval = EvalConfig.from_params(params).interval
-    source = _candle_source(params, interval, source_dir, live, exchange)
+    source = candle_source(params, interval, source_dir, live, exchange)
     ledger = _ledger(params, ledger_url)
     problems = verify(ledger, source, Forecaster(interval, Path("models"), 0), list(symbols))
     for line in problems:
         click.echo(line)
-    checked = len(ledger.frame(FORECASTS))
+    checked = ledger.count(FORECASTS)
     click.echo(f"{checked} forecasts in ledger {ledger.name}; {len(problems)} differ")
     if problems:
         raise SystemExit(1)
@@ -151,7 +148,7 @@ def report(params_path, ledger_url, out_dir, as_of) -> None:
     backtests = {(s, o): r for s in scored["symbol"].unique() for o, r in production_records(
         s, "hyperparams/best", settings.benchmark).items()}
     now = pd.Timestamp(as_of) if as_of else pd.Timestamp.now(tz="UTC").tz_localize(None)
-    alert_lines = alerts(records, scored, newest_targets(ledger.frame(FORECASTS)), cfg.interval,
+    alert_lines = alerts(records, scored, ledger.newest_targets(), cfg.interval,
                          now, settings.min_dm, settings.alerts)
     out = Path(out_dir)
     figures = [rolling_figure(scored, s, settings.rolling, out / f"{s}_rolling.png")

@@ -7,7 +7,6 @@ from cryptocast.monitor.summary import (
     alerts,
     forward_records,
     markdown,
-    newest_targets,
     periods_per_year,
     rolling_figure,
     table_rows,
@@ -23,6 +22,6 @@ from cryptocast.monitor.update import (
 
 __all__ = ["BENCHMARK", "CONFIGS", "FORECASTS", "SCORES", "AlertSettings", "Forecaster",
            "ForwardRecord", "Ledger", "LedgerError", "MonitorSettings", "alerts", "candles_sha",
-           "forward_records", "markdown", "newest_targets", "periods_per_year",
+           "forward_records", "markdown", "periods_per_year",
            "production_records", "rolling_figure", "score_rows", "table_rows", "update_symbol",
            "verify"]

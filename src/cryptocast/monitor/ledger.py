@@ -187,13 +187,28 @@ class Ledger:
             f.symbol == symbol, f.interval == interval, f.objective == objective)).scalar())
         return None if value is None else pd.Timestamp(value)
 
+    def _frame(self, query: sa.Select, columns: list[str] | None = None) -> pd.DataFrame:
+        return self.run(lambda conn: pd.DataFrame(conn.execute(query).mappings().all(),
+                                                  columns=columns))
+
     def frame(self, table: sa.Table, where=None) -> pd.DataFrame:
         """The rows of `table` (optionally filtered), ordered by its first column."""
         query = sa.select(table).order_by(*table.primary_key.columns)
         if where is not None:
             query = query.where(where)
-        return self.run(lambda conn: pd.DataFrame(conn.execute(query).mappings().all(),
-                                                  columns=[c.name for c in table.columns]))
+        return self._frame(query, [c.name for c in table.columns])
+
+    def count(self, table: sa.Table) -> int:
+        """How many rows `table` holds."""
+        return self.run(lambda conn: conn.execute(
+            sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+    def newest_targets(self) -> pd.Series:
+        """Per symbol, the latest target in the ledger (the candle open at its last update)."""
+        f = FORECASTS.c
+        rows = self._frame(sa.select(f.symbol, sa.func.max(f.target).label("target"))
+                           .group_by(f.symbol).order_by(f.symbol), ["symbol", "target"])
+        return rows.set_index("symbol")["target"]
 
     def unscored(self, symbol: str, interval: str) -> pd.DataFrame:
         """The symbol's forecasts without a score yet."""
@@ -201,8 +216,7 @@ class Ledger:
         query = (sa.select(FORECASTS).outerjoin(SCORES, SCORES.c.forecast_id == f.id)
                  .where(f.symbol == symbol, f.interval == interval,
                         SCORES.c.forecast_id.is_(None)).order_by(f.id))
-        return self.run(lambda conn: pd.DataFrame(conn.execute(query).mappings().all(),
-                                                  columns=[c.name for c in FORECASTS.columns]))
+        return self._frame(query, [c.name for c in FORECASTS.columns])
 
     def scored(self) -> pd.DataFrame:
         """Every scored forecast joined with its score and its config's name."""
@@ -210,7 +224,7 @@ class Ledger:
                  .join(SCORES, SCORES.c.forecast_id == FORECASTS.c.id)
                  .join(CONFIGS, CONFIGS.c.id == FORECASTS.c.config_id)
                  .order_by(FORECASTS.c.symbol, FORECASTS.c.objective, FORECASTS.c.target))
-        return self.run(lambda conn: pd.DataFrame(conn.execute(query).mappings().all()))
+        return self._frame(query)
 
     def dispose(self) -> None:
         self.engine.dispose()

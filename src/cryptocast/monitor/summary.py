@@ -186,8 +186,3 @@ def markdown(rows: list[list[str]], figures: list[Path], alert_lines: list[str],
 
 def periods_per_year(interval: str) -> float:
     return pd.Timedelta(days=365) / INTERVALS[interval]
-
-
-def newest_targets(forecasts: pd.DataFrame) -> pd.Series:
-    """Per symbol, the latest target in the ledger (the candle open at its last update)."""
-    return forecasts.groupby("symbol")["target"].max()

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from cryptocast.code import closure_sha256
 from cryptocast.data.schema import INTERVALS
 from cryptocast.evaluation.metrics import crps_from_samples
+from cryptocast.evaluation.risk import pit_values
 from cryptocast.forecast.base import OHLCV
 from cryptocast.forecast.registry import FAMILIES
 from cryptocast.io import sha256_of
@@ -162,7 +163,7 @@ def score_rows(forecasts: pd.DataFrame, candles: pd.DataFrame) -> list[dict[str,
                        in_80=bool(q[3] <= realised <= q[4]),
                        in_95=bool(q[1] <= realised <= q[5]),
                        var95_hit=bool(realised < q[2]), var99_hit=bool(realised < q[0]),
-                       pit=float(np.mean(returns <= realised)))
+                       pit=float(pit_values(returns[None], np.array([realised]))[0]))
         rows.append(row)
     return rows
 
