@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all setup lock repro test lint postgres smoke stage-minutes bench monitor-month push pull clean
+.PHONY: all setup lock repro test lint postgres smoke stage-minutes bench monitor-month panel-4h push pull clean
 
 all: repro
 
@@ -53,6 +53,11 @@ stage-minutes: setup
 # A simulated month of `cryptocast monitor` on the pipeline's production configs (docs/).
 monitor-month: setup
 	python scripts/monitor_month.py --days 30
+
+# The panel on 4-hourly candles beside the daily one (panel.intervals), once, in a throwaway
+# copy that shares the DVC cache: docs/panel-4h/.
+panel-4h: setup
+	python scripts/panel_intervals.py --interval 4h
 
 bench: setup
 	python bench/toto_latency.py

@@ -75,7 +75,10 @@ def _report_blocks(baselines: Mapping[str, BaselineSpec],
         if "risk" in r.best:
             blocks += _risk_blocks(r, root, figures_dir)
     if (root / layout.PANEL_METRICS).exists():
-        blocks += _panel_blocks(read_json(root / layout.PANEL_METRICS), figures_dir)
+        panel = read_json(root / layout.PANEL_METRICS)
+        blocks += panel_blocks(panel, figures_dir)
+        for interval, other in panel.get("other_intervals", {}).items():
+            blocks += panel_blocks(other, figures_dir, interval)
     if (root / layout.PANEL_SWEEP_METRICS).exists():
         blocks.append(Block("text", panel_sweep_text(read_json(root /
                                                                layout.PANEL_SWEEP_METRICS))))
@@ -121,21 +124,27 @@ def _risk_blocks(r: SymbolReport, root: Path, figures_dir: Path) -> list[Block]:
     ]
 
 
-def _panel_blocks(panel: Mapping[str, Any], figures_dir: Path) -> list[Block]:
+def panel_blocks(panel: Mapping[str, Any], figures_dir: Path, interval: str | None = None
+                 ) -> list[Block]:
+    """The panel section of one interval's results (None: eval.interval's, the main panel)."""
     excluded = "; ".join(f"{s}: {why}" for s, why in panel["excluded"].items()) or "none"
+    on = f" on {interval} candles" if interval else ""
+    windows = next(iter(panel["test"]["leaderboard"].values()))["mae"]["windows"]
     return [
-        Block("heading", (2, f"Panel: {len(panel['symbols'])} symbols")),
-        Block("text", "Every candidate on every symbol, the same dates. Relative scores are "
+        Block("heading", (2, f"Panel{on}: {len(panel['symbols'])} symbols")),
+        Block("text", "Every candidate on every symbol, the same dates "
+                      f"({windows} test windows per symbol). Relative scores are "
                       "geometric means over symbols; intervals resample the same time blocks "
                       f"for all symbols. Left out: {excluded}."),
-        Block("heading", (3, "Leaderboard (test)")),
+        Block("heading", (3, f"Leaderboard{on} (test)")),
         Block("table", (PANEL_COLUMNS, panel_rows(panel["test"]))),
-        Block("heading", (3, "Leaderboard (validation)")),
+        Block("heading", (3, f"Leaderboard{on} (validation)")),
         Block("table", (PANEL_COLUMNS, panel_rows(panel["validation"]))),
-        Block("heading", (3, "The plan's items on the panel")),
+        Block("heading", (3, f"The plan's items on the panel{on}")),
         Block("bullets", panel_verdicts(panel)),
-        Block("figure", figures.skill_heatmap(panel["test"]["skill_vs_naive"], "test",
-                                              figures_dir / "panel_skill.png")),
+        Block("figure", figures.skill_heatmap(
+            panel["test"]["skill_vs_naive"], "test",
+            figures_dir / f"panel_skill{'_' + interval if interval else ''}.png")),
     ]
 
 
@@ -201,3 +210,13 @@ def build_report(baselines: Mapping[str, BaselineSpec],
     page = _html(blocks)
     write_atomic(html_path, lambda tmp: tmp.write_text(page))
     return md_path, html_path
+
+
+def build_panel_report(panel: Mapping[str, Any], interval: str, out_dir: str | Path) -> Path:
+    """Write the panel section of one interval's results (`metrics/panel.json`'s
+    other_intervals.<interval>) as out_dir/README.md, its figure beside it."""
+    out_dir = Path(out_dir)
+    markdown = _markdown(panel_blocks(panel, out_dir, interval), out_dir)
+    path = out_dir / "README.md"
+    write_atomic(path, lambda tmp: tmp.write_text(markdown))
+    return path

@@ -20,6 +20,7 @@ import pandas as pd
 
 from cryptocast.code import closure_sha256
 from cryptocast.config import EvalConfig, from_mapping
+from cryptocast.data.schema import INTERVALS
 from cryptocast.data.splits import SPLITS, Splits
 from cryptocast.data.store import load_series, read_manifest
 from cryptocast.evaluation.evaluate import backtest_candidates, score_results
@@ -45,8 +46,9 @@ class PanelSettings:
     """params.yaml `panel` (the family defaults join the candidates as `<family>_default`, the
     panel sweep's winners as `panel_sweep_<family>`)."""
 
-    symbols: str | list[str]  # "all": every series at eval.interval with the history needed
-    min_history: int  # candles before the validation start a symbol needs
+    symbols: str | list[str]  # "all": every series at the interval with the history needed
+    intervals: list[str]  # candle intervals, eval.interval among them, the same dates on each
+    min_history: int  # candles (of each interval) before the validation start a symbol needs
     objective: str  # the loss of the plan's verdicts: mae | crps
     candidates: dict[str, dict[str, Any]]
     plan: dict[str, PlanTreatment]
@@ -57,6 +59,10 @@ class PanelSettings:
                              f"got {self.objective!r}")
         if self.symbols != "all" and not isinstance(self.symbols, list):
             raise ValueError(f"params panel.symbols must be all or a list, got {self.symbols!r}")
+        unknown = [i for i in self.intervals if i not in INTERVALS]
+        if not self.intervals or unknown:
+            raise ValueError(f"params panel.intervals: a list of {list(INTERVALS)}, got "
+                             f"{self.intervals!r}")
         missing = sorted(set(BENCHMARKS) - set(self.candidates))
         if missing:
             raise ValueError(f"params panel.candidates: the benchmarks {missing} are missing")
@@ -67,6 +73,10 @@ class PanelSettings:
         plan = {item: from_mapping(PlanTreatment, spec, f"params panel.plan.{item}")
                 for item, spec in (section.get("plan") or {}).items()}
         settings = from_mapping(cls, {**section, "plan": plan}, "params panel")
+        interval = (params.get("eval") or {}).get("interval")
+        if interval not in settings.intervals:
+            raise ValueError(f"params panel.intervals {settings.intervals} must include "
+                             f"eval.interval {interval!r} (the panel that select uses)")
         swept = ((params.get("sweep") or {}).get("panel") or {}).get("families", [])
         names = (set(settings.candidates) | {f"{f}_default" for f in FAMILIES}
                  | {f"panel_sweep_{f}" for f in swept})
@@ -75,6 +85,17 @@ class PanelSettings:
             if unknown:
                 raise ValueError(f"params panel.plan.{item}: unknown candidates {unknown}")
         return settings
+
+
+def splits_at(splits: Splits, interval: str) -> Splits:
+    """`splits`' validation and test dates on candles of `interval` (no coarser than theirs):
+    the test split ends with the last such candle inside the last evaluation candle, so 120
+    daily windows are 720 four-hourly ones."""
+    step, own = INTERVALS[interval], INTERVALS[splits.interval]
+    if step > own or own % step:
+        raise ValueError(f"params panel.intervals: {interval} candles do not divide the "
+                         f"evaluation interval {splits.interval}")
+    return Splits(interval, splits.val_start, splits.test_start, splits.end + own - step)
 
 
 def panel_symbols(prepared_dir: str | Path, splits: Splits, settings: PanelSettings
