@@ -6,6 +6,8 @@ the panel. Once per interval of `panel.intervals`, on the same dates: eval.inter
 at the top of metrics/panel.json (its forecasts in forecasts/panel/), each other interval's
 under `other_intervals` (forecasts/panel/<interval>/)."""
 
+from dataclasses import replace
+
 from tqdm import tqdm
 
 from cryptocast import layout
@@ -18,7 +20,8 @@ from cryptocast.tuning.panel import PanelSettings, panel_symbols, pool, splits_a
 if __name__ == "__main__":
     params, runtime = load_and_configure()
     settings = PanelSettings.from_params(params)
-    cfg, seed = EvalConfig.from_params(params), int(params["seed"])
+    cfg = replace(EvalConfig.from_params(params), latency_repeats=settings.latency_repeats)
+    seed = int(params["seed"])
     specs = {**settings.candidates, **{f"{family}_default": {"model": family, **knobs}
                                        for family, knobs in family_defaults(params).items()},
              **{f"panel_sweep_{path.stem}": read_json(path)

@@ -210,7 +210,7 @@ def test_the_search_keeps_the_best_configuration_or_the_base(corpus, base, tmp_p
     criteria = {"nll": 0.30, "huber": 0.10, "heteroscedastic": 0.20}
     calls = []
 
-    def fake(family, corpus, base_dir, train, out_dir, curve, state_dir, seed):
+    def fake(family, corpus, base_dir, train, out_dir, curve, state_dir, seed, base_scores):
         calls.append(train["loss"])
         if train["loss"] == "heteroscedastic" and len(calls) == 3 and not fake.resumed:
             raise KeyboardInterrupt  # the first run stops at its third configuration
@@ -244,13 +244,34 @@ def test_the_search_keeps_the_best_configuration_or_the_base(corpus, base, tmp_p
         assert (tmp_path / "out" / name).read_bytes() == (base / name).read_bytes()
 
 
+def test_a_search_scores_the_base_once_and_as_a_lone_run_does(corpus, base, tmp_path,  # noqa: F811
+                                                               monkeypatch):
+    import cryptocast.training.finetune as search
+
+    alone = run(corpus, base, tmp_path, "alone", loss="huber")[0]  # no memo: its own base scores
+    losses, original = [], ft.validation_loss
+    monkeypatch.setattr(ft, "validation_loss",
+                        lambda model, windows, loss, *a: losses.append(loss)
+                        or original(model, windows, loss, *a))
+    summary = search.finetune_search(
+        "toto", corpus, base, {**TRAIN, "grid": {"lr": [1e-3, 1e-4], "loss": ["huber"]}},
+        tmp_path / "out", tmp_path / "plots", tmp_path / "work", 0)
+    first, second = summary["configs"].values()
+    assert {k: v for k, v in first.items() if k != "train_seconds"} == {
+        "lr": 1e-3, **{k: v for k, v in alone.items() if k != "train_seconds"}}
+    assert second["base_criterion"] == first["base_criterion"]
+    assert second["base_val_loss"] == first["base_val_loss"]
+    # the base's huber and NLL once; then per configuration every epoch and the final NLL
+    assert len(losses) == 2 + sum(c["epochs_run"] + 1 for c in (first, second))
+
+
 def test_the_search_skips_an_inadmissible_configuration(corpus, base, tmp_path,  # noqa: F811
                                                          monkeypatch):
     import cryptocast.training.finetune as search
 
     criteria = {"nll": 0.30, "huber": 0.10, "heteroscedastic": 0.20}
 
-    def fake(family, corpus, base_dir, train, out_dir, curve, state_dir, seed):
+    def fake(family, corpus, base_dir, train, out_dir, curve, state_dir, seed, base_scores):
         save_checkpoint(Toto(TINY), out_dir)
         Path(curve).parent.mkdir(parents=True, exist_ok=True)
         Path(curve).write_text("epoch,train_loss,val_loss\n")

@@ -18,7 +18,7 @@ from cryptocast.tuning.panel import PanelSettings, PlanTreatment, panel_symbols,
 
 SPECS = {"naive": {"model": "naive"},
          "naive_gaussian": {"model": "naive_gaussian", "window": 10, "num_samples": 50}}
-SETTINGS = PanelSettings("all", ["1d"], 100, "mae", SPECS,
+SETTINGS = PanelSettings("all", ["1d"], 100, 0, "mae", SPECS,
                          {"1.x": PlanTreatment("naive", ["naive_gaussian"], (0.1, 0.2))})
 
 
@@ -50,7 +50,7 @@ def test_the_panel_holds_the_symbols_with_history_to_the_end(prepared):
     assert included == ["AAAUSDT", "BBBUSDT"]
     assert "fewer than panel.min_history 100" in excluded["SHORTUSDT"]
     assert "before the test end" in excluded["OLDUSDT"]
-    listed = PanelSettings(["AAAUSDT", "ZZZUSDT"], ["1d"], 100, "mae", SPECS, {})
+    listed = PanelSettings(["AAAUSDT", "ZZZUSDT"], ["1d"], 100, 0, "mae", SPECS, {})
     assert panel_symbols(prepared, read_splits(prepared), listed) == (
         ["AAAUSDT"], {"ZZZUSDT": "no prepared 1d candles"})
 
@@ -101,7 +101,7 @@ def test_the_plan_pools_the_crps_when_that_is_the_objective(prepared, tmp_path):
     frames = {s: panel.symbol_losses(s, specs, cfg, 0, prepared, tmp_path, splits, tmp_path)
               for s in ("AAAUSDT", "BBBUSDT")}
     plan = {"1.y": PlanTreatment("naive_gaussian", ["wide"], (0.1, 0.2))}
-    crps_settings = PanelSettings("all", ["1d"], 100, "crps", specs, plan)
+    crps_settings = PanelSettings("all", ["1d"], 100, 0, "crps", specs, plan)
     result = pool(frames, crps_settings, list(specs), cfg, 0)
     assert result["objective"] == "crps"
     crps = {n: panel._matrix(frames, "test", n, "crps") for n in ("wide", "naive_gaussian")}
@@ -109,18 +109,21 @@ def test_the_plan_pools_the_crps_when_that_is_the_objective(prepared, tmp_path):
         1 - relative_score(crps["wide"], crps["naive_gaussian"]))
     point = {"1.z": PlanTreatment("naive", ["wide"], (0.1, 0.2))}
     with pytest.raises(ValueError, match="candidate naive of panel.plan has no distribution"):
-        pool(frames, PanelSettings("all", ["1d"], 100, "crps", specs, point), list(specs), cfg, 0)
+        pool(frames, PanelSettings("all", ["1d"], 100, 0, "crps", specs, point), list(specs),
+             cfg, 0)
 
 
 def test_settings_errors_name_the_key():
     with pytest.raises(ValueError, match=r"benchmarks \['naive_gaussian'\] are missing"):
-        PanelSettings("all", ["1d"], 1, "mae", {"naive": {"model": "naive"}}, {})
+        PanelSettings("all", ["1d"], 1, 0, "mae", {"naive": {"model": "naive"}}, {})
     with pytest.raises(ValueError, match="panel.objective must be one of"):
-        PanelSettings("all", ["1d"], 1, "pinball", SPECS, {})
+        PanelSettings("all", ["1d"], 1, 0, "pinball", SPECS, {})
     with pytest.raises(ValueError, match=r"panel.intervals: a list of .*got \['2d'\]"):
-        PanelSettings("all", ["2d"], 1, "mae", SPECS, {})
-    section = {"symbols": "all", "intervals": ["1d"], "min_history": 1, "objective": "mae",
-               "candidates": SPECS}
+        PanelSettings("all", ["2d"], 1, 0, "mae", SPECS, {})
+    with pytest.raises(ValueError, match="panel.latency_repeats must be >= 0, got -1"):
+        PanelSettings("all", ["1d"], 1, -1, "mae", SPECS, {})
+    section = {"symbols": "all", "intervals": ["1d"], "min_history": 1, "latency_repeats": 0,
+               "objective": "mae", "candidates": SPECS}
     bad = {"eval": {"interval": "1d"}, "panel": {**section, "plan": {
         "9": {"control": "naive", "treatments": ["nope"], "claimed": [0, 1]}}}}
     with pytest.raises(ValueError, match=r"panel.plan.9: unknown candidates \['nope'\]"):

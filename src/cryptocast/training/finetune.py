@@ -10,6 +10,7 @@ import itertools
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -78,10 +79,23 @@ class FinetuningFamily(Protocol):
     """What `cryptocast.training.finetune_<family>` provides."""
 
     def finetune(self, corpus, base_dir: Path, train_params: dict[str, Any], out_dir: Path,
-                 curve: Path, state_dir: Path, seed: int) -> dict[str, Any]:
+                 curve: Path, state_dir: Path, seed: int,
+                 base_scores: dict | None = None) -> dict[str, Any]:
         """Fine-tune the checkpoint in `base_dir` once with `train_params` (params
         finetune.<family> with one grid configuration); returns the training summary, whose
-        `criterion` (and the base's, `base_criterion`) compares configurations."""
+        `criterion` (and the base's, `base_criterion`) compares configurations.
+        `base_scores`: a search's memo of the base checkpoint's validation scores (`shared`)."""
+
+
+def shared(base_scores: dict | None, key: tuple, compute: Callable[[], Any]) -> Any:
+    """`compute()`, kept in `base_scores` under `key` when a memo is given: every
+    configuration of a search starts from the same base weights and validation windows, so
+    their base scores are computed once (None: always computed)."""
+    if base_scores is None:
+        return compute()
+    if key not in base_scores:
+        base_scores[key] = compute()
+    return base_scores[key]
 
 
 def finetuning(family: str) -> FinetuningFamily:
@@ -92,10 +106,10 @@ def finetuning(family: str) -> FinetuningFamily:
 
 def finetune_family(family: str, corpus, base_dir: str | Path, train_params: dict[str, Any],
                     out_dir: str | Path, curve: str | Path, state_dir: str | Path,
-                    seed: int) -> dict[str, Any]:
+                    seed: int, base_scores: dict | None = None) -> dict[str, Any]:
     """Fine-tune `family` once (`FinetuningFamily.finetune`)."""
     return finetuning(family).finetune(corpus, Path(base_dir), train_params, Path(out_dir),
-                                       Path(curve), Path(state_dir), seed)
+                                       Path(curve), Path(state_dir), seed, base_scores)
 
 
 def grid_configs(grid: dict[str, list]) -> dict[str, dict[str, Any]]:
@@ -139,6 +153,7 @@ def finetune_search(family: str, corpus, base_dir: str | Path, settings: dict[st
     world = World.current()
     work_dir = Path(work_dir) / search_fingerprint(family, corpus, base_dir, settings, seed)
     tried: dict[str, dict[str, Any]] = {}
+    base_scores: dict = {}
     for name, overrides in grid.items():
         run = work_dir / name
         done = run / "summary.json"
@@ -147,7 +162,7 @@ def finetune_search(family: str, corpus, base_dir: str | Path, settings: dict[st
             continue
         summary = finetune_family(family, corpus, base_dir, {**settings, **overrides},
                                   run / "checkpoint", Path(plots_dir) / f"{name}.csv",
-                                  run / "state", seed)
+                                  run / "state", seed, base_scores)
         tried[name] = {**overrides, **summary}
         if world.rank == 0:
             write_json(done, tried[name])

@@ -18,7 +18,7 @@ from cryptocast.models.kronos import load_checkpoint, save_checkpoint
 from cryptocast.runtime import autocast
 from cryptocast.training.common import ResumableState, lr_at, optimizer_step, seed_everything
 from cryptocast.training.early_stopping import finite, fit
-from cryptocast.training.finetune import FinetuneParams, World, set_dropout
+from cryptocast.training.finetune import FinetuneParams, World, set_dropout, shared
 from cryptocast.training.kronos import (
     predictor_loss,
     predictor_val_ce,
@@ -75,8 +75,8 @@ def _tune_tokenizer(tokenizer, sampler, rng, params: KronosFinetuneParams,
 
 
 def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[str, Any],
-                    out_dir: str | Path, curve: str | Path, state_dir: str | Path,
-                    seed: int) -> dict[str, Any]:
+             out_dir: str | Path, curve: str | Path, state_dir: str | Path, seed: int,
+             base_scores: dict | None = None) -> dict[str, Any]:
     """Fine-tune `base_dir`/{tokenizer,predictor} on `corpus`; keep the epoch with the best
     validation cross-entropy in `out_dir`/{tokenizer,predictor}, the loss per epoch in
     `curve`. The summary's `criterion` is that cross-entropy (`base_criterion`: the base
@@ -96,13 +96,16 @@ def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[st
                             params.window, params.clip, reference)
     val = [validation_windows(f, corpus.val_start, params.window, params.clip, reference)
            for f in corpus.validation]
-    round_trip_before = tokenizer_close_errors(tokenizer, val)
-    base_criterion = predictor_val_ce(predictor, tokenizer, val)
-    if params.tokenizer_steps:
+    round_trip_before, base_criterion = shared(
+        base_scores, ("kronos", params.window, params.clip),
+        lambda: (tokenizer_close_errors(tokenizer, val),
+                 predictor_val_ce(predictor, tokenizer, val)))
+    round_trip_after, base_ce = round_trip_before, base_criterion
+    if params.tokenizer_steps:  # the base predictor on the tuned tokenizer's tokens
         _tune_tokenizer(tokenizer, sampler, rng, params, world)
-    round_trip_after = tokenizer_close_errors(tokenizer, val)
+        round_trip_after = tokenizer_close_errors(tokenizer, val)
+        base_ce = predictor_val_ce(predictor, tokenizer, val)
     tokenizer.requires_grad_(False)
-    base_ce = predictor_val_ce(predictor, tokenizer, val)
     set_dropout(predictor, params.dropout)
     optimizer = torch.optim.AdamW(predictor.parameters(), lr=params.lr,
                                   weight_decay=params.weight_decay)

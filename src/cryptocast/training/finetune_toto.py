@@ -24,7 +24,7 @@ from cryptocast.models.toto.distribution import LOSSES, finetune_loss
 from cryptocast.runtime import autocast
 from cryptocast.training.common import ResumableState, lr_at, optimizer_step, seed_everything
 from cryptocast.training.early_stopping import finite, fit
-from cryptocast.training.finetune import FinetuneParams, World, set_dropout
+from cryptocast.training.finetune import FinetuneParams, World, set_dropout, shared
 from cryptocast.training.toto import validation_loss
 from cryptocast.training.toto_windows import WindowSampler, validation_set
 
@@ -82,8 +82,8 @@ def _loss(model, x, mask, params: TotoFinetuneParams, where: str) -> torch.Tenso
 
 
 def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[str, Any],
-                  out_dir: str | Path, curve: str | Path, state_dir: str | Path,
-                  seed: int) -> dict[str, Any]:
+             out_dir: str | Path, curve: str | Path, state_dir: str | Path, seed: int,
+             base_scores: dict | None = None) -> dict[str, Any]:
     """Fine-tune the checkpoint in `base_dir` on `corpus` (already cut at the validation
     start); keep the epoch with the best validation loss (the training loss) in `out_dir`,
     the loss per epoch in `curve`. The summary's `criterion` is the validation NLL of the
@@ -108,8 +108,11 @@ def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[st
     sampler = WindowSampler(train, params.context_length + patch, patch, params.pad_fraction,
                             params.interval_weight_power, reference)
     windows = validation_set(corpus, params.context_length, reference)
-    base_val = validation_loss(model, windows, params.loss, params.huber_delta)  # base weights
-    base_nll = validation_loss(model, windows, "nll")
+    base_val = shared(base_scores, ("toto", params.context_length, params.loss,
+                                    params.huber_delta),
+                      lambda: validation_loss(model, windows, params.loss, params.huber_delta))
+    base_nll = shared(base_scores, ("toto", params.context_length, "nll"),
+                      lambda: validation_loss(model, windows, "nll"))
     store = ResumableState(state_dir, {"params": asdict(params), "seed": seed,
                                        "base": str(base_dir), "val_start": str(corpus.val_start),
                                        "series": sorted(f"{f.symbol}@{f.interval}"

@@ -49,6 +49,7 @@ class PanelSettings:
     symbols: str | list[str]  # "all": every series at the interval with the history needed
     intervals: list[str]  # candle intervals, eval.interval among them, the same dates on each
     min_history: int  # candles (of each interval) before the validation start a symbol needs
+    latency_repeats: int  # single-context forecasts timed per candidate, symbol and split
     objective: str  # the loss of the plan's verdicts: mae | crps
     candidates: dict[str, dict[str, Any]]
     plan: dict[str, PlanTreatment]
@@ -59,6 +60,9 @@ class PanelSettings:
                              f"got {self.objective!r}")
         if self.symbols != "all" and not isinstance(self.symbols, list):
             raise ValueError(f"params panel.symbols must be all or a list, got {self.symbols!r}")
+        if self.latency_repeats < 0:
+            raise ValueError(f"params panel.latency_repeats must be >= 0, got "
+                             f"{self.latency_repeats}")
         unknown = [i for i in self.intervals if i not in INTERVALS]
         if not self.intervals or unknown:
             raise ValueError(f"params panel.intervals: a list of {list(INTERVALS)}, got "
