@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import click
@@ -47,7 +48,10 @@ def main(interval: str, dest: str) -> None:
     out = Path("docs") / f"panel-{interval}"
     shutil.rmtree(out, ignore_errors=True)
     write_json(out / "panel.json", doc)
-    click.echo(f"wrote {build_panel_report(doc, interval, out)}")
+    intro = (f"Written by `python scripts/panel_intervals.py --interval {interval}` on "
+             f"{time.strftime('%Y-%m-%d')} (the panel stage at eval.interval and {interval}, "
+             "the pipeline's checkpoints); the pooled results are in `panel.json`.")
+    click.echo(f"wrote {build_panel_report(doc, interval, out, intro)}")
 
 
 if __name__ == "__main__":

@@ -148,8 +148,8 @@ def test_another_interval_scores_the_same_dates_with_its_own_candles(prepared, t
     stamps = pd.to_datetime(naive["timestamp"])
     assert stamps.min() == daily.val_start and stamps.max() == four.end
     doc = {"symbols": list(frames), "excluded": {}, **pool(frames, SETTINGS, list(SPECS), cfg, 0)}
-    text = build_panel_report(doc, "4h", tmp_path / "docs").read_text()
-    assert text.startswith("## Panel on 4h candles: 2 symbols\n")
+    text = build_panel_report(doc, "4h", tmp_path / "docs", "Made by hand.").read_text()
+    assert text.startswith("Made by hand.\n\n## Panel on 4h candles: 2 symbols\n")
     assert "(120 test windows per symbol)" in text
     assert "### Leaderboard on 4h candles (test)" in text
     assert "![panel_skill_4h](panel_skill_4h.png)" in text

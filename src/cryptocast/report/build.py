@@ -212,11 +212,13 @@ def build_report(baselines: Mapping[str, BaselineSpec],
     return md_path, html_path
 
 
-def build_panel_report(panel: Mapping[str, Any], interval: str, out_dir: str | Path) -> Path:
+def build_panel_report(panel: Mapping[str, Any], interval: str, out_dir: str | Path,
+                       intro: str = "") -> Path:
     """Write the panel section of one interval's results (`metrics/panel.json`'s
-    other_intervals.<interval>) as out_dir/README.md, its figure beside it."""
+    other_intervals.<interval>) as out_dir/README.md after `intro`, its figure beside it."""
     out_dir = Path(out_dir)
-    markdown = _markdown(panel_blocks(panel, out_dir, interval), out_dir)
+    blocks = [Block("text", intro)] if intro else []
+    markdown = _markdown(blocks + panel_blocks(panel, out_dir, interval), out_dir)
     path = out_dir / "README.md"
     write_atomic(path, lambda tmp: tmp.write_text(markdown))
     return path
