@@ -139,7 +139,9 @@ def test_another_interval_scores_the_same_dates_with_its_own_candles(prepared, t
     assert (four.val_start, four.test_start) == (daily.val_start, daily.test_start)
     assert four.end == daily.end + pd.Timedelta(hours=20)  # the last 4h candle of the last day
     assert panel.splits_at(daily, "1d") == daily
-    assert panel_symbols(prepared, four, SETTINGS) == (["AAAUSDT", "BBBUSDT"], {})
+    assert panel_symbols(prepared, four, SETTINGS) == (
+        ["AAAUSDT", "BBBUSDT"], {"OLDUSDT": "no prepared 4h candles",
+                                 "SHORTUSDT": "no prepared 4h candles"})
     cfg = eval_config(n_boot=50, latency_repeats=0)
     frames = {s: panel.symbol_losses(s, SPECS, cfg, 0, prepared, tmp_path, four, tmp_path)
               for s in ("AAAUSDT", "BBBUSDT")}

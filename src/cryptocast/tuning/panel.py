@@ -104,12 +104,13 @@ def splits_at(splits: Splits, interval: str) -> Splits:
 
 def panel_symbols(prepared_dir: str | Path, splits: Splits, settings: PanelSettings
                   ) -> tuple[list[str], dict[str, str]]:
-    """The panel's symbols (every prepared series at the evaluation interval, or the listed
-    ones) that have `min_history` candles before the validation start and candles up to the
-    end of the test split; and every other one with the reason it is left out."""
+    """The panel's symbols (every prepared symbol, or the listed ones) that have candles at
+    `splits.interval`, `min_history` of them before the validation start and candles up to
+    the end of the test split; and every other one with the reason it is left out."""
     manifest = read_manifest(prepared_dir)
     available = sorted(s["symbol"] for s in manifest["series"] if s["interval"] == splits.interval)
-    wanted = available if settings.symbols == "all" else list(settings.symbols)
+    prepared = sorted({s["symbol"] for s in manifest["series"]})  # at any interval
+    wanted = prepared if settings.symbols == "all" else list(settings.symbols)
     included, excluded = [], {}
     for symbol in wanted:
         if symbol not in available:
