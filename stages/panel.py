@@ -26,16 +26,17 @@ if __name__ == "__main__":
                                        for family, knobs in family_defaults(params).items()},
              **{f"panel_sweep_{path.stem}": read_json(path)
                 for path in sorted(layout.PANEL_SWEEP.glob("*.json"))}}
-    main = read_splits(layout.PREPARED)
+    eval_splits = read_splits(layout.PREPARED)
     results = {}
     for interval in settings.intervals:
-        splits = splits_at(main, interval)
-        out_dir = layout.PANEL_FORECASTS / ("" if interval == main.interval else interval)
+        splits = splits_at(eval_splits, interval)
+        out_dir = layout.PANEL_FORECASTS / ("" if interval == eval_splits.interval else interval)
         symbols, excluded = panel_symbols(layout.PREPARED, splits, settings)
         frames = {symbol: symbol_losses(symbol, specs, cfg, seed, layout.PREPARED,
                                         layout.MODELS, splits, out_dir)
                   for symbol in tqdm(symbols, desc=f"panel {interval}", unit="symbol")}
         results[interval] = {"symbols": symbols, "excluded": excluded, "splits": splits.to_dict(),
                              **pool(frames, settings, list(specs), cfg, seed)}
-    write_json(layout.PANEL_METRICS, {**results.pop(main.interval), "other_intervals": results,
+    write_json(layout.PANEL_METRICS, {**results.pop(eval_splits.interval),
+                                      "other_intervals": results,
                                       "runtime": runtime})

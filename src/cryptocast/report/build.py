@@ -128,7 +128,8 @@ def panel_blocks(panel: Mapping[str, Any], figures_dir: Path, interval: str | No
                  ) -> list[Block]:
     """The panel section of one interval's results (None: eval.interval's, the main panel)."""
     excluded = "; ".join(f"{s}: {why}" for s, why in panel["excluded"].items()) or "none"
-    on = f" on {interval} candles" if interval else ""
+    on, figure = (f" on {interval} candles", f"panel_skill_{interval}.png") if interval else (
+        "", "panel_skill.png")
     windows = next(iter(panel["test"]["leaderboard"].values()))["mae"]["windows"]
     return [
         Block("heading", (2, f"Panel{on}: {len(panel['symbols'])} symbols")),
@@ -142,9 +143,8 @@ def panel_blocks(panel: Mapping[str, Any], figures_dir: Path, interval: str | No
         Block("table", (PANEL_COLUMNS, panel_rows(panel["validation"]))),
         Block("heading", (3, f"The plan's items on the panel{on}")),
         Block("bullets", panel_verdicts(panel)),
-        Block("figure", figures.skill_heatmap(
-            panel["test"]["skill_vs_naive"], "test",
-            figures_dir / f"panel_skill{'_' + interval if interval else ''}.png")),
+        Block("figure", figures.skill_heatmap(panel["test"]["skill_vs_naive"], "test",
+                                              figures_dir / figure)),
     ]
 
 

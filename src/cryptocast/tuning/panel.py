@@ -46,7 +46,7 @@ class PanelSettings:
     """params.yaml `panel` (the family defaults join the candidates as `<family>_default`, the
     panel sweep's winners as `panel_sweep_<family>`)."""
 
-    symbols: str | list[str]  # "all": every series at the interval with the history needed
+    symbols: str | list[str]  # "all": every prepared symbol (or the listed ones)
     intervals: list[str]  # candle intervals, eval.interval among them, the same dates on each
     min_history: int  # candles (of each interval) before the validation start a symbol needs
     latency_repeats: int  # single-context forecasts timed per candidate, symbol and split
