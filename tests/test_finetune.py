@@ -173,9 +173,11 @@ def test_kronos_training_windows_exclude_the_target_from_their_statistics(corpus
     assert whole[:-1].all()
 
 
-def test_kronos_finetune_runs_keeps_the_best_epoch_and_reports_round_trips(corpus, tmp_path):  # noqa: F811
+def test_kronos_finetune_runs_keeps_the_best_epoch_and_reports_round_trips(corpus, tmp_path,  # noqa: F811
+                                                                          monkeypatch):
     from tiny import PREDICTOR, TOKENIZER
 
+    import cryptocast.training.finetune_kronos as kronos_finetune
     from cryptocast.models.kronos import (
         Kronos,
         KronosTokenizer,
@@ -192,15 +194,34 @@ def test_kronos_finetune_runs_keeps_the_best_epoch_and_reports_round_trips(corpu
     summary = finetune_kronos(corpus, tmp_path / "base",
                               finetune_settings("kronos", symbols=["AAA"], epochs=2,
                                                 steps_per_epoch=3, batch_size=4, window=16,
-                                                min_window=8, tokenizer_steps=2, lr=1e-3),
+                                                min_window=8, tokenizer_steps=2, lr=1e-3,
+                                                tokenizer_lr=0.03),
                               tmp_path / "out", tmp_path / "kronos.csv", tmp_path / "state",
                               seed=0)
     assert summary["best_epoch"] in (1, 2) and summary["best_val_ce"] <= summary["base_val_ce"]
-    assert summary["tokenizer_close_err_median_after"] > 0
+    assert (summary["tokenizer_close_err_median_after"]
+                < summary["tokenizer_close_err_median_before"]) > 0  # the random tokenizer learns
     tok, pred = load_kronos(tmp_path / "out")
     assert pred.config.d_model == PREDICTOR["d_model"]
     assert (tmp_path / "kronos.csv").exists()
     assert summary["criterion"] == summary["best_val_ce"]
+    assert summary["admissible"]
+
+    # a tokenizer step that wrecks the round trip: inadmissible, so the predictor never trains
+    trained = []
+    monkeypatch.setattr(kronos_finetune, "fit", lambda *a, **k: trained.append(a))
+    wrecked = finetune_kronos(corpus, tmp_path / "base",
+                              finetune_settings("kronos", symbols=["AAA"], epochs=2,
+                                                steps_per_epoch=3, batch_size=4, window=16,
+                                                min_window=8, tokenizer_steps=2, lr=1e-3,
+                                                tokenizer_lr=1.0),
+                              tmp_path / "wrecked", tmp_path / "wrecked.csv", tmp_path / "state2",
+                              seed=0)
+    assert (wrecked["tokenizer_close_err_median_after"]
+            > wrecked["tokenizer_close_err_median_before"])
+    assert not wrecked["admissible"] and wrecked["criterion"] is None
+    assert wrecked["epochs_run"] == 0 and not trained
+    assert not (tmp_path / "wrecked").exists() and not (tmp_path / "wrecked.csv").exists()
 
 
 def test_the_search_keeps_the_best_configuration_or_the_base(corpus, base, tmp_path,  # noqa: F811

@@ -8,7 +8,13 @@ import pytest
 
 from cryptocast.report.build import Block, _html, _markdown
 from cryptocast.report.figures import pit_histogram
-from cryptocast.report.tables import candidate_row, markdown_table, plan_verdicts, selection_text
+from cryptocast.report.tables import (
+    candidate_row,
+    finetune_table,
+    markdown_table,
+    plan_verdicts,
+    selection_text,
+)
 from cryptocast.tuning.select import Candidate
 
 
@@ -164,3 +170,12 @@ def test_scope_text_names_what_was_scored():
                                                                  "test": 700}})
     assert text.startswith("4h candles, rolling origin, horizon 3; 720 validation and 700 test "
                            "windows.") and "return 3 candle(s) ahead" in text
+
+
+def test_finetune_rows_compare_with_the_base_and_leave_untrained_runs_blank():
+    search = {"base_criterion": 2.0, "configs": {
+        "a": {"best_epoch": 2, "epochs_run": 5, "best_val_ce": 1.9, "criterion": 1.9},
+        "b": {"best_epoch": None, "epochs_run": 0, "best_val_ce": None, "criterion": None,
+              "admissible": False}}}
+    assert finetune_table(search) == [["a", "2", "5", "1.9000", "1.9000", "-0.1000", "yes"],
+                                      ["b", "-", "0", "-", "-", "-", "no"]]

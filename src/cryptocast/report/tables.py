@@ -195,9 +195,10 @@ def finetune_table(search: Mapping[str, Any]) -> list[list[str]]:
     """One row per fine-tuning configuration: best epoch, its own loss and the criterion that
     compares configurations, beside the base's (negative: better than the base)."""
     base = search["base_criterion"]
-    return [[name, str(run["best_epoch"]), str(run["epochs_run"]),
+    return [[name, _num(run["best_epoch"], "{}"), str(run["epochs_run"]),
              _num(run.get("best_val_loss", run.get("best_val_ce")), "{:.4f}"),
-             _num(run["criterion"], "{:.4f}"), _num(run["criterion"] - base, "{:+.4f}"),
+             _num(run["criterion"], "{:.4f}"),
+             _num(None if run["criterion"] is None else run["criterion"] - base, "{:+.4f}"),
              "yes" if run.get("admissible", True) else "no"]
             for name, run in search["configs"].items()]
 

@@ -82,8 +82,9 @@ def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[st
     `curve`. The summary's `criterion` is that cross-entropy (`base_criterion`: the base
     tokenizer and predictor's); `admissible` is false when a tuned tokenizer reconstructs the
     validation closes worse than the base's (its tokens then differ, and their cross-entropy
-    does not compare). Runs on the process's device (`runtime.device`); under
-    `torchrun` each process trains the predictor on its slice of the global batch (DDP)."""
+    does not compare): such a run stops after the tokenizer, its `criterion` None. Runs on
+    the process's device (`runtime.device`); under `torchrun` each process trains the
+    predictor on its slice of the global batch (DDP)."""
     out_dir = Path(out_dir)
     params = from_mapping(KronosFinetuneParams, train_params, "params finetune.kronos")
     world = World.current()
@@ -104,6 +105,12 @@ def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[st
     if params.tokenizer_steps:  # the base predictor on the tuned tokenizer's tokens
         _tune_tokenizer(tokenizer, sampler, rng, params, world)
         round_trip_after = tokenizer_close_errors(tokenizer, val)
+        if not _no_worse(round_trip_after, round_trip_before):
+            # inadmissible whatever the predictor learns: its training would be discarded
+            return {"criterion": None, "base_criterion": base_criterion, "base_val_ce": None,
+                    "best_val_ce": None, "best_epoch": None, "epochs_run": 0,
+                    "stopped_early": True, "train_seconds": 0.0,
+                    **_round_trips(params, round_trip_before, round_trip_after)}
         base_ce = predictor_val_ce(predictor, tokenizer, val)
     tokenizer.requires_grad_(False)
     set_dropout(predictor, params.dropout)
@@ -135,10 +142,18 @@ def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[st
             "best_epoch": result.best["epoch"], "epochs_run": len(result.rows),
             "stopped_early": len(result.rows) < params.epochs,
             "train_seconds": round(result.seconds, 1),
-            "tokenizer_steps": params.tokenizer_steps,
-            "tokenizer_close_err_median_before": round_trip_before["close_err_median_s1s2"],
-            "tokenizer_close_err_median_after": round_trip_after["close_err_median_s1s2"],
-            # the cross-entropy of another tokenizer's tokens is not comparable: a tuned
-            # tokenizer counts only if it reconstructs the validation closes no worse
-            "admissible": bool(round_trip_after["close_err_median_s1s2"]
-                               <= round_trip_before["close_err_median_s1s2"])}
+            **_round_trips(params, round_trip_before, round_trip_after)}
+
+
+def _no_worse(after: dict[str, float], before: dict[str, float]) -> bool:
+    """The cross-entropy of another tokenizer's tokens is not comparable: a tuned tokenizer
+    counts only if it reconstructs the validation closes no worse than the base's."""
+    return after["close_err_median_s1s2"] <= before["close_err_median_s1s2"]
+
+
+def _round_trips(params: KronosFinetuneParams, before: dict[str, float],
+                 after: dict[str, float]) -> dict[str, Any]:
+    return {"tokenizer_steps": params.tokenizer_steps,
+            "tokenizer_close_err_median_before": before["close_err_median_s1s2"],
+            "tokenizer_close_err_median_after": after["close_err_median_s1s2"],
+            "admissible": _no_worse(after, before)}
