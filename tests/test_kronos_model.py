@@ -192,6 +192,22 @@ def test_filtered_probs_top_k_and_top_p():
         SamplingConfig(temperature=0.0)
 
 
+def test_top_k_keeps_exactly_what_a_full_sort_keeps():
+    """The k-th largest logit by partial selection (or from a kept sort order) is the value a
+    full sort gives, ties included, so the filtered probabilities are bit-identical."""
+    torch.manual_seed(0)
+    logits = torch.randn(3, 5, 1024).round(decimals=1)  # many ties at the threshold
+    cfg = SamplingConfig(temperature=0.3, top_k=28)
+    ranked = torch.sort(logits / cfg.temperature, dim=-1, descending=True).values
+    kth = ranked[..., cfg.top_k - 1 : cfg.top_k]
+    expected = (logits / cfg.temperature).masked_fill(logits / cfg.temperature < kth,
+                                                      float("-inf")).softmax(-1)
+    order = torch.sort(logits, dim=-1, descending=True).indices
+    assert torch.equal(filtered_probs(logits, cfg), expected)
+    assert torch.equal(filtered_probs(logits, cfg, order), expected)
+    assert ((filtered_probs(logits, cfg) > 0).sum(-1) >= cfg.top_k).all()
+
+
 def test_checkpoint_round_trip(tmp_path):
     tok, model = models()
     save_checkpoint(tok, tmp_path / "tok")

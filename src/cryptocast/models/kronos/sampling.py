@@ -39,15 +39,17 @@ def filtered_probs(logits: torch.Tensor, cfg: SamplingConfig,
     it (it does not depend on the temperature), which saves the sort.
     """
     logits = logits / cfg.temperature
-    if cfg.top_k > 0 or cfg.top_p < 1.0:
+    if cfg.top_k > 0:
+        k = min(cfg.top_k, logits.shape[-1])
+        # the k-th largest value; a partial selection, the same value a full sort gives
+        kth = (logits.gather(-1, order[..., k - 1 : k]) if order is not None
+               else torch.topk(logits, k, dim=-1, sorted=False).values.amin(-1, keepdim=True))
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    elif cfg.top_p < 1.0:
         if order is None:
             sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
         else:
             sorted_logits = logits.gather(-1, order)
-    if cfg.top_k > 0:
-        k = min(cfg.top_k, logits.shape[-1])
-        logits = logits.masked_fill(logits < sorted_logits[..., k - 1 : k], float("-inf"))
-    elif cfg.top_p < 1.0:
         cumulative = sorted_logits.softmax(-1).cumsum(-1)
         # Drop tokens once the mass before them already exceeds top_p (the first always stays).
         drop_sorted = torch.zeros_like(cumulative, dtype=torch.bool)
