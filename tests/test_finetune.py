@@ -191,32 +191,28 @@ def test_kronos_finetune_runs_keeps_the_best_epoch_and_reports_round_trips(corpu
     torch.manual_seed(0)
     save_kronos(KronosTokenizer(TokenizerConfig(**TOKENIZER)), tmp_path / "base" / "tokenizer")
     save_kronos(Kronos(PredictorConfig(**PREDICTOR)), tmp_path / "base" / "predictor")
-    summary = finetune_kronos(corpus, tmp_path / "base",
-                              finetune_settings("kronos", symbols=["AAA"], epochs=2,
-                                                steps_per_epoch=3, batch_size=4, window=16,
-                                                min_window=8, tokenizer_steps=2, lr=1e-3,
-                                                tokenizer_lr=0.03),
-                              tmp_path / "out", tmp_path / "kronos.csv", tmp_path / "state",
-                              seed=0)
+
+    def tune(name: str, tokenizer_lr: float) -> dict:
+        settings = finetune_settings("kronos", symbols=["AAA"], epochs=2, steps_per_epoch=3,
+                                     batch_size=4, window=16, min_window=8, tokenizer_steps=2,
+                                     lr=1e-3, tokenizer_lr=tokenizer_lr)
+        return finetune_kronos(corpus, tmp_path / "base", settings, tmp_path / name,
+                               tmp_path / f"{name}.csv", tmp_path / f"{name}-state", seed=0)
+
+    summary = tune("out", tokenizer_lr=0.03)
     assert summary["best_epoch"] in (1, 2) and summary["best_val_ce"] <= summary["base_val_ce"]
     before = summary["tokenizer_close_err_median_before"]
     assert 0 < summary["tokenizer_close_err_median_after"] < before  # the random tokenizer learns
     tok, pred = load_kronos(tmp_path / "out")
     assert pred.config.d_model == PREDICTOR["d_model"]
-    assert (tmp_path / "kronos.csv").exists()
+    assert (tmp_path / "out.csv").exists()
     assert summary["criterion"] == summary["best_val_ce"]
     assert summary["admissible"]
 
     # a tokenizer step that wrecks the round trip: inadmissible, so the predictor never trains
     trained = []
     monkeypatch.setattr(kronos_finetune, "fit", lambda *a, **k: trained.append(a))
-    wrecked = finetune_kronos(corpus, tmp_path / "base",
-                              finetune_settings("kronos", symbols=["AAA"], epochs=2,
-                                                steps_per_epoch=3, batch_size=4, window=16,
-                                                min_window=8, tokenizer_steps=2, lr=1e-3,
-                                                tokenizer_lr=1.0),
-                              tmp_path / "wrecked", tmp_path / "wrecked.csv", tmp_path / "state2",
-                              seed=0)
+    wrecked = tune("wrecked", tokenizer_lr=1.0)
     assert (wrecked["tokenizer_close_err_median_after"]
             > wrecked["tokenizer_close_err_median_before"])
     assert not wrecked["admissible"] and wrecked["criterion"] is None
