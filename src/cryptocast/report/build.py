@@ -128,8 +128,8 @@ def panel_blocks(panel: Mapping[str, Any], figures_dir: Path, interval: str | No
                  ) -> list[Block]:
     """The panel section of one interval's results (None: eval.interval's, the main panel)."""
     excluded = "; ".join(f"{s}: {why}" for s, why in panel["excluded"].items()) or "none"
-    on, figure = (f" on {interval} candles", f"panel_skill_{interval}.png") if interval else (
-        "", "panel_skill.png")
+    on = f" on {interval} candles" if interval else ""
+    figure = f"panel_skill_{interval}.png" if interval else "panel_skill.png"
     windows = next(iter(panel["test"]["leaderboard"].values()))["mae"]["windows"]
     return [
         Block("heading", (2, f"Panel{on}: {len(panel['symbols'])} symbols")),

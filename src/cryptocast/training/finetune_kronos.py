@@ -17,7 +17,7 @@ from cryptocast.data.corpus import TrainingCorpus
 from cryptocast.models.kronos import load_checkpoint, save_checkpoint
 from cryptocast.runtime import autocast
 from cryptocast.training.common import ResumableState, lr_at, optimizer_step, seed_everything
-from cryptocast.training.early_stopping import finite, fit
+from cryptocast.training.early_stopping import Fit, finite, fit
 from cryptocast.training.finetune import FinetuneParams, World, set_dropout, shared
 from cryptocast.training.kronos import (
     predictor_loss,
@@ -107,10 +107,8 @@ def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[st
         round_trip_after = tokenizer_close_errors(tokenizer, val)
         if not _no_worse(round_trip_after, round_trip_before):
             # inadmissible whatever the predictor learns: its training would be discarded
-            return {"criterion": None, "base_criterion": base_criterion, "base_val_ce": None,
-                    "best_val_ce": None, "best_epoch": None, "epochs_run": 0,
-                    "stopped_early": True, "train_seconds": 0.0,
-                    **_round_trips(params, round_trip_before, round_trip_after)}
+            return _summary(params, base_criterion, None, None, round_trip_before,
+                            round_trip_after)
         base_ce = predictor_val_ce(predictor, tokenizer, val)
     tokenizer.requires_grad_(False)
     set_dropout(predictor, params.dropout)
@@ -137,12 +135,7 @@ def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[st
         save_checkpoint(tokenizer, out_dir / "tokenizer")
         save_checkpoint(predictor.eval(), out_dir / "predictor")
         store.clear()
-    return {"criterion": result.best["val_loss"], "base_criterion": base_criterion,
-            "base_val_ce": base_ce, "best_val_ce": result.best["val_loss"],
-            "best_epoch": result.best["epoch"], "epochs_run": len(result.rows),
-            "stopped_early": len(result.rows) < params.epochs,
-            "train_seconds": round(result.seconds, 1),
-            **_round_trips(params, round_trip_before, round_trip_after)}
+    return _summary(params, base_criterion, base_ce, result, round_trip_before, round_trip_after)
 
 
 def _no_worse(after: dict[str, float], before: dict[str, float]) -> bool:
@@ -151,9 +144,18 @@ def _no_worse(after: dict[str, float], before: dict[str, float]) -> bool:
     return after["close_err_median_s1s2"] <= before["close_err_median_s1s2"]
 
 
-def _round_trips(params: KronosFinetuneParams, before: dict[str, float],
-                 after: dict[str, float]) -> dict[str, Any]:
-    return {"tokenizer_steps": params.tokenizer_steps,
+def _summary(params: KronosFinetuneParams, base_criterion: float, base_ce: float | None,
+             result: Fit | None, before: dict[str, float], after: dict[str, float]
+             ) -> dict[str, Any]:
+    """One configuration's record for the search (`result` None: the predictor never trained,
+    so its cross-entropies are None)."""
+    best = result.best if result else {"val_loss": None, "epoch": None}
+    epochs_run = len(result.rows) if result else 0
+    return {"criterion": best["val_loss"], "base_criterion": base_criterion,
+            "base_val_ce": base_ce, "best_val_ce": best["val_loss"], "best_epoch": best["epoch"],
+            "epochs_run": epochs_run, "stopped_early": epochs_run < params.epochs,
+            "train_seconds": round(result.seconds, 1) if result else 0.0,
+            "tokenizer_steps": params.tokenizer_steps,
             "tokenizer_close_err_median_before": before["close_err_median_s1s2"],
             "tokenizer_close_err_median_after": after["close_err_median_s1s2"],
             "admissible": _no_worse(after, before)}
