@@ -1,6 +1,8 @@
 """Median latency of one Kronos forecast (UNIUSDT baseline config, horizon 1): our predictor
 vs the reference-style loop (context repeated sample_count times, recomputed every step), on
-the same weights, plus a KS check that both sample the same distribution.
+the same weights, plus a KS check that both sample the same distribution; and the
+milliseconds per forecast of the same forecaster over UNIUSDT's validation backtest, in batches
+of eval.batch_size and alone (batches of one), as the stages run it.
 
 Usage: python bench/kronos_latency.py [--checkpoint models/kronos] [--repeats 20]
 Writes bench/results/kronos_latency.json.
@@ -16,9 +18,10 @@ from pathlib import Path
 import click
 import numpy as np
 import torch
+from backtest_timing import backtest_ms_per_forecast
 from kronos_reference import reference_generate, same_distribution_pvalue
 
-from cryptocast.config import load_params
+from cryptocast.config import EvalConfig, load_params
 from cryptocast.data.store import load_series, read_splits
 from cryptocast.forecast.base import Context
 from cryptocast.io import write_json
@@ -71,12 +74,14 @@ def _timed(fn, repeats: int) -> tuple[float, list]:
 @click.option("--prepared", default="data/prepared", type=click.Path(path_type=Path))
 @click.option("--repeats", default=20, help="forecasts timed for our predictor")
 @click.option("--reference-repeats", default=3, help="forecasts timed for the reference loop")
+@click.option("--backtest-repeats", default=3, help="validation backtests timed per batch size")
 @click.option("--threads", default=None, type=int,
               help="torch CPU threads (default: params.yaml runtime.threads)")
 @click.option("--out", default="bench/results/kronos_latency.json", type=click.Path())
 def main(checkpoint: Path, prepared: Path, repeats: int, reference_repeats: int,
-         threads: int | None, out: str):
-    settings = RuntimeConfig.from_params(load_params())
+         backtest_repeats: int, threads: int | None, out: str):
+    params = load_params()
+    settings = RuntimeConfig.from_params(params)
     runtime = configure(dataclasses.replace(settings, threads=threads or settings.threads))
     tok, pred, source = _models(checkpoint)
     ctx = _uni_context(prepared, UNI["context_length"])
@@ -97,6 +102,11 @@ def main(checkpoint: Path, prepared: Path, repeats: int, reference_repeats: int,
             UNI["max_context"], torch.Generator().manual_seed(1))
     ref_ms, refs = _timed(lambda: reference_generate(tok, pred, *args), reference_repeats)
 
+    cfg = EvalConfig.from_params(params)
+    forecaster.seed = 0
+    backtest = backtest_ms_per_forecast(forecaster, prepared, "UNIUSDT", cfg,
+                                        [cfg.batch_size, 1], backtest_repeats)
+
     # Both in normalised close units: ours mapped back from prices with the same mean/std.
     ours_norm = (np.concatenate([o.samples[0, :, 0] for o in ours]) - mean[0, 0, CLOSE]) / (
         std[0, 0, CLOSE] + 1e-5)
@@ -106,6 +116,7 @@ def main(checkpoint: Path, prepared: Path, repeats: int, reference_repeats: int,
         "reference_ms": round(ref_ms, 3),
         "ratio": round(ref_ms / ours_ms, 2),
         "same_distribution_pvalue": same_distribution_pvalue(ours_norm, ref_norm),
+        "backtest_ms_per_forecast": {"symbol": "UNIUSDT", **backtest},
         "config": {**UNI, "horizon": 1, "symbol": "UNIUSDT", "interval": "1d",
                    "weights": source, "tokenizer": tok.config.to_dict(),
                    "predictor": pred.config.to_dict(), "repeats": repeats,

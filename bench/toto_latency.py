@@ -5,7 +5,9 @@ params.yaml with seeded random weights), context 512, 1024 samples, horizon 1. T
 reference-style loop works like toto-ts's forecaster: it repeats the context
 samples_per_batch times and re-runs the whole model for every batch of samples, drawing one
 sample per row. A two-sample Kolmogorov-Smirnov test checks that both give the same predictive
-distribution. Writes bench/results/toto_latency.json.
+distribution. Also the milliseconds per forecast of the same forecaster over a symbol's
+validation backtest, in batches of eval.batch_size and alone (batches of one), as the stages
+run it. Writes bench/results/toto_latency.json.
 
 Usage: .venv/bin/python bench/toto_latency.py [--threads N] [--repeats 30]
 """
@@ -21,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from backtest_timing import backtest_ms_per_forecast
 from scipy import stats
 from tqdm import tqdm
 
-from cryptocast.config import load_params
+from cryptocast.config import EvalConfig, load_params
 from cryptocast.io import write_json
 from cryptocast.models.toto import Toto, TotoForecaster, load_checkpoint
 from cryptocast.runtime import RuntimeConfig, configure
@@ -86,10 +89,14 @@ def main() -> None:
     parser.add_argument("--samples-per-batch", type=int, default=128)
     parser.add_argument("--checkpoint", type=Path, default=ROOT / "models" / "toto")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--symbol", default="BTCUSDT", help="backtest symbol (validation split)")
+    parser.add_argument("--prepared", type=Path, default=ROOT / "data" / "prepared")
+    parser.add_argument("--backtest-repeats", type=int, default=3)
     parser.add_argument("--out", type=Path,
                         default=ROOT / "bench" / "results" / "toto_latency.json")
     args = parser.parse_args()
-    settings = RuntimeConfig.from_params(load_params(ROOT / "params.yaml"))
+    params = load_params(ROOT / "params.yaml")
+    settings = RuntimeConfig.from_params(params)
     runtime = configure(dataclasses.replace(settings, threads=args.threads or settings.threads))
     model, source = load_model(args.checkpoint, args.seed)
     rng = np.random.default_rng(args.seed)
@@ -104,6 +111,9 @@ def main() -> None:
                                         args.samples_per_batch, gen),
         args.reference_repeats, "reference-style",
     )
+    cfg = EvalConfig.from_params(params)
+    backtest = backtest_ms_per_forecast(ours, args.prepared, args.symbol, cfg,
+                                        [cfg.batch_size, 1], args.backtest_repeats)
     a = ours.sample([series], 1)[0, :, 0]
     b = reference_style_samples(model, series, args.num_samples, args.samples_per_batch, gen)
     result = {
@@ -111,6 +121,7 @@ def main() -> None:
         "reference_ms": round(reference_ms, 3),
         "ratio": round(reference_ms / ours_ms, 1),
         "ks_pvalue": float(stats.ks_2samp(a, b).pvalue),
+        "backtest_ms_per_forecast": {"symbol": args.symbol, **backtest},
         "config": {
             "model": model.config.to_dict(), "weights": source, "context_length": args.context,
             "num_samples": args.num_samples, "samples_per_batch": args.samples_per_batch,

@@ -24,7 +24,7 @@ from cryptocast.models.kronos import (
     load_tokenizer,
     save_checkpoint,
 )
-from cryptocast.models.kronos.sampling import filtered_probs
+from cryptocast.models.kronos.sampling import distinct_rows, draw, filtered_probs
 from cryptocast.models.kronos.tokenizer import bits_to_ids, ids_to_bits
 
 TOK = TokenizerConfig(**{**TOKENIZER, "n_enc_layers": 3})  # deeper than tiny.py's
@@ -170,6 +170,40 @@ def test_generate_greedy_equals_reference_loop(max_context):
     ref = reference_generate(tok, model, x, stamp, future, cfg, max_context)
     assert ours.shape == (2, 3, 3, 6)
     assert torch.allclose(ours, ref, atol=1e-5)
+
+
+def test_distinct_rows_map_back_to_every_row():
+    rows = torch.tensor([[[1, 2], [3, 4], [1, 2], [1, 2]], [[5, 5], [5, 5], [5, 5], [5, 5]]])
+    distinct, inverse = distinct_rows(rows)
+    assert distinct.shape == (2, 2, 2) and inverse.shape == (2, 4)
+    for b in range(2):
+        assert torch.equal(distinct[b, inverse[b]], rows[b])
+    assert torch.equal(distinct[1], torch.tensor([[5, 5], [5, 5]]))  # padded with its first
+    assert torch.equal(distinct_rows(rows[..., 0])[0][0], torch.tensor([1, 3]))
+
+
+def test_generate_computes_equal_paths_once_bit_for_bit():
+    """Paths that drew the same s1 share its s2 logits, and equal paths one decode: the
+    samples equal, bit for bit, computing every path on its own."""
+    tok, model = models()
+    x, stamp = torch.randn(2, 10, 6), torch.randint(0, 7, (2, 10, 5))
+    future = torch.randint(0, 7, (2, 1, 5))
+    cfg = SamplingConfig(temperature=1.5, top_p=0.95, sample_count=40)  # 8 s1 ids: repeats
+
+    def generators():
+        return [torch.Generator().manual_seed(seed) for seed in (3, 4)]
+
+    with torch.no_grad():
+        gens = generators()
+        s1_ctx, s2_ctx = tok.encode(x)
+        hidden, _ = model.context(s1_ctx, s2_ctx, stamp)
+        last = hidden[:, -1:, :]
+        s1 = draw(filtered_probs(model.head.proj_s1(last[:, 0]), cfg), cfg.sample_count, gens)
+        logits2 = model.s2_logits(s1, model.dep_layer.cross_attn.memory_kv(hidden), None, last)
+        s2 = draw(filtered_probs(logits2, cfg), 1, gens)
+        per_path = tok.decode_suffix(s1[..., None], s2, tok.decoder_prefix(s1_ctx, s2_ctx))
+    assert len(torch.unique(s1[0])) < cfg.sample_count
+    assert torch.equal(generate(tok, model, x, stamp, future, cfg, 32, generators()), per_path)
 
 
 def test_generate_rejects_horizon_beyond_window():

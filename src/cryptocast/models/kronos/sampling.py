@@ -62,16 +62,32 @@ def filtered_probs(logits: torch.Tensor, cfg: SamplingConfig,
 Generators = Sequence[torch.Generator | None] | None
 
 
-def draw(probs: torch.Tensor, n: int, generators: Generators) -> torch.Tensor:
+def draw(probs: torch.Tensor, n: int, generators: Generators,
+         rows: torch.Tensor | None = None) -> torch.Tensor:
     """n independent draws per row of probs [B, ..., V] -> ids [B, ..., n], by inverse CDF
     (float64): series b's uniforms come from generators[b] (None: torch's global generator),
-    so its ids do not depend on the others, and a row's draw depends only on that row."""
+    so its ids do not depend on the others, and a row's draw depends only on that row.
+    `rows` [B, S]: draw for the rows probs[b, rows[b]] instead ([B, S, n]), so rows that
+    share a distribution compute it once."""
     if generators is None:
         generators = [None] * probs.shape[0]
     if len(generators) != probs.shape[0]:
         raise ValueError(f"draw: {len(generators)} generators for {probs.shape[0]} series")
     cdf = probs.double().cumsum(-1)
+    if rows is not None:
+        cdf = [c[r] for c, r in zip(cdf, rows, strict=True)]
     return torch.stack([draw_from_cdf(c, n, g) for c, g in zip(cdf, generators, strict=True)])
+
+
+def distinct_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per series b, the distinct rows of rows[b] [S, ...]: (distinct [B, U, ...], each
+    series' padded with copies of its first one; inverse [B, S], rows[b] ==
+    distinct[b, inverse[b]])."""
+    found = [torch.unique(r, dim=0, return_inverse=True) for r in rows]
+    width = max(len(u) for u, _ in found)
+    distinct = torch.stack([torch.cat((u, u[:1].expand(width - len(u), *u.shape[1:])))
+                            for u, _ in found])
+    return distinct, torch.stack([inverse for _, inverse in found])
 
 
 def draw_from_cdf(cdf: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -113,13 +129,19 @@ def generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, stamp: 
             k, v = k.transpose(1, 2), v.transpose(1, 2)  # [B, h, S, 1, hd]
             mem_suffix = (k, v) if mem_suffix is None else (
                 torch.cat((mem_suffix[0], k), 3), torch.cat((mem_suffix[1], v), 3))
-        logits2 = model.s2_logits(s1, mem_prefix, mem_suffix, last)
-        s2 = draw(filtered_probs(logits2, cfg), 1, generators)[..., 0]
+        if i == 0:  # paths that drew the same s1 share their s2 logits: computed once
+            distinct, inverse = distinct_rows(s1)
+            logits2 = model.s2_logits(distinct, mem_prefix, None, last)
+            s2 = draw(filtered_probs(logits2, cfg), 1, generators, inverse)[..., 0]
+        else:
+            logits2 = model.s2_logits(s1, mem_prefix, mem_suffix, last)
+            s2 = draw(filtered_probs(logits2, cfg), 1, generators)[..., 0]
         s1_steps.append(s1)
         s2_steps.append(s2)
     # The reference decodes the final window of max_context tokens; the context part of it is
-    # shared by every path, so its decoder K/V are computed once.
+    # shared by every path, so its decoder K/V are computed once, and so is each distinct path.
     start = max(0, t + horizon - max_context)
     dec_prefix = tokenizer.decoder_prefix(s1_ctx[:, start:], s2_ctx[:, start:])
-    return tokenizer.decode_suffix(torch.stack(s1_steps, -1), torch.stack(s2_steps, -1),
-                                   dec_prefix)
+    paths, inverse = distinct_rows(torch.stack(s1_steps + s2_steps, -1))  # [B, U, 2H]
+    decoded = tokenizer.decode_suffix(paths[..., :horizon], paths[..., horizon:], dec_prefix)
+    return torch.stack([d[r] for d, r in zip(decoded, inverse, strict=True)])
