@@ -29,9 +29,9 @@ def backtest_ms_per_forecast(forecaster: Forecaster, prepared: Path, symbol: str
     times: dict[int, list[float]] = {n: [] for n in batch_sizes}
     for _ in range(repeats):
         for n in batch_sizes:
-            cfg = dataclasses.replace(base, batch_size=n)
+            batched = dataclasses.replace(base, batch_size=n)
             started = time.perf_counter()
-            backtest_split(candles, symbol, splits, "validation", forecaster, cfg)
+            backtest_split(candles, symbol, splits, "validation", forecaster, batched)
             times[n].append((time.perf_counter() - started) * 1000 / windows)
     return {"windows": windows,
             **{f"batch_{n}": round(statistics.median(t), 3) for n, t in times.items()}}
