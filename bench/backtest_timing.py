@@ -8,8 +8,6 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
-
 from cryptocast.config import EvalConfig
 from cryptocast.data.store import load_series, read_splits
 from cryptocast.evaluation.evaluate import backtest_split
@@ -25,13 +23,13 @@ def backtest_ms_per_forecast(forecaster: Forecaster, prepared: Path, symbol: str
     splits = read_splits(prepared)
     candles = load_series(prepared, splits.interval, symbol)
     base = dataclasses.replace(cfg, latency_repeats=0)
-    windows = int(np.count_nonzero(splits.target_mask(candles["timestamp"], "validation")))
     times: dict[int, list[float]] = {n: [] for n in batch_sizes}
     for _ in range(repeats):
         for n in batch_sizes:
             batched = dataclasses.replace(base, batch_size=n)
             started = time.perf_counter()
-            backtest_split(candles, symbol, splits, "validation", forecaster, batched)
+            result = backtest_split(candles, symbol, splits, "validation", forecaster, batched)
+            windows = len(result.point)
             times[n].append((time.perf_counter() - started) * 1000 / windows)
     return {"windows": windows,
             **{f"batch_{n}": round(statistics.median(t), 3) for n, t in times.items()}}
