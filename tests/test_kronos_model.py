@@ -24,7 +24,7 @@ from cryptocast.models.kronos import (
     load_tokenizer,
     save_checkpoint,
 )
-from cryptocast.models.kronos.sampling import distinct_rows, draw, filtered_probs
+from cryptocast.models.kronos.sampling import distinct_rows, draw, filtered_probs, unique_rows
 from cryptocast.models.kronos.tokenizer import bits_to_ids, ids_to_bits
 
 TOK = TokenizerConfig(**{**TOKENIZER, "n_enc_layers": 3})  # deeper than tiny.py's
@@ -180,6 +180,14 @@ def test_distinct_rows_map_back_to_every_row():
         assert torch.equal(distinct[b, inverse[b]], rows[b])
     assert torch.equal(distinct[1], torch.tensor([[5, 5], [5, 5]]))  # padded with its first
     assert torch.equal(distinct_rows(rows[..., 0])[0][0], torch.tensor([1, 3]))
+
+
+@pytest.mark.parametrize("shape", [(40,), (40, 2), (40, 3, 2), (1, 4)])
+def test_unique_rows_is_torch_unique_along_rows(shape):
+    rows = torch.randint(-3, 4, shape, generator=torch.Generator().manual_seed(len(shape)))
+    distinct, inverse = unique_rows(rows)
+    expected, expected_inverse = torch.unique(rows, dim=0, return_inverse=True)
+    assert torch.equal(distinct, expected) and torch.equal(inverse, expected_inverse)
 
 
 def test_generate_computes_equal_paths_once_bit_for_bit():

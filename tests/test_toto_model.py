@@ -8,6 +8,7 @@ from safetensors.torch import load_file, save_file
 from tiny import TINY
 
 from cryptocast.models.toto import Toto, TotoConfig, load_checkpoint, save_checkpoint
+from cryptocast.models.toto.layers import Attention
 from cryptocast.models.toto.scaler import causal_patch_scale
 
 
@@ -183,3 +184,16 @@ def test_config_validation_names_the_parameter():
         TotoConfig(num_layers=4, spacewise_every_n_layers=3)
     with pytest.raises(ValueError, match="embed_dim"):
         TotoConfig(embed_dim=30, num_heads=4)
+
+
+def test_spacewise_attention_over_one_variate_is_that_of_identical_variates():
+    # two identical variates attend half to each: the values again, through the kernel path,
+    # so the one-variate shortcut must match it (and lay the heads out alike)
+    torch.manual_seed(0)
+    attention = Attention(embed_dim=16, num_heads=4, dropout=0.1, timewise=False).eval()
+    x = torch.randn(3, 1, 5, 16)
+    one = attention(x, 0, None)
+    two = attention(x.expand(3, 2, 5, 16), 0, None)
+    assert one.shape == (3, 1, 5, 16)
+    assert torch.allclose(one[:, 0], two[:, 0], atol=1e-6) and torch.allclose(one[:, 0], two[:, 1],
+                                                                              atol=1e-6)

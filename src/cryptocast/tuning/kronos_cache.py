@@ -168,7 +168,7 @@ class KronosCache:
             order2 = torch.stack([st.s2_order[t] for t in ids]).long()
             # the CDF of each distinct row once; the draw is generate's (same rows, same u)
             cdf2 = filtered_probs(logits2, cfg, order2).double().cumsum(-1)
-            s2 = draw_from_cdf(cdf2[inverse], 1, g)[:, 0]
+            s2 = draw_from_cdf(cdf2, 1, g, inverse)[:, 0]
             keys.append((row * self.v2 + s2).tolist())
         self._fill_closes(states, keys)
         out = np.empty((len(states), cfg.sample_count))

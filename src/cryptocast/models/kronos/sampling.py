@@ -74,28 +74,51 @@ def draw(probs: torch.Tensor, n: int, generators: Generators,
     if len(generators) != probs.shape[0]:
         raise ValueError(f"draw: {len(generators)} generators for {probs.shape[0]} series")
     cdf = probs.double().cumsum(-1)
-    if rows is not None:
-        cdf = [c[r] for c, r in zip(cdf, rows, strict=True)]
-    return torch.stack([draw_from_cdf(c, n, g) for c, g in zip(cdf, generators, strict=True)])
+    if rows is None:
+        return torch.stack([draw_from_cdf(c, n, g) for c, g in zip(cdf, generators, strict=True)])
+    return torch.stack([draw_from_cdf(c, n, g, r)
+                        for c, g, r in zip(cdf, generators, rows, strict=True)])
 
 
 def distinct_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per series b, the distinct rows of rows[b] [S, ...]: (distinct [B, U, ...], each
     series' padded with copies of its first one; inverse [B, S], rows[b] ==
     distinct[b, inverse[b]])."""
-    found = [torch.unique(r, dim=0, return_inverse=True) for r in rows]
+    found = [unique_rows(r) for r in rows]
     width = max(len(u) for u, _ in found)
     distinct = torch.stack([torch.cat((u, u[:1].expand(width - len(u), *u.shape[1:])))
                             for u, _ in found])
     return distinct, torch.stack([inverse for _, inverse in found])
 
 
-def draw_from_cdf(cdf: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:
-    """n draws per row of an unnormalised float64 CDF [..., V] -> ids [..., n]. The uniforms
-    come from the CPU (`generator` is a CPU one), so a seed draws alike on every device."""
-    u = torch.rand((*cdf.shape[:-1], n), generator=generator, dtype=torch.float64).to(cdf.device)
+def unique_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`torch.unique(rows, dim=0, return_inverse=True)` for integer rows [S, ...]: the distinct
+    rows in lexicographic order [U, ...] and inverse [S]. Computed column by column as the
+    dense rank of (rank so far, column), since torch's dim=0 version costs ~50x more on a few
+    hundred rows."""
+    rank = torch.zeros(len(rows), dtype=torch.long, device=rows.device)
+    for column in rows.reshape(len(rows), -1).T:
+        shifted = column.long() - column.min()
+        rank = torch.unique(rank * (int(shifted.max()) + 1) + shifted, return_inverse=True)[1]
+    distinct = rows.new_empty((int(rank.max()) + 1, *rows.shape[1:]))
+    distinct[rank] = rows  # equal rows write equal values
+    return distinct, rank
+
+
+def draw_from_cdf(cdf: torch.Tensor, n: int, generator: torch.Generator | None,
+                  rows: torch.Tensor | None = None) -> torch.Tensor:
+    """n draws per row of an unnormalised float64 CDF [..., V] -> ids [..., n], or per row of
+    cdf[rows] for `rows` [S] into cdf [U, V] -> ids [S, n]. The uniforms come from the CPU
+    (`generator` is a CPU one), so a seed draws alike on every device."""
+    shape = cdf.shape[:-1] if rows is None else rows.shape
+    u = torch.rand((*shape, n), generator=generator, dtype=torch.float64).to(cdf.device)
     # right=True skips tokens of zero probability (flat steps of the CDF)
-    ids = torch.searchsorted(cdf, u * cdf[..., -1:], right=True)
+    if rows is None:
+        ids = torch.searchsorted(cdf, u * cdf[..., -1:], right=True)
+    else:  # every distinct row searches all uniforms (U x S searches, no [S, V] copy of cdf);
+        # each draw keeps its own row's result: the same products and comparisons as cdf[rows]
+        every = torch.searchsorted(cdf, u.view(1, -1) * cdf[:, -1:], right=True)
+        ids = every.view(len(cdf), len(rows), n)[rows, torch.arange(len(rows), device=cdf.device)]
     return ids.clamp_max(cdf.shape[-1] - 1)
 
 
@@ -129,13 +152,11 @@ def generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, stamp: 
             k, v = k.transpose(1, 2), v.transpose(1, 2)  # [B, h, S, 1, hd]
             mem_suffix = (k, v) if mem_suffix is None else (
                 torch.cat((mem_suffix[0], k), 3), torch.cat((mem_suffix[1], v), 3))
-        if i == 0:  # paths that drew the same s1 share their s2 logits: computed once
-            distinct, inverse = distinct_rows(s1)
-            logits2 = model.s2_logits(distinct, mem_prefix, None, last)
-            s2 = draw(filtered_probs(logits2, cfg), 1, generators, inverse)[..., 0]
-        else:
-            logits2 = model.s2_logits(s1, mem_prefix, mem_suffix, last)
-            s2 = draw(filtered_probs(logits2, cfg), 1, generators)[..., 0]
+        # at the first step the paths share their context, so the paths that drew the same s1
+        # share their s2 logits: computed once per distinct s1
+        queries, rows = distinct_rows(s1) if i == 0 else (s1, None)
+        logits2 = model.s2_logits(queries, mem_prefix, mem_suffix, last)
+        s2 = draw(filtered_probs(logits2, cfg), 1, generators, rows)[..., 0]
         s1_steps.append(s1)
         s2_steps.append(s2)
     # The reference decodes the final window of max_context tokens; the context part of it is

@@ -127,17 +127,20 @@ class TotoForecaster:
         return out
 
     @staticmethod
-    def _draw(output: TotoOutput, steps: int, num: int,
-              generator: torch.Generator) -> torch.Tensor:
-        """[batch, num, steps] values (float64, on the CPU) of the first `steps` steps of the
-        predicted patch, every row from `generator`. The draws are made on the CPU from a CPU
-        generator, so a seed gives the same samples on every device (up to the model's
-        rounding)."""
-        mixture = output.distribution.map(lambda t: _host(t[:, 0, :steps]))
-        draws = mixture.sample(num, generator).double()  # [batch, steps, num]
-        loc = output.loc[:, 0, :steps, None].double().cpu()
-        scale = output.scale[:, 0, :steps, None].double().cpu()
-        return (draws * scale + loc).transpose(1, 2)
+    def _on_host(output: TotoOutput, steps: int) -> TotoOutput:
+        """The first `steps` steps of the predicted patch, on the CPU: the mixture [batch, steps,
+        k] (float32 at least) and loc/scale [batch, steps, 1] in float64."""
+        return TotoOutput(output.distribution.map(lambda t: _host(t[:, 0, :steps])),
+                          output.loc[:, 0, :steps, None].double().cpu(),
+                          output.scale[:, 0, :steps, None].double().cpu())
+
+    @staticmethod
+    def _draw(host: TotoOutput, num: int, generator: torch.Generator) -> torch.Tensor:
+        """[batch, num, steps] float64 values from `host` (`_on_host`), every row from
+        `generator`. The draws are made on the CPU from a CPU generator, so a seed gives the
+        same samples on every device (up to the model's rounding)."""
+        draws = host.distribution.sample(num, generator).double()  # [batch, steps, num]
+        return (draws * host.scale + host.loc).transpose(1, 2)
 
     def _sample_batch(self, x: torch.Tensor, mask: torch.Tensor, horizon: int,
                       generators: list[torch.Generator]) -> torch.Tensor:
@@ -145,12 +148,12 @@ class TotoForecaster:
         the first patch from one forward pass of the whole batch; later patches roll out per
         series (`_rollout`)."""
         first = self.model(x, mask, scaling_prefix_length=x.shape[-1], last_patch_only=True)
-        steps = min(horizon, self.patch_size)
+        host = self._on_host(first, min(horizon, self.patch_size))
         rows = []
         for i, generator in enumerate(generators):
-            row = TotoOutput(first.distribution.map(lambda t, i=i: t[i : i + 1]),
-                             first.loc[i : i + 1], first.scale[i : i + 1])
-            draws = self._draw(row, steps, self.knobs.num_samples, generator)
+            row = TotoOutput(host.distribution.map(lambda t, i=i: t[i : i + 1]),
+                             host.loc[i : i + 1], host.scale[i : i + 1])
+            draws = self._draw(row, self.knobs.num_samples, generator)
             if horizon > self.patch_size:
                 draws = self._rollout(x[i : i + 1], mask[i : i + 1], draws, horizon, generator)
             rows.append(draws[0])
@@ -180,7 +183,7 @@ class TotoForecaster:
                     xs, ms, kv_cache=chunk_cache, scaling_prefix_length=length,
                     last_patch_only=True,
                 )
-                step = self._draw(out, p, 1, generator).reshape(-1, 1, p)
+                step = self._draw(self._on_host(out, p), 1, generator).reshape(-1, 1, p)
                 xs = torch.cat((xs, step.to(x.device, x.dtype)), -1)
                 ms = torch.cat((ms, ones), -1)
             # keep the float64 first patch; later patches come back through the float inputs

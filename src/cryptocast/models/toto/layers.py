@@ -113,6 +113,11 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         """x: [batch, variate, seq, embed] -> same shape."""
         b, v, s, d = x.shape
+        if not self.timewise and v == 1 and not (self.training and self.dropout):
+            # attention over one variate is the identity on its values, bit for bit (softmax
+            # of one score is 1): skip the kernel and its batch x seq sequences of length one
+            values = self.wQKV(x)[..., 2 * d :].unflatten(-1, (self.head_dim, self.num_heads))
+            return self.wO(values.transpose(-1, -2).flatten(-2))
         seqs = x.reshape(b * v, s, d) if self.timewise else x.transpose(1, 2).reshape(b * s, v, d)
         n, length = seqs.shape[0], seqs.shape[1]
         # The fused projection is laid out as (qkv, head_dim, heads): heads vary fastest.
