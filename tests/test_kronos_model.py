@@ -24,7 +24,13 @@ from cryptocast.models.kronos import (
     load_tokenizer,
     save_checkpoint,
 )
-from cryptocast.models.kronos.sampling import distinct_rows, draw, filtered_probs, unique_rows
+from cryptocast.models.kronos.sampling import (
+    distinct_rows,
+    draw,
+    draw_from_cdf,
+    filtered_probs,
+    unique_rows,
+)
 from cryptocast.models.kronos.tokenizer import bits_to_ids, ids_to_bits
 
 TOK = TokenizerConfig(**{**TOKENIZER, "n_enc_layers": 3})  # deeper than tiny.py's
@@ -188,6 +194,16 @@ def test_unique_rows_is_torch_unique_along_rows(shape):
     distinct, inverse = unique_rows(rows)
     expected, expected_inverse = torch.unique(rows, dim=0, return_inverse=True)
     assert torch.equal(distinct, expected) and torch.equal(inverse, expected_inverse)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_draw_from_cdf_of_rows_is_the_draw_from_the_copied_rows(n):
+    cdf = torch.rand(5, 64, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    cdf = cdf.cumsum(-1)
+    rows = torch.tensor([4, 0, 0, 2, 4, 1, 3, 3, 0])
+    ids = draw_from_cdf(cdf, n, torch.Generator().manual_seed(7), rows)
+    assert ids.shape == (9, n)
+    assert torch.equal(ids, draw_from_cdf(cdf[rows], n, torch.Generator().manual_seed(7)))
 
 
 def test_generate_computes_equal_paths_once_bit_for_bit():
