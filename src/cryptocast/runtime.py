@@ -19,8 +19,9 @@ DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    """params.yaml `runtime`: torch CPU threads (results do not depend on them; latencies do,
-    so they are written into the metrics), the device (`auto` = CUDA when present) and bf16
+    """params.yaml `runtime`: torch CPU threads (results are bit-identical for one thread
+    count, but trained weights differ between counts, and latencies depend on them: they are
+    written into the metrics), the device (`auto` = CUDA when present) and bf16
     autocast on CUDA (CPU always computes in float32)."""
 
     threads: int
