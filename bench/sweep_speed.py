@@ -2,11 +2,11 @@
 for every trial.
 
 Per family: 100 configs drawn (seeded) from the sweep space of params.yaml, each scored on the
-120 validation windows of one symbol. `pool_build_seconds`: the Toto pool, or the Kronos
-per-window states of every (context_length, clip) the configs use; `seconds`: the 100 trials
-from that warm pool or cache (the Kronos s2-logit and decode memos start empty and are
-included); `rerun_seconds`: the same trials running the real forecaster, extrapolated from
-`rerun_timed` of them. Writes bench/results/sweep_speed.json.
+120 validation windows of one symbol. `pool_build_seconds`: the Toto pool, or the Kronos pools
+(per-window model state and samples) of every distribution the configs use; `seconds`: the 100
+trials scored from those pools; `rerun_seconds`: the same trials running the real forecaster,
+extrapolated from `rerun_timed` of them; `speedup`: rerun / trials, `speedup_with_build`:
+rerun / (build + trials). Writes bench/results/sweep_speed.json.
 
 Usage: .venv/bin/python bench/sweep_speed.py [--symbol BTCUSDT] [--trials 100] [--timed 5]
 """
@@ -22,7 +22,7 @@ from cryptocast.config import EvalConfig
 from cryptocast.forecast.registry import build_forecaster
 from cryptocast.io import write_json
 from cryptocast.runtime import load_and_configure
-from cryptocast.tuning.kronos_cache import KronosCache
+from cryptocast.tuning.kronos_cache import KronosCache, knobs_of
 from cryptocast.tuning.pools import build_toto_pool, sweep_windows, tail
 from cryptocast.tuning.sweep import grid, sweep_settings
 
@@ -60,11 +60,11 @@ def toto_trials(settings, windows, picked, seed: int) -> tuple[float, float]:
     return build, seconds
 
 
-def kronos_trials(windows, picked, seed: int) -> tuple[float, float]:
-    """(cache build seconds, seconds of the trials scored from the warm cache)."""
-    cache = KronosCache(build_forecaster("kronos", {"model": "kronos"}, "models", seed), windows)
-    combos = {(c["context_length"], c["clip"]) for c in picked}
-    _, build = timed(lambda: [cache.warm(length, clip) for length, clip in combos])
+def kronos_trials(windows, picked, pool_size: int, seed: int) -> tuple[float, float]:
+    """(seconds drawing the pools the configs use, seconds of the trials scored from them)."""
+    model = build_forecaster("kronos", {"model": "kronos"}, "models", seed)
+    cache = KronosCache(model, windows, pool_size)
+    _, build = timed(lambda: [cache.pool(knobs_of(c)) for c in picked])
     order = np.arange(len(windows.contexts))
     _, seconds = timed(lambda: [np.mean([e.mae for _, e in cache.losses(c, order)])
                                 for c in picked])
@@ -91,13 +91,15 @@ def main(symbol: str, trials: int, n_timed: int, out: str) -> None:
         if family == "toto":
             build, seconds = toto_trials(settings, windows, picked, seed)
         else:
-            build, seconds = kronos_trials(windows, picked, seed)
+            largest = max(knobs_of(c).sample_count for c in own)
+            build, seconds = kronos_trials(windows, picked, largest, seed)
         per_trial = direct_seconds(picked[:n_timed], windows, "models", seed)
         result[family] = {"trials": trials, "windows": len(windows.contexts),
                           "seconds": round(seconds, 3), "pool_build_seconds": round(build, 3),
                           "rerun_seconds": round(per_trial * trials, 3),
                           "rerun_timed": n_timed,
-                          "speedup": round(per_trial * trials / seconds, 1)}
+                          "speedup": round(per_trial * trials / seconds, 1),
+                          "speedup_with_build": round(per_trial * trials / (build + seconds), 1)}
         click.echo(f"{family}: {result[family]}")
     write_json(out, result)
 

@@ -16,7 +16,7 @@ from cryptocast.data.splits import compute_splits
 from cryptocast.evaluation.metrics import crps_from_samples
 from cryptocast.models.kronos import Kronos, KronosForecaster, KronosTokenizer
 from cryptocast.models.toto import Toto, TotoForecaster
-from cryptocast.tuning.kronos_cache import KronosCache
+from cryptocast.tuning.kronos_cache import KronosCache, knobs_of
 from cryptocast.tuning.pools import build_toto_pool, load_toto_pool, split_windows
 from cryptocast.tuning.sweep import (
     SweepSettings,
@@ -82,7 +82,7 @@ def test_toto_pool_scores_like_the_forecaster(windows, toto_model, tmp_path):
 def test_kronos_cache_draws_exactly_the_forecasters_samples(windows, kronos_forecaster):
     """Cached and direct sampling give the very same samples, bit for bit, whether the
     windows are sampled alone or in a batch; anchored ones agree to float rounding."""
-    cache = KronosCache(kronos_forecaster, windows)
+    cache = KronosCache(kronos_forecaster, windows, pool_size=400)
     knobs = {"sample_count": 400, "temperature": 1.0, "top_p": 0.95, "clip": 5.0,
              "context_length": 30}
     f = kronos_forecaster
@@ -109,6 +109,31 @@ def test_kronos_cache_draws_exactly_the_forecasters_samples(windows, kronos_fore
     np.testing.assert_allclose([losses[i].crps for i in every],
                                crps_from_samples(batch / windows.prev_close[:, None] - 1, actual),
                                rtol=1e-9)
+
+
+def test_kronos_trials_score_the_first_sample_count_of_one_pool_per_distribution(windows):
+    """A trial with fewer samples than the pool scores the first ones of the forecaster's
+    pool-sized forecast; trials that differ only in sample_count or aggregate, or in top_p
+    under top_k, share one pool; more samples than the pool is an error."""
+    torch.manual_seed(2)
+    f = KronosForecaster(KronosTokenizer(TOK), Kronos(PRED), seed=3, max_context=64)
+    cache = KronosCache(f, windows, pool_size=50)
+    knobs = {"temperature": 1.0, "top_k": 5, "clip": 5.0, "context_length": 30}
+    config = {"model": "kronos", **knobs, "sample_count": 12, "top_p": 0.9,
+              "aggregate": "median"}
+    losses = dict(cache.losses(config, np.arange(len(windows.contexts))))
+    full = KronosForecaster(f.tokenizer, f.predictor, seed=3, max_context=64, sample_count=50,
+                            **knobs).predict(windows.contexts).samples[:, :12, 0]
+    point = np.median(full, axis=1)
+    np.testing.assert_allclose([losses[i].mae for i in range(len(windows.contexts))],
+                               np.abs(point / windows.prev_close - 1 - windows.actual_return),
+                               rtol=1e-9)
+    pool = cache.pool(knobs_of(config))
+    for other in ({"sample_count": 50, "aggregate": "mean"}, {"top_p": 0.5}):
+        assert cache.pool(knobs_of({**config, **other})) is pool
+    assert cache.pool(knobs_of({**config, "temperature": 0.5})) is not pool
+    with pytest.raises(ValueError, match="sample_count 51 exceeds the pool of 50 samples"):
+        next(cache.losses({**config, "sample_count": 51}, np.arange(3)))
 
 
 def settings(**kw) -> SweepSettings:
@@ -293,7 +318,8 @@ def test_the_study_storage_can_come_from_the_environment(tmp_path, monkeypatch):
 
 
 def test_pool_and_cache_score_a_longer_horizon_like_the_forecasters(toto_model):
-    """At horizon 3 a trial's losses are those of the forecasters' third step."""
+    """At horizon 3 a trial's losses are those of the forecasters' third step (Kronos: of
+    the first sample_count paths of the pool-sized forecast)."""
     candles = make_candles(120)
     splits = compute_splits({"X": candles}, "1d", DAY, 20, 10)
     far = split_windows(candles, "X", splits, "validation", 32, horizon=3)
@@ -312,9 +338,10 @@ def test_pool_and_cache_score_a_longer_horizon_like_the_forecasters(toto_model):
     kronos = KronosForecaster(KronosTokenizer(TOK), Kronos(PRED), seed=3, max_context=64)
     knobs = {"sample_count": 8, "temperature": 1.0, "top_p": 0.9, "clip": 5.0,
              "context_length": 30}
-    cache = KronosCache(kronos, far)
+    cache = KronosCache(kronos, far, pool_size=16)
     losses = dict(cache.losses({"model": "kronos", **knobs}, np.arange(len(far.contexts))))
-    same = KronosForecaster(kronos.tokenizer, kronos.predictor, seed=3, max_context=64, **knobs)
-    point = same.predict(far.contexts).point[:, -1]
+    pooled = KronosForecaster(kronos.tokenizer, kronos.predictor, seed=3, max_context=64,
+                              **{**knobs, "sample_count": 16})
+    point = pooled.predict(far.contexts).samples[:, :8, -1].mean(1)  # the first 8 of the pool
     np.testing.assert_allclose([losses[i].mae for i in range(len(far.contexts))],
                                np.abs(point / far.prev_close - 1 - far.actual_return), rtol=1e-9)

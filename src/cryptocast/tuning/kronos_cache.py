@@ -1,15 +1,21 @@
-"""Kronos sweeps without re-running the models: everything a horizon-1 forecast computes
-before its first random draw is cached per window.
+"""Kronos sweeps without re-running the models: a pool of sampled closes per window and
+sampling distribution, from a cache of everything a forecast computes before its first draw.
 
-Per (window, context_length, clip): the tokenised context, the predictor's pass over it (the
-s1 logits of the next token and the dependency layer's memory), the decoder's keys/values of
-the context and the anchor's reconstruction of the last close, each computed for the window
-alone, as the forecaster does. A trial that changes only temperature / top_p / top_k /
-sample_count / anchor / aggregate then only draws tokens: the s2 logits of each s1 token drawn
-and the close of each (s1, s2) pair decoded are memoised per window, and what is missing is
-computed for a chunk of windows at once. The draws are `sampling.generate`'s, from the same
-per-window generator, so the samples are the forecaster's. At horizon > 1 every path runs the
-models again after its first step, so a trial runs the forecaster itself on its windows.
+The pool: per window and distribution (context_length, clip, temperature, top_k, top_p,
+anchor), the forecaster's own `pool_size` samples (its sample_count = pool_size, the sweep
+space's largest). A trial with sample_count n scores each window's first n: n independent
+draws from the trial's distribution, the forecaster's very samples when n = pool_size. A pool
+is drawn the first time a trial needs it, and every later trial of that distribution only
+aggregates (the sweep space is a grid, so its trials share few distributions).
+
+The cache that draws a pool at horizon 1, per (window, context_length, clip): the tokenised
+context, the predictor's pass over it (the s1 logits of the next token and the dependency
+layer's memory), the decoder's keys/values of the context and the anchor's reconstruction of
+the last close, computed in the forecaster's fixed-shape batches. The s2 logits of each s1
+token drawn and the close of each (s1, s2) pair decoded are memoised per window (the
+distributions share them), and what is missing is computed for a chunk of windows at once. The
+draws are `sampling.generate`'s, from the same per-window generator. At horizon > 1 every path
+runs the models again after its first step, so the pool is the forecaster's own forecast.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from cryptocast.config import from_mapping
 from cryptocast.evaluation.metrics import crps_from_samples
 from cryptocast.forecast.aggregation import aggregate
 from cryptocast.models.kronos import KronosForecaster, KronosKnobs, SamplingConfig
+from cryptocast.models.kronos.forecaster import BATCH_ROWS
 from cryptocast.models.kronos.inputs import (
     CLOSE,
     candle_features,
@@ -39,7 +46,7 @@ from cryptocast.runtime import autocast
 from cryptocast.tuning.pools import SplitWindows, tail
 from cryptocast.tuning.sweep import WindowLosses
 
-CHUNK = 10  # windows per batched model call (and per pruning check of the sweep)
+CHUNK = 10  # windows per batched model call
 
 
 @dataclass
@@ -64,53 +71,65 @@ def _stack(kvs: Sequence[tuple]) -> tuple:
 
 
 class KronosCache:
-    """Cached per-window state of a Kronos forecaster's models over one split's windows."""
+    """Pools of sampled closes of a Kronos forecaster over one split's windows, drawn from
+    cached per-window model state (see the module docstring)."""
 
-    def __init__(self, forecaster: KronosForecaster, windows: SplitWindows) -> None:
+    def __init__(self, forecaster: KronosForecaster, windows: SplitWindows,
+                 pool_size: int) -> None:
         self.forecaster = forecaster
         self.windows = windows
+        self.pool_size = pool_size
         self.v2 = 2 ** forecaster.predictor.config.s2_bits
         self.horizon = len(windows.contexts[0].future_timestamps)
         self._states: dict[tuple[int, float], list[_Window | None]] = {}
-
-    def warm(self, context_length: int, clip: float) -> None:
-        """Build every window's state for (context_length, clip) now."""
-        self._window_states(range(len(self.windows.contexts)), context_length, clip)
+        self._pools: dict[KronosKnobs, np.ndarray] = {}
 
     def _window_states(self, indices, context_length: int, clip: float) -> list[_Window]:
-        key = (context_length, clip)
-        states = self._states.setdefault(key, [None] * len(self.windows.contexts))
-        for i in indices:
-            if states[i] is None:
-                states[i] = self._build(int(i), context_length, clip)
+        states = self._states.setdefault((context_length, clip),
+                                         [None] * len(self.windows.contexts))
+        missing = [int(i) for i in indices if states[i] is None]
+        lengths = {i: min(len(self.windows.contexts[i].timestamps), context_length,
+                          self.forecaster.max_context) for i in missing}
+        for length in sorted(set(lengths.values())):
+            group = [i for i in missing if lengths[i] == length]
+            for lo in range(0, len(group), BATCH_ROWS):
+                rows = group[lo : lo + BATCH_ROWS]
+                built = self._build(rows + [rows[-1]] * (BATCH_ROWS - len(rows)), length, clip)
+                for i, state in zip(rows, built, strict=False):
+                    states[i] = state
         return [states[i] for i in indices]
 
     @torch.no_grad()
-    def _build(self, i: int, context_length: int, clip: float) -> _Window:
+    def _build(self, indices: list[int], length: int, clip: float) -> list[_Window]:
+        """The states of windows whose contexts have `length` candles, in one batch of the
+        forecaster's fixed shape (BATCH_ROWS windows)."""
         f = self.forecaster
-        ctx = self.windows.contexts[i]
-        length = min(len(ctx.timestamps), context_length, f.max_context)
-        ctx = tail(ctx, length)
-        unit = price_unit(ctx.close[-1], f.tokenizer.config.price_reference)
-        feats = in_price_units(candle_features(ctx.ohlcv[:, :4], ctx.ohlcv[:, 4])[None], unit)
+        contexts = [tail(self.windows.contexts[i], length) for i in indices]
+        reference = f.tokenizer.config.price_reference
+        units = np.array([price_unit(c.close[-1], reference) for c in contexts], np.float64)
+        feats = in_price_units(np.stack([candle_features(c.ohlcv[:, :4], c.ohlcv[:, 4])
+                                         for c in contexts]), units)
         x, mean, std = normalise(feats, clip)
+        stamp = np.stack([time_stamps(c.timestamps) for c in contexts])
         with autocast(f.device):
             s1_ctx, s2_ctx = f.tokenizer.encode(torch.from_numpy(x).float().to(f.device))
-            stamp = torch.from_numpy(time_stamps(ctx.timestamps))[None].to(f.device)
-            hidden, _ = f.predictor.context(s1_ctx, s2_ctx, stamp)
+            hidden, _ = f.predictor.context(s1_ctx, s2_ctx, torch.from_numpy(stamp).to(f.device))
             last = hidden[:, -1:, :]
             start = max(0, length + 1 - f.max_context)
-            recon = f.tokenizer.decode(s1_ctx[:, start:], s2_ctx[:, start:])[0, -1, CLOSE]
-            logits1 = f.predictor.head.proj_s1(last[:, 0])[0]
+            recon = f.tokenizer.decode(s1_ctx[:, start:], s2_ctx[:, start:])[:, -1, CLOSE]
+            logits1 = f.predictor.head.proj_s1(last[:, 0])
             mem_prefix = f.predictor.dep_layer.cross_attn.memory_kv(hidden)
             dec_prefix = f.tokenizer.decoder_prefix(s1_ctx[:, start:], s2_ctx[:, start:])
-        m, s = float(mean[0, 0, CLOSE]), float(std[0, 0, CLOSE])
-        return _Window(
-            logits1=logits1, order1=torch.sort(logits1, descending=True).indices,
-            mem_prefix=mem_prefix, last=last, dec_prefix=dec_prefix,
-            mean=m, std=s, anchor_shift=feats[0, -1, CLOSE] - float(denormalise(recon, m, s)),
-            unit=float(unit), seed=ctx.draw_seed(f.seed),
-        )
+        order1 = torch.sort(logits1, dim=-1, descending=True).indices
+        mean, std = mean[:, 0, CLOSE], std[:, 0, CLOSE]
+        shift = feats[:, -1, CLOSE] - denormalise(recon.double().cpu().numpy(), mean, std)
+        return [_Window(logits1=logits1[j], order1=order1[j],
+                        mem_prefix=tuple(t[j : j + 1] for t in mem_prefix),
+                        last=last[j : j + 1],
+                        dec_prefix=[tuple(t[j : j + 1] for t in kv) for kv in dec_prefix],
+                        mean=float(mean[j]), std=float(std[j]), anchor_shift=float(shift[j]),
+                        unit=float(units[j]), seed=c.draw_seed(f.seed))
+                for j, c in enumerate(contexts)]
 
     @torch.no_grad()
     def _fill_s2_logits(self, states: list[_Window], wanted: list[list[int]]) -> None:
@@ -177,10 +196,28 @@ class KronosCache:
             out[k] = (close + st.anchor_shift if anchor else close) * st.unit
         return out
 
+    def pool(self, knobs: KronosKnobs) -> np.ndarray:
+        """[windows, pool_size] closes at the horizon of knobs' distribution (its sample_count
+        and aggregate aside), drawn on first use with sample_count = pool_size."""
+        if knobs.sample_count > self.pool_size:
+            raise ValueError(f"Kronos sweep: sample_count {knobs.sample_count} exceeds the "
+                             f"pool of {self.pool_size} samples (the space's largest)")
+        key = dataclasses.replace(knobs, sample_count=self.pool_size, aggregate="mean",
+                                  top_p=1.0 if knobs.top_k > 0 else knobs.top_p)  # top_k rules
+        if key not in self._pools:
+            every = list(range(len(self.windows.contexts)))
+            if self.horizon == 1:  # every window's state first: whole fixed-shape batches
+                self._window_states(every, key.reads, float(key.clip))
+            self._pools[key] = self._forecast(every, key) if self.horizon > 1 else np.concatenate(
+                [self.samples(every[start : start + CHUNK], key.sampling, key.reads,
+                              float(key.clip), bool(key.anchor))
+                 for start in range(0, len(every), CHUNK)])
+        return self._pools[key]
+
     def _forecast(self, indices: list[int], knobs: KronosKnobs) -> np.ndarray:
         """[len(indices), sample_count] closes at the horizon, from the forecaster itself:
         beyond the first step each path runs the models again, so there is nothing to
-        share across trials."""
+        cache."""
         f = self.forecaster
         forecaster = KronosForecaster(f.tokenizer, f.predictor, seed=f.seed, device=f.device,
                                       **{**dataclasses.asdict(knobs),
@@ -189,22 +226,21 @@ class KronosCache:
 
     def losses(self, config: dict, order: np.ndarray) -> Iterator[tuple[int, WindowLosses]]:
         """Yield (window index, its losses) of a trial's config (`model` and `KronosKnobs`
-        keys) over the windows in `order`, computed CHUNK windows at a time."""
-        knobs = from_mapping(KronosKnobs, {k: v for k, v in config.items() if k != "model"},
-                             "Kronos sweep config")
+        keys) over the windows in `order`: the first sample_count closes of the pool."""
+        knobs = knobs_of(config)
         w = self.windows
-        for start in range(0, len(order), CHUNK):
-            chunk = [int(i) for i in order[start : start + CHUNK]]
-            closes = (self.samples(chunk, knobs.sampling, knobs.reads, float(knobs.clip),
-                                   bool(knobs.anchor)) if self.horizon == 1 else
-                      self._forecast(chunk, knobs))
-            returns = closes / w.prev_close[chunk, None] - 1.0
-            actual = w.actual_return[chunk]
-            errors = np.abs(aggregate(closes, knobs.aggregate, axis=1) / w.prev_close[chunk]
-                            - 1.0 - actual)
-            crps = crps_from_samples(returns, actual)
-            for k, i in enumerate(chunk):
-                yield i, WindowLosses(float(errors[k]), float(crps[k]))
+        closes = self.pool(knobs)[:, : knobs.sample_count]
+        errors = np.abs(aggregate(closes, knobs.aggregate, axis=1) / w.prev_close - 1.0
+                        - w.actual_return)
+        crps = crps_from_samples(closes / w.prev_close[:, None] - 1.0, w.actual_return)
+        for i in order:
+            yield int(i), WindowLosses(float(errors[i]), float(crps[i]))
+
+
+def knobs_of(config: dict) -> KronosKnobs:
+    """A Kronos sweep config (`model` and `KronosKnobs` keys) as knobs."""
+    return from_mapping(KronosKnobs, {k: v for k, v in config.items() if k != "model"},
+                        "Kronos sweep config")
 
 
 def _batches(states: list[_Window], todo: list[int], length, sizes: list[int]

@@ -23,7 +23,7 @@ from cryptocast.data.store import series_path
 from cryptocast.forecast.registry import build_forecaster
 from cryptocast.io import sha256_of
 from cryptocast.runtime import autocast_enabled, current_device
-from cryptocast.tuning.kronos_cache import KronosCache
+from cryptocast.tuning.kronos_cache import KronosCache, knobs_of
 from cryptocast.tuning.pools import POOL_FILE, SplitWindows, load_toto_pool, sweep_windows
 from cryptocast.tuning.sweep import (
     LossSource,
@@ -42,7 +42,8 @@ Checkpoints = Mapping[str, Path]
 
 def loss_sources(settings: SweepSettings, windows: SplitWindows, pools_dir: str | Path,
                  checkpoints: Checkpoints, seed: int) -> LossSource:
-    """losses(config, order) for the objective: Toto from the pool, Kronos from the cache."""
+    """losses(config, order) for the objective: Toto from the pool, Kronos from the cache's
+    pools (of the space's largest sample_count)."""
     sources = {}
     if "toto" in settings.families:
         pool = load_toto_pool(Path(pools_dir) / POOL_FILE, windows)
@@ -55,7 +56,8 @@ def loss_sources(settings: SweepSettings, windows: SplitWindows, pools_dir: str 
         sources["toto"] = toto
     if "kronos" in settings.families:
         spec = {"model": "kronos", "checkpoint": checkpoints["kronos"]}
-        cache = KronosCache(build_forecaster("kronos", spec, seed=seed), windows)
+        largest = max(knobs_of(c).sample_count for c in grid(settings) if c["model"] == "kronos")
+        cache = KronosCache(build_forecaster("kronos", spec, seed=seed), windows, largest)
         sources["kronos"] = cache.losses
     return lambda config, order: sources[config["model"]](config, order)
 
