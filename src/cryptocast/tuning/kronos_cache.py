@@ -5,8 +5,9 @@ The pool: per window and distribution (context_length, clip, temperature, top_k,
 anchor), the forecaster's own `pool_size` samples (its sample_count = pool_size, the sweep
 space's largest). A trial with sample_count n scores each window's first n: n independent
 draws from the trial's distribution, the forecaster's very samples when n = pool_size. A pool
-is drawn the first time a trial needs it, and every later trial of that distribution only
-aggregates (the sweep space is a grid, so its trials share few distributions).
+is drawn the first time a trial needs it, and a later trial of that distribution (another
+sample_count or aggregate) only aggregates: a grid sweep scores every sample_count from one
+pool, while a TPE study seldom comes back to a distribution.
 
 The cache that draws a pool at horizon 1, per (window, context_length, clip): the tokenised
 context, the predictor's pass over it (the s1 logits of the next token and the dependency
