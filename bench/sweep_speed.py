@@ -22,7 +22,7 @@ from cryptocast.config import EvalConfig
 from cryptocast.forecast.registry import build_forecaster
 from cryptocast.io import write_json
 from cryptocast.runtime import load_and_configure
-from cryptocast.tuning.kronos_cache import KronosCache, knobs_of
+from cryptocast.tuning.kronos_cache import KronosCache, knobs_of, largest_sample_count
 from cryptocast.tuning.pools import build_toto_pool, sweep_windows, tail
 from cryptocast.tuning.sweep import grid, sweep_settings
 
@@ -91,8 +91,7 @@ def main(symbol: str, trials: int, n_timed: int, out: str) -> None:
         if family == "toto":
             build, seconds = toto_trials(settings, windows, picked, seed)
         else:
-            largest = max(knobs_of(c).sample_count for c in own)
-            build, seconds = kronos_trials(windows, picked, largest, seed)
+            build, seconds = kronos_trials(windows, picked, largest_sample_count(own), seed)
         per_trial = direct_seconds(picked[:n_timed], windows, "models", seed)
         result[family] = {"trials": trials, "windows": len(windows.contexts),
                           "seconds": round(seconds, 3), "pool_build_seconds": round(build, 3),

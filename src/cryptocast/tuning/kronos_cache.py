@@ -244,6 +244,11 @@ def knobs_of(config: dict) -> KronosKnobs:
                         "Kronos sweep config")
 
 
+def largest_sample_count(configs: Sequence[dict]) -> int:
+    """The pool size for a space: the largest sample_count of its Kronos configs."""
+    return max(knobs_of(c).sample_count for c in configs if c["model"] == "kronos")
+
+
 def _batches(states: list[_Window], todo: list[int], length, sizes: list[int]
              ) -> list[list[int]]:
     """Windows to compute together: the same prefix length (their keys/values stack), and

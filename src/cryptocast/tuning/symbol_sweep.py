@@ -23,7 +23,7 @@ from cryptocast.data.store import series_path
 from cryptocast.forecast.registry import build_forecaster
 from cryptocast.io import sha256_of
 from cryptocast.runtime import autocast_enabled, current_device
-from cryptocast.tuning.kronos_cache import KronosCache, knobs_of
+from cryptocast.tuning.kronos_cache import KronosCache, largest_sample_count
 from cryptocast.tuning.pools import POOL_FILE, SplitWindows, load_toto_pool, sweep_windows
 from cryptocast.tuning.sweep import (
     LossSource,
@@ -56,8 +56,8 @@ def loss_sources(settings: SweepSettings, windows: SplitWindows, pools_dir: str 
         sources["toto"] = toto
     if "kronos" in settings.families:
         spec = {"model": "kronos", "checkpoint": checkpoints["kronos"]}
-        largest = max(knobs_of(c).sample_count for c in grid(settings) if c["model"] == "kronos")
-        cache = KronosCache(build_forecaster("kronos", spec, seed=seed), windows, largest)
+        cache = KronosCache(build_forecaster("kronos", spec, seed=seed), windows,
+                            largest_sample_count(grid(settings)))
         sources["kronos"] = cache.losses
     return lambda config, order: sources[config["model"]](config, order)
 
