@@ -13,7 +13,7 @@ from tiny import PRED, TINY, TOK, eval_config
 from cryptocast.data.splits import compute_splits
 from cryptocast.evaluation.backtest import rolling_origin
 from cryptocast.evaluation.evaluate import evaluate_candidates
-from cryptocast.forecast.base import Context
+from cryptocast.forecast.base import Context, fixed_batches
 from cryptocast.forecast.naive import NaiveGaussianForecaster
 from cryptocast.models.kronos import Kronos, KronosForecaster, KronosTokenizer
 from cryptocast.models.toto import Toto, TotoForecaster
@@ -73,3 +73,10 @@ def test_draw_seed_depends_on_seed_series_and_target_only():
     seeds = {ctx(5).draw_seed(1), ctx(5).draw_seed(2), ctx(5, "ETH").draw_seed(1),
              ctx(5, first=11).draw_seed(1)}
     assert len(seeds) == 4 and all(0 <= s < 2**63 for s in seeds)
+
+
+def test_fixed_batches_group_by_length_and_fill_with_copies():
+    lengths = {4: 30, 0: 20, 7: 30, 2: 30, 9: 20}
+    assert list(fixed_batches(lengths, 2)) == [
+        (20, [0, 9], [0, 9]), (30, [4, 7], [4, 7]), (30, [2], [2, 2])]
+    assert list(fixed_batches({}, 8)) == []

@@ -8,7 +8,7 @@ construction.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,6 +26,19 @@ def draw_seed(seed: int, series: str, timestamp: np.datetime64) -> int:
     stamp = int(np.datetime64(timestamp, "ns").astype(np.int64))
     entropy = [int(seed), zlib.crc32(series.encode()), stamp % 2**64]
     return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
+
+
+def fixed_batches(lengths: Mapping[int, int], size: int
+                  ) -> Iterator[tuple[int, list[int], list[int]]]:
+    """Items grouped into model calls of one fixed shape, so that a row's result depends on
+    its own input only (kernels round differently for other shapes). Yields (length, rows,
+    filled) per call, lengths ascending: rows, at most `size` items (keys of `lengths`, in
+    its order) of that length; filled, rows then copies of the last, `size` in all."""
+    for length in sorted(set(lengths.values())):
+        group = [i for i, n in lengths.items() if n == length]
+        for lo in range(0, len(group), size):
+            rows = group[lo : lo + size]
+            yield length, rows, rows + [rows[-1]] * (size - len(rows))
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ import torch
 from cryptocast.config import from_mapping
 from cryptocast.evaluation.metrics import crps_from_samples
 from cryptocast.forecast.aggregation import aggregate
+from cryptocast.forecast.base import fixed_batches
 from cryptocast.models.kronos import KronosForecaster, KronosKnobs, SamplingConfig
 from cryptocast.models.kronos.forecaster import BATCH_ROWS
 from cryptocast.models.kronos.inputs import (
@@ -83,21 +84,17 @@ class KronosCache:
         self.v2 = 2 ** forecaster.predictor.config.s2_bits
         self.horizon = len(windows.contexts[0].future_timestamps)
         self._states: dict[tuple[int, float], list[_Window | None]] = {}
-        self._pools: dict[KronosKnobs, np.ndarray] = {}
+        self._pools: dict[tuple, np.ndarray] = {}  # (sampling, reads, clip, anchor) -> pool
 
     def _window_states(self, indices, context_length: int, clip: float) -> list[_Window]:
         states = self._states.setdefault((context_length, clip),
                                          [None] * len(self.windows.contexts))
-        missing = [int(i) for i in indices if states[i] is None]
-        lengths = {i: min(len(self.windows.contexts[i].timestamps), context_length,
-                          self.forecaster.max_context) for i in missing}
-        for length in sorted(set(lengths.values())):
-            group = [i for i in missing if lengths[i] == length]
-            for lo in range(0, len(group), BATCH_ROWS):
-                rows = group[lo : lo + BATCH_ROWS]
-                built = self._build(rows + [rows[-1]] * (BATCH_ROWS - len(rows)), length, clip)
-                for i, state in zip(rows, built, strict=False):
-                    states[i] = state
+        lengths = {int(i): min(len(self.windows.contexts[i].timestamps), context_length,
+                               self.forecaster.max_context)
+                   for i in indices if states[i] is None}
+        for length, rows, filled in fixed_batches(lengths, BATCH_ROWS):
+            for i, state in zip(rows, self._build(filled, length, clip), strict=False):
+                states[i] = state
         return [states[i] for i in indices]
 
     @torch.no_grad()
@@ -203,15 +200,15 @@ class KronosCache:
         if knobs.sample_count > self.pool_size:
             raise ValueError(f"Kronos sweep: sample_count {knobs.sample_count} exceeds the "
                              f"pool of {self.pool_size} samples (the space's largest)")
-        key = dataclasses.replace(knobs, sample_count=self.pool_size, aggregate="mean",
-                                  top_p=1.0 if knobs.top_k > 0 else knobs.top_p)  # top_k rules
+        knobs = dataclasses.replace(knobs, sample_count=self.pool_size, aggregate="mean")
+        key = (knobs.sampling, knobs.reads, float(knobs.clip), bool(knobs.anchor))
         if key not in self._pools:
             every = list(range(len(self.windows.contexts)))
             if self.horizon == 1:  # every window's state first: whole fixed-shape batches
-                self._window_states(every, key.reads, float(key.clip))
-            self._pools[key] = self._forecast(every, key) if self.horizon > 1 else np.concatenate(
-                [self.samples(every[start : start + CHUNK], key.sampling, key.reads,
-                              float(key.clip), bool(key.anchor))
+                self._window_states(every, knobs.reads, float(knobs.clip))
+            self._pools[key] = self._forecast(every, knobs) if self.horizon > 1 else np.concatenate(
+                [self.samples(every[start : start + CHUNK], knobs.sampling, knobs.reads,
+                              float(knobs.clip), bool(knobs.anchor))
                  for start in range(0, len(every), CHUNK)])
         return self._pools[key]
 

@@ -11,7 +11,7 @@ import torch
 
 from cryptocast.config import from_mapping
 from cryptocast.forecast.aggregation import aggregate, parse_aggregation
-from cryptocast.forecast.base import Context, Forecast
+from cryptocast.forecast.base import Context, Forecast, fixed_batches
 from cryptocast.runtime import autocast
 
 from .checkpoint import load_checkpoint
@@ -97,9 +97,8 @@ class KronosForecaster:
 
     def predict(self, contexts: Sequence[Context]) -> Forecast:
         """Sample paths per context, in fixed-shape batches of `BATCH_ROWS` contexts of one
-        length (a short batch is filled with copies): kernels round differently for other
-        batch shapes, so a fixed shape keeps each forecast independent of what else is
-        forecast with it."""
+        length (`fixed_batches`), so each forecast is independent of what else is forecast
+        with it."""
         if not contexts:
             raise ValueError("predict needs at least one context")
         horizon = contexts[0].horizon
@@ -110,18 +109,14 @@ class KronosForecaster:
         if keep < 1:
             raise ValueError(f"horizon {horizon} does not fit max_context {self.max_context}")
         samples = np.empty((len(contexts), self.sampling.sample_count, horizon))
-        lengths = []
+        lengths = {}
         for i, ctx in enumerate(contexts):
             if len(ctx.timestamps) < 2:
                 raise ValueError(f"context {i} has {len(ctx.timestamps)} candles; need >= 2")
-            lengths.append(min(len(ctx.timestamps), keep))
-        for length in sorted(set(lengths)):
-            group = [i for i, n in enumerate(lengths) if n == length]
-            for lo in range(0, len(group), BATCH_ROWS):
-                rows = group[lo : lo + BATCH_ROWS]
-                fill = rows + [rows[-1]] * (BATCH_ROWS - len(rows))
-                batch = self._sample_close([contexts[i] for i in fill], length)
-                samples[rows] = batch[: len(rows)]
+            lengths[i] = min(len(ctx.timestamps), keep)
+        for length, rows, filled in fixed_batches(lengths, BATCH_ROWS):
+            batch = self._sample_close([contexts[i] for i in filled], length)
+            samples[rows] = batch[: len(rows)]
         return Forecast(point=aggregate(samples, self.aggregate, axis=1), samples=samples)
 
     def _sample_close(self, contexts: Sequence[Context], length: int) -> np.ndarray:

@@ -13,7 +13,8 @@ from .tokenizer import KronosTokenizer
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    """Sampling knobs: top-k (when > 0) takes precedence over top-p, as in the reference."""
+    """Sampling knobs: top-k (when > 0) takes precedence over top-p, as in the reference, so
+    top_p is then set to 1.0 (configs of one distribution compare equal)."""
 
     temperature: float = 1.0
     top_k: int = 0
@@ -29,6 +30,8 @@ class SamplingConfig:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.sample_count < 1:
             raise ValueError(f"sample_count must be >= 1, got {self.sample_count}")
+        if self.top_k > 0:
+            object.__setattr__(self, "top_p", 1.0)
 
 
 def filtered_probs(logits: torch.Tensor, cfg: SamplingConfig,

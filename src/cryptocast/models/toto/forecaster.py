@@ -18,7 +18,7 @@ import torch
 
 from cryptocast.config import from_mapping
 from cryptocast.forecast.aggregation import aggregate, parse_aggregation
-from cryptocast.forecast.base import Context, Forecast
+from cryptocast.forecast.base import Context, Forecast, fixed_batches
 from cryptocast.models.toto.checkpoint import load_checkpoint
 from cryptocast.models.toto.layers import KVCache
 from cryptocast.models.toto.model import Toto, TotoOutput
@@ -88,8 +88,8 @@ class TotoForecaster:
         `context_length` values, in the model's price units, and draws from its own generator
         seeded by `seeds[i]` (default: the forecaster's seed).
 
-        The model sees fixed-shape batches: `BATCH_ROWS` series of one length (its context,
-        left-padded to whole patches; a short batch is filled with copies). Each row's result
+        The model sees fixed-shape batches (`fixed_batches`): `BATCH_ROWS` series of one length
+        (its context, left-padded to whole patches). Each row's result
         depends on its own input only (no kernel mixes the rows of one shape), so a forecast
         does not depend on what else is forecast with it or on how the engine batches."""
         if horizon <= 0:
@@ -106,24 +106,21 @@ class TotoForecaster:
                                self.model.config.price_reference)[0]
             prepared.append((values / unit, unit))
         out = np.empty((len(series), self.knobs.num_samples, horizon))
-        widths = [math.ceil(len(v) / self.patch_size) * self.patch_size for v, _ in prepared]
-        for width in sorted(set(widths)):
-            group = [i for i, w in enumerate(widths) if w == width]
-            for lo in range(0, len(group), BATCH_ROWS):
-                rows = group[lo : lo + BATCH_ROWS]
-                fill = rows + [rows[-1]] * (BATCH_ROWS - len(rows))
-                x = torch.zeros(BATCH_ROWS, 1, width, dtype=self.dtype)
-                mask = torch.zeros(BATCH_ROWS, 1, width, dtype=torch.bool)
-                for row, i in enumerate(fill):
-                    values = prepared[i][0]
-                    x[row, 0, width - len(values):] = torch.tensor(values, dtype=self.dtype)
-                    mask[row, 0, width - len(values):] = True
-                generators = [torch.Generator().manual_seed(seeds[i]) for i in rows]
-                with torch.inference_mode(), autocast(self.device):
-                    draws = self._sample_batch(x.to(self.device), mask.to(self.device), horizon,
-                                               generators)
-                for row, i in enumerate(rows):
-                    out[i] = draws[row].numpy() * prepared[i][1]
+        widths = {i: math.ceil(len(v) / self.patch_size) * self.patch_size
+                  for i, (v, _) in enumerate(prepared)}
+        for width, rows, filled in fixed_batches(widths, BATCH_ROWS):
+            x = torch.zeros(BATCH_ROWS, 1, width, dtype=self.dtype)
+            mask = torch.zeros(BATCH_ROWS, 1, width, dtype=torch.bool)
+            for row, i in enumerate(filled):
+                values = prepared[i][0]
+                x[row, 0, width - len(values):] = torch.tensor(values, dtype=self.dtype)
+                mask[row, 0, width - len(values):] = True
+            generators = [torch.Generator().manual_seed(seeds[i]) for i in rows]
+            with torch.inference_mode(), autocast(self.device):
+                draws = self._sample_batch(x.to(self.device), mask.to(self.device), horizon,
+                                           generators)
+            for row, i in enumerate(rows):
+                out[i] = draws[row].numpy() * prepared[i][1]
         return out
 
     @staticmethod
