@@ -59,6 +59,7 @@ def test_configure_records_the_device_and_cpu_never_autocasts(monkeypatch):
     try:
         info = runtime.configure(RuntimeConfig(threads=1, device="auto", bf16=True))
         assert info["device"] == "cpu" and info["bf16_autocast"] is False
+        assert info["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
         assert runtime.current_device() == torch.device("cpu")
         assert not isinstance(autocast(torch.device("cpu")), torch.autocast)
     finally:

@@ -72,6 +72,7 @@ def configure(cfg: RuntimeConfig) -> dict[str, Any]:
         torch.cuda.set_device(device)
     _current.update(device=device, bf16=cfg.bf16 and device.type == "cuda")
     return {"threads": torch.get_num_threads(), "device": str(device),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # kernels: AVX2, AVX512
             "bf16_autocast": _current["bf16"],
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
             "gomp_spincount": os.environ.get("GOMP_SPINCOUNT", "default")}
