@@ -114,7 +114,8 @@ def test_kronos_cache_draws_exactly_the_forecasters_samples(windows, kronos_fore
 def test_kronos_trials_score_the_first_sample_count_of_one_pool_per_distribution(windows):
     """A trial with fewer samples than the pool scores the first ones of the forecaster's
     pool-sized forecast; trials that differ only in sample_count or aggregate, or in top_p
-    under top_k, share one pool; more samples than the pool is an error."""
+    under top_k, share one pool, and any other knob draws its own; more samples than the pool
+    is an error."""
     torch.manual_seed(2)
     f = KronosForecaster(KronosTokenizer(TOK), Kronos(PRED), seed=3, max_context=64)
     cache = KronosCache(f, windows, pool_size=50)
@@ -131,7 +132,9 @@ def test_kronos_trials_score_the_first_sample_count_of_one_pool_per_distribution
     pool = cache.pool(knobs_of(config))
     for other in ({"sample_count": 50, "aggregate": "mean"}, {"top_p": 0.5}):
         assert cache.pool(knobs_of({**config, **other})) is pool
-    assert cache.pool(knobs_of({**config, "temperature": 0.5})) is not pool
+    for other in ({"temperature": 0.5}, {"top_k": 0}, {"clip": 4.0}, {"context_length": 20},
+                  {"anchor": True}):
+        assert cache.pool(knobs_of({**config, **other})) is not pool
     with pytest.raises(ValueError, match="sample_count 51 exceeds the pool of 50 samples"):
         next(cache.losses({**config, "sample_count": 51}, np.arange(3)))
 
