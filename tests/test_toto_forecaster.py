@@ -13,6 +13,7 @@ from cryptocast.models.toto import (
     build_forecaster,
     save_checkpoint,
 )
+from cryptocast.models.toto.distribution import StudentTMixture
 from cryptocast.models.toto.layers import KVCache
 
 
@@ -146,3 +147,30 @@ def test_a_forecast_does_not_depend_on_its_batch(model):
     short = make_context(20, 1, 99)  # another length: its own batch
     mixed = fc.predict([short, *contexts[:3]]).samples
     np.testing.assert_array_equal(mixed[1:], together[:3])
+
+
+def test_mixture_draws_pick_components_by_weight_and_follow_their_student_t():
+    # two far-apart components, weights 1/4 and 3/4 (two positions, the second laid out in
+    # reverse): each draw's component by its weight, its value from that component's t(df)
+    loc = torch.tensor([[[-50.0, 40.0], [40.0, -50.0]]], dtype=torch.float64)
+    mixture = StudentTMixture(logits=torch.log(torch.tensor([[[1.0, 3.0], [3.0, 1.0]]])),
+                              df=torch.tensor([[[3.0, 7.0], [7.0, 3.0]]]), loc=loc,
+                              scale=torch.tensor([[[2.0, 0.5], [0.5, 2.0]]]))
+    draws = mixture.sample(20000, [np.random.default_rng(0)])
+    assert draws.shape == (1, 2, 20000)
+    for position in draws[0]:
+        low, high = position[position < 0], position[position > 0]
+        assert abs(len(low) / 20000 - 0.25) < 4 * (0.25 * 0.75 / 20000) ** 0.5
+        assert stats.kstest(low, stats.t(3.0, -50.0, 2.0).cdf).pvalue > 1e-3
+        assert stats.kstest(high, stats.t(7.0, 40.0, 0.5).cdf).pvalue > 1e-3
+
+
+def test_mixture_draws_of_a_row_depend_on_its_generator_only():
+    torch.manual_seed(0)
+    mixture = StudentTMixture(logits=torch.randn(3, 1, 4), df=2 + torch.rand(3, 1, 4),
+                              loc=torch.randn(3, 1, 4), scale=torch.rand(3, 1, 4) + 0.1)
+    together = mixture.sample(50, [np.random.default_rng(seed) for seed in (5, 6, 7)])
+    alone = mixture.map(lambda t: t[1:2]).sample(50, [np.random.default_rng(6)])
+    np.testing.assert_array_equal(together[1:2], alone)
+    with pytest.raises(ValueError, match="2 generators for 3 rows"):
+        mixture.sample(50, [np.random.default_rng(0)] * 2)

@@ -8,7 +8,7 @@ from safetensors.torch import load_file, save_file
 from tiny import TINY
 
 from cryptocast.models.toto import Toto, TotoConfig, load_checkpoint, save_checkpoint
-from cryptocast.models.toto.layers import Attention
+from cryptocast.models.toto.layers import Attention, KVCache
 from cryptocast.models.toto.scaler import causal_patch_scale
 
 
@@ -199,3 +199,31 @@ def test_spacewise_attention_over_one_variate_is_that_of_identical_variates():
         assert torch.allclose(one[:, 0], two[:, variate], atol=1e-6)
     # training with dropout keeps the kernel, which drops attention weights: not the shortcut
     assert not torch.allclose(attention.train()(x, 0, None), one)
+
+
+@pytest.mark.parametrize("spacewise_every", [2, -1])
+def test_last_patch_only_equals_the_last_patch_of_the_full_pass(spacewise_every):
+    # the last time-wise layer runs the last query only, and the layers after it the last
+    # position only: the same mixture as slicing the full pass, with and without a KV cache
+    cfg = TotoConfig(**{**TINY.to_dict(), "spacewise_every_n_layers": spacewise_every})
+    torch.manual_seed(0)
+    model = Toto(cfg).eval()
+    x = torch.randn(3, 2, 24).cumsum(-1)
+    mask = torch.ones_like(x, dtype=torch.bool)
+    with torch.no_grad():
+        full = model(x, mask)
+        last = model(x, mask, last_patch_only=True)
+        cached = {}
+        for only in (False, True):  # the same cache state, then the last patches
+            cache = KVCache()
+            model(x[..., :16], mask[..., :16], kv_cache=cache, scaling_prefix_length=16)
+            cached[only] = model(x, mask, kv_cache=cache, scaling_prefix_length=16,
+                                 last_patch_only=only)
+    p = cfg.patch_size
+    for got, want in ((last, full), (cached[True], cached[False])):
+        assert got.distribution.loc.shape == (3, 2, p, cfg.k_components)
+        expected = want.distribution.map(lambda t: t[:, :, -p:])
+        for name in ("logits", "df", "loc", "scale"):
+            torch.testing.assert_close(getattr(got.distribution, name),
+                                       getattr(expected, name), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(got.loc, want.loc[..., -p:])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,28 +43,27 @@ class StudentTMixture:
         """Mixture mean (df > 2 always, so every component mean exists)."""
         return (F.softmax(self.logits, dim=-1) * self.loc).sum(-1)
 
-    def sample(self, num_samples: int, generator: torch.Generator) -> torch.Tensor:
-        """Draw [..., num_samples] independent values per position, reproducibly from `generator`.
-
-        Component by categorical draw, then loc + scale * N(0,1) / sqrt(Gamma(df/2, 1) * 2 / df).
-        """
-        probs = F.softmax(self.logits.double(), dim=-1)
-        flat = probs.reshape(-1, probs.shape[-1])
-        comp = torch.multinomial(flat, num_samples, replacement=True, generator=generator)
-        comp = comp.view(*probs.shape[:-1], num_samples)
-
-        def pick(t: torch.Tensor) -> torch.Tensor:
-            return torch.gather(t, -1, comp)
-
-        df, loc, scale = pick(self.df), pick(self.loc), pick(self.scale)
-        normal = torch.randn(df.shape, generator=generator, dtype=df.dtype, device=df.device)
-        # torch's gamma sampler only draws from the global RNG (and reseeding it costs a
-        # millisecond): draw the gammas with numpy, seeded from the generator, so results
-        # depend only on the generator and global state is untouched.
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        shape = (df / 2).detach().cpu().double().numpy()
-        gamma = torch.from_numpy(np.random.default_rng(seed).standard_gamma(shape)).to(df)
-        return loc + scale * normal * torch.sqrt(df / (2 * gamma).clamp_min(1e-30))
+    def sample(self, num_samples: int, generators: Sequence[np.random.Generator]) -> np.ndarray:
+        """Draw [B, ..., num_samples] float64 values per position, row b of the leading axis
+        from generators[b] alone (so a row's draws do not depend on the other rows): each
+        sample's component by inverse CDF of the weights, then that component's Student-t
+        (loc + scale * t(df))."""
+        if len(generators) != self.logits.shape[0]:
+            raise ValueError(f"sample: {len(generators)} generators for "
+                             f"{self.logits.shape[0]} rows")
+        logits, df, loc, scale = (t.detach().cpu().double().numpy() for t in
+                                  (self.logits, self.df, self.loc, self.scale))
+        cdf = np.cumsum(np.exp(logits - logits.max(-1, keepdims=True)), -1)
+        bounds = (cdf[..., :-1] / cdf[..., -1:])[..., None, :]  # [B, ..., 1, k - 1]
+        comp = np.zeros((*logits.shape[:-1], num_samples), np.int64)
+        standard_t = np.empty(comp.shape)
+        for row, rng in enumerate(generators):
+            uniform = rng.random(comp.shape[1:])
+            for k in range(bounds.shape[-1]):  # the component: the bounds at or below u
+                comp[row] += uniform >= bounds[row, ..., k]
+            standard_t[row] = rng.standard_t(np.take_along_axis(df[row], comp[row], -1))
+        return (np.take_along_axis(loc, comp, -1)
+                + np.take_along_axis(scale, comp, -1) * standard_t)
 
 
 class MixtureOfStudentTsOutput(nn.Module):

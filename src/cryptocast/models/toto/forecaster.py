@@ -85,13 +85,13 @@ class TotoForecaster:
     def sample(self, series: Sequence[np.ndarray], horizon: int,
                seeds: Sequence[int] | None = None) -> np.ndarray:
         """[len(series), num_samples, horizon] samples; each series uses its last
-        `context_length` values, in the model's price units, and draws from its own generator
-        seeded by `seeds[i]` (default: the forecaster's seed).
+        `context_length` values, in the model's price units, and draws from its own NumPy
+        generator seeded by `seeds[i]` (default: the forecaster's seed).
 
         The model sees fixed-shape batches (`fixed_batches`): `BATCH_ROWS` series of one length
-        (its context, left-padded to whole patches). Each row's result
-        depends on its own input only (no kernel mixes the rows of one shape), so a forecast
-        does not depend on what else is forecast with it or on how the engine batches."""
+        (its context, left-padded to whole patches). Each row's result depends on its own input
+        only (no kernel mixes the rows of one shape), so a forecast does not depend on what
+        else is forecast with it or on how the engine batches."""
         if horizon <= 0:
             raise ValueError(f"Toto forecaster: horizon must be positive, got {horizon}")
         seeds = [self.seed] * len(series) if seeds is None else list(seeds)
@@ -115,49 +115,41 @@ class TotoForecaster:
                 values = prepared[i][0]
                 x[row, 0, width - len(values):] = torch.tensor(values, dtype=self.dtype)
                 mask[row, 0, width - len(values):] = True
-            generators = [torch.Generator().manual_seed(seeds[i]) for i in rows]
+            generators = [np.random.default_rng(seeds[i]) for i in rows]
             with torch.inference_mode(), autocast(self.device):
                 draws = self._sample_batch(x.to(self.device), mask.to(self.device), horizon,
                                            generators)
-            for row, i in enumerate(rows):
-                out[i] = draws[row].numpy() * prepared[i][1]
+            out[rows] = draws * np.array([prepared[i][1] for i in rows])[:, None, None]
         return out
 
     @staticmethod
-    def _on_host(output: TotoOutput, steps: int) -> TotoOutput:
-        """The first `steps` steps of the predicted patch, on the CPU: the mixture [batch, steps,
-        k] (float32 at least) and loc/scale [batch, steps, 1] in float64."""
-        return TotoOutput(output.distribution.map(lambda t: _host(t[:, 0, :steps])),
-                          output.loc[:, 0, :steps, None].double().cpu(),
-                          output.scale[:, 0, :steps, None].double().cpu())
-
-    @staticmethod
-    def _draw(host: TotoOutput, num: int, generator: torch.Generator) -> torch.Tensor:
-        """[batch, num, steps] float64 values from `host` (`_on_host`), every row from
-        `generator`. The draws are made on the CPU from a CPU generator, so a seed gives the
-        same samples on every device (up to the model's rounding)."""
-        draws = host.distribution.sample(num, generator).double()  # [batch, steps, num]
-        return (draws * host.scale + host.loc).transpose(1, 2)
+    def _draw(output: TotoOutput, steps: int, num: int,
+              generators: Sequence[np.random.Generator]) -> np.ndarray:
+        """[len(generators), num, steps] float64 values of the first `steps` steps of the
+        predicted patch, row b of `output` from generators[b] (NumPy's, on the CPU, so a seed
+        gives the same samples on every device, up to the model's rounding)."""
+        mixture = output.distribution.map(lambda t: t[:, 0, :steps])
+        loc, scale = (t[:, 0, :steps, None].double().cpu().numpy()
+                      for t in (output.loc, output.scale))
+        return (mixture.sample(num, generators) * scale + loc).transpose(0, 2, 1)
 
     def _sample_batch(self, x: torch.Tensor, mask: torch.Tensor, horizon: int,
-                      generators: list[torch.Generator]) -> torch.Tensor:
+                      generators: list[np.random.Generator]) -> np.ndarray:
         """[len(generators), num_samples, horizon] samples of the first rows of x [B, 1, T]:
         the first patch from one forward pass of the whole batch; later patches roll out per
         series (`_rollout`)."""
         first = self.model(x, mask, scaling_prefix_length=x.shape[-1], last_patch_only=True)
-        host = self._on_host(first, min(horizon, self.patch_size))
-        rows = []
-        for i, generator in enumerate(generators):
-            row = TotoOutput(host.distribution.map(lambda t, i=i: t[i : i + 1]),
-                             host.loc[i : i + 1], host.scale[i : i + 1])
-            draws = self._draw(row, self.knobs.num_samples, generator)
-            if horizon > self.patch_size:
-                draws = self._rollout(x[i : i + 1], mask[i : i + 1], draws, horizon, generator)
-            rows.append(draws[0])
-        return torch.stack(rows)
+        rows = len(generators)
+        draws = self._draw(first.map(lambda t: t[:rows]), min(horizon, self.patch_size),
+                           self.knobs.num_samples, generators)
+        if horizon <= self.patch_size:
+            return draws
+        return np.stack([self._rollout(x[i : i + 1], mask[i : i + 1], draws[i : i + 1],
+                                       horizon, generator)[0]
+                         for i, generator in enumerate(generators)])
 
-    def _rollout(self, x: torch.Tensor, mask: torch.Tensor, first: torch.Tensor, horizon: int,
-                 generator: torch.Generator) -> torch.Tensor:
+    def _rollout(self, x: torch.Tensor, mask: torch.Tensor, first: np.ndarray, horizon: int,
+                 generator: np.random.Generator) -> np.ndarray:
         """[1, num_samples, horizon]: the first patch's draws `first` [1, num_samples, patch]
         of one series x [1, 1, T], continued per sample, patch by patch, from a KV cache of
         its context (chunks of `samples_per_batch` trajectories)."""
@@ -172,7 +164,7 @@ class TotoForecaster:
             count = part.shape[1]
             chunk_cache = cache.repeat_interleave(count)
             xs = torch.cat((x.repeat_interleave(count, 0),
-                            part.reshape(-1, 1, p).to(x.device, x.dtype)), -1)
+                            torch.from_numpy(part.reshape(-1, 1, p)).to(x.device, x.dtype)), -1)
             ones = torch.ones(count, 1, p, dtype=torch.bool, device=x.device)
             ms = torch.cat((mask.repeat_interleave(count, 0), ones), -1)
             for _ in range(n_patches - 1):
@@ -180,18 +172,15 @@ class TotoForecaster:
                     xs, ms, kv_cache=chunk_cache, scaling_prefix_length=length,
                     last_patch_only=True,
                 )
-                step = self._draw(self._on_host(out, p), 1, generator).reshape(-1, 1, p)
-                xs = torch.cat((xs, step.to(x.device, x.dtype)), -1)
+                # every trajectory of the chunk from the one generator: rows laid end to end
+                flat = out.map(lambda t: t.reshape(1, 1, -1, *t.shape[3:]))
+                step = self._draw(flat, count * p, 1, [generator]).reshape(count, 1, p)
+                xs = torch.cat((xs, torch.from_numpy(step).to(x.device, x.dtype)), -1)
                 ms = torch.cat((ms, ones), -1)
             # keep the float64 first patch; later patches come back through the float inputs
-            later = xs[:, 0, length + p :].double().cpu().view(1, count, -1)
-            chunks.append(torch.cat((part, later), -1)[..., :horizon])
-        return torch.cat(chunks, dim=1)
-
-
-def _host(t: torch.Tensor) -> torch.Tensor:
-    """`t` on the CPU, in float32 at least (bf16 under CUDA autocast)."""
-    return t.to("cpu", torch.promote_types(t.dtype, torch.float32))
+            later = xs[:, 0, length + p :].double().cpu().numpy().reshape(1, count, -1)
+            chunks.append(np.concatenate((part, later), -1)[..., :horizon])
+        return np.concatenate(chunks, axis=1)
 
 
 def build_forecaster(checkpoint_dir: str | Path, name: str, seed: int,

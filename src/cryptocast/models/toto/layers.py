@@ -110,8 +110,10 @@ class Attention(nn.Module):
         layer_idx: int,
         rotary: RotaryXPos,
         kv_cache: KVCache | None = None,
+        last_query: bool = False,
     ) -> torch.Tensor:
-        """x: [batch, variate, seq, embed] -> same shape."""
+        """x: [batch, variate, seq, embed] -> same shape, or [batch, variate, 1, embed] for
+        `last_query` (time-wise only: the last position's output, attending to every key)."""
         b, v, s, d = x.shape
         if not self.timewise and v == 1 and not (self.training and self.dropout):
             # attention over one variate is the identity on its values, bit for bit (softmax
@@ -131,6 +133,8 @@ class Attention(nn.Module):
             if kv_cache is not None:
                 k, val = kv_cache.extend(layer_idx, k, val)
             causal = offset == 0
+            if last_query:  # the last position sees every key: no mask needed
+                q, causal, length, s = q[:, :, -1:], False, 1, 1
         out = F.scaled_dot_product_attention(q, k, val, dropout_p=dropout, is_causal=causal)
         out = out.transpose(1, 2).reshape(n, length, d)
         out = out.view(b, v, s, d) if self.timewise else out.view(b, s, v, d).transpose(1, 2)
@@ -156,9 +160,12 @@ class TransformerLayer(nn.Module):
         )
 
     def forward(
-        self, x: torch.Tensor, layer_idx: int, rotary: RotaryXPos, kv_cache: KVCache | None
+        self, x: torch.Tensor, layer_idx: int, rotary: RotaryXPos, kv_cache: KVCache | None,
+        last_query: bool = False,
     ) -> torch.Tensor:
-        x = x + self.attention(self.norm1(x), layer_idx, rotary, kv_cache)
+        """x [batch, variate, seq, embed] -> same shape ([..., 1, embed] for `last_query`)."""
+        attn = self.attention(self.norm1(x), layer_idx, rotary, kv_cache, last_query)
+        x = x[:, :, -attn.shape[2]:] + attn
         return x + self.mlp(self.norm2(x))
 
 
@@ -194,7 +201,15 @@ class Transformer(nn.Module):
             for timewise in kinds
         )
 
-    def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None,
+                last_only: bool = False) -> torch.Tensor:
+        """x [batch, variate, seq, embed] -> same shape; `last_only`: the last position's
+        output only ([..., 1, embed]), computed without the other positions' queries after
+        the last time-wise layer's keys and values (space-wise layers act per position)."""
+        timewise = [idx for idx, layer in enumerate(self.layers) if layer.timewise]
+        cut = timewise[-1] if last_only and timewise else None
+        if last_only and cut is None:
+            x = x[:, :, -1:]
         for idx, layer in enumerate(self.layers):
-            x = layer(x, idx, self.rotary_emb, kv_cache)
+            x = layer(x, idx, self.rotary_emb, kv_cache, last_query=idx == cut)
         return x

@@ -25,6 +25,10 @@ class TotoOutput(NamedTuple):
     loc: torch.Tensor
     scale: torch.Tensor
 
+    def map(self, fn) -> TotoOutput:
+        """Apply `fn` to every tensor, the mixture's parameters [..., k] and loc/scale."""
+        return TotoOutput(self.distribution.map(fn), fn(self.loc), fn(self.scale))
+
 
 class PatchEmbedding(nn.Module):
     """Non-overlapping patches of each variate, one linear layer patch_size -> embed_dim."""
@@ -86,9 +90,8 @@ class TotoBackbone(nn.Module):
         if kv_cache is not None:
             done = kv_cache.seq_len(self._first_timewise) * cfg.patch_size
             scaled, loc, scale = scaled[..., done:], loc[..., done:], scale[..., done:]
-        hidden = self.transformer(self.patch_embed(scaled), kv_cache)
+        hidden = self.transformer(self.patch_embed(scaled), kv_cache, last_only=last_patch_only)
         if last_patch_only:
-            hidden = hidden[:, :, -1:]
             loc, scale = loc[..., -cfg.patch_size :], scale[..., -cfg.patch_size :]
         b, v, s, d = hidden.shape
         flat = self.unembed(hidden).view(b, v, s * cfg.patch_size, d)
