@@ -30,6 +30,7 @@ from tqdm import tqdm
 from cryptocast.config import EvalConfig, load_params
 from cryptocast.io import write_json
 from cryptocast.models.toto import Toto, TotoForecaster, load_checkpoint
+from cryptocast.models.toto.forecaster import draw_per_position
 from cryptocast.runtime import RuntimeConfig, configure
 from cryptocast.training.toto import model_config
 
@@ -62,11 +63,7 @@ def reference_style_samples(
     out = []
     for _ in range(num_samples // samples_per_batch):
         pred = model(x, mask)
-        # every row from the one generator: the batch laid end to end as one row
-        flat = pred.map(lambda t: t.reshape(1, 1, -1, *t.shape[3:]))
-        draws = flat.distribution.sample(1, [generator])[0, 0, :, 0]
-        values = draws * flat.scale.double().numpy()[0, 0] + flat.loc.double().numpy()[0, 0]
-        out.append(values.reshape(samples_per_batch, -1)[:, -p])
+        out.append(draw_per_position(pred, generator)[:, -p])
     return np.concatenate(out)
 
 

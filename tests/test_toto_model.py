@@ -210,9 +210,15 @@ def test_last_patch_only_equals_the_last_patch_of_the_full_pass(spacewise_every)
     model = Toto(cfg).eval()
     x = torch.randn(3, 2, 24).cumsum(-1)
     mask = torch.ones_like(x, dtype=torch.bool)
+    seen = []  # positions each layer's MLP runs on
+    for layer in model.model.transformer.layers:
+        layer.mlp.register_forward_hook(lambda _, args, out: seen.append(args[0].shape[2]))
     with torch.no_grad():
         full = model(x, mask)
         last = model(x, mask, last_patch_only=True)
+        # the MLPs from the last time-wise layer on run one position (layers: time, time
+        # for -1; time, space for 2)
+        assert seen == [6, 6, 6 if spacewise_every == -1 else 1, 1]
         cached = {}
         for only in (False, True):  # the same cache state, then the last patches
             cache = KVCache()

@@ -204,12 +204,14 @@ class KronosCache:
         key = (knobs.sampling, knobs.reads, float(knobs.clip), bool(knobs.anchor))
         if key not in self._pools:
             every = list(range(len(self.windows.contexts)))
-            if self.horizon == 1:  # every window's state first: whole fixed-shape batches
+            if self.horizon > 1:
+                self._pools[key] = self._forecast(every, knobs)
+            else:  # every window's state first: whole fixed-shape batches
                 self._window_states(every, knobs.reads, float(knobs.clip))
-            self._pools[key] = self._forecast(every, knobs) if self.horizon > 1 else np.concatenate(
-                [self.samples(every[start : start + CHUNK], knobs.sampling, knobs.reads,
-                              float(knobs.clip), bool(knobs.anchor))
-                 for start in range(0, len(every), CHUNK)])
+                chunks = (every[start : start + CHUNK] for start in range(0, len(every), CHUNK))
+                self._pools[key] = np.concatenate([
+                    self.samples(chunk, knobs.sampling, knobs.reads, float(knobs.clip),
+                                 bool(knobs.anchor)) for chunk in chunks])
         return self._pools[key]
 
     def _forecast(self, indices: list[int], knobs: KronosKnobs) -> np.ndarray:

@@ -172,15 +172,21 @@ class TotoForecaster:
                     xs, ms, kv_cache=chunk_cache, scaling_prefix_length=length,
                     last_patch_only=True,
                 )
-                # every trajectory of the chunk from the one generator: rows laid end to end
-                flat = out.map(lambda t: t.reshape(1, 1, -1, *t.shape[3:]))
-                step = self._draw(flat, count * p, 1, [generator]).reshape(count, 1, p)
+                step = draw_per_position(out, generator)[:, None, :]
                 xs = torch.cat((xs, torch.from_numpy(step).to(x.device, x.dtype)), -1)
                 ms = torch.cat((ms, ones), -1)
             # keep the float64 first patch; later patches come back through the float inputs
             later = xs[:, 0, length + p :].double().cpu().numpy().reshape(1, count, -1)
             chunks.append(np.concatenate((part, later), -1)[..., :horizon])
         return np.concatenate(chunks, axis=1)
+
+
+def draw_per_position(output: TotoOutput, generator: np.random.Generator) -> np.ndarray:
+    """One float64 draw at every position of every row of `output` ([rows, 1, steps]), all
+    from the one `generator` (the rows laid end to end): [rows, steps]."""
+    rows, steps = output.loc.shape[0], output.loc.shape[-1]
+    flat = output.map(lambda t: t.reshape(1, 1, -1, *t.shape[3:]))
+    return TotoForecaster._draw(flat, rows * steps, 1, [generator]).reshape(rows, steps)
 
 
 def build_forecaster(checkpoint_dir: str | Path, name: str, seed: int,

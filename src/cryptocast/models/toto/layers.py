@@ -165,7 +165,7 @@ class TransformerLayer(nn.Module):
     ) -> torch.Tensor:
         """x [batch, variate, seq, embed] -> same shape ([..., 1, embed] for `last_query`)."""
         attn = self.attention(self.norm1(x), layer_idx, rotary, kv_cache, last_query)
-        x = x[:, :, -attn.shape[2]:] + attn
+        x = (x[:, :, -1:] if last_query else x) + attn
         return x + self.mlp(self.norm2(x))
 
 
@@ -206,10 +206,11 @@ class Transformer(nn.Module):
         """x [batch, variate, seq, embed] -> same shape; `last_only`: the last position's
         output only ([..., 1, embed]), computed without the other positions' queries after
         the last time-wise layer's keys and values (space-wise layers act per position)."""
-        timewise = [idx for idx, layer in enumerate(self.layers) if layer.timewise]
-        cut = timewise[-1] if last_only and timewise else None
-        if last_only and cut is None:
-            x = x[:, :, -1:]
+        cut = None
+        if last_only:
+            cut = max((i for i, layer in enumerate(self.layers) if layer.timewise), default=None)
+            if cut is None:  # space-wise layers only
+                x = x[:, :, -1:]
         for idx, layer in enumerate(self.layers):
             x = layer(x, idx, self.rotary_emb, kv_cache, last_query=idx == cut)
         return x
