@@ -300,3 +300,35 @@ def test_the_search_skips_an_inadmissible_configuration(corpus, base, tmp_path, 
                                      {**TRAIN, "grid": {"loss": list(criteria)}},
                                      tmp_path / "out", tmp_path / "plots", tmp_path / "work", 0)
     assert summary["chosen"] == "loss-heteroscedastic"
+
+
+def test_a_kronos_search_tunes_a_shared_tokenizer_once_and_as_a_lone_run_does(
+        corpus, tmp_path, monkeypatch):  # noqa: F811
+    from tiny import PREDICTOR, TOKENIZER
+
+    import cryptocast.training.finetune as search
+    import cryptocast.training.finetune_kronos as kronos_finetune
+    from cryptocast.models.kronos import Kronos, KronosTokenizer, PredictorConfig, TokenizerConfig
+    from cryptocast.models.kronos import save_checkpoint as save_kronos
+
+    torch.manual_seed(0)
+    save_kronos(KronosTokenizer(TokenizerConfig(**TOKENIZER)), tmp_path / "base" / "tokenizer")
+    save_kronos(Kronos(PredictorConfig(**PREDICTOR)), tmp_path / "base" / "predictor")
+    settings = finetune_settings("kronos", symbols=["AAA"], epochs=2, steps_per_epoch=3,
+                                 batch_size=4, window=16, min_window=8, tokenizer_lr=0.03)
+    alone = kronos_finetune.finetune(corpus, tmp_path / "base",
+                                     {**settings, "lr": 3e-4, "tokenizer_steps": 2},
+                                     tmp_path / "alone", tmp_path / "alone.csv",
+                                     tmp_path / "alone-state", seed=0)
+    tunings, original = [], kronos_finetune._tune_tokenizer
+    monkeypatch.setattr(kronos_finetune, "_tune_tokenizer",
+                        lambda *a: tunings.append(a) or original(*a))
+    summary = search.finetune_search(
+        "kronos", corpus, tmp_path / "base",
+        {**settings, "grid": {"lr": [1e-3, 3e-4], "tokenizer_steps": [2]}},
+        tmp_path / "out", tmp_path / "plots", tmp_path / "work", 0)
+    assert len(tunings) == 1  # the predictor's learning rate does not touch the tokenizer
+    second = summary["configs"]["lr-0.0003_tokenizer_steps-2"]
+    assert {k: v for k, v in second.items() if k != "train_seconds"} == {
+        "lr": 3e-4, **{k: v for k, v in alone.items() if k != "train_seconds"}}
+    assert second["best_epoch"] is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from kronos_reference import reference_generate, same_distribution_pvalue
@@ -62,6 +63,12 @@ def test_normalise_clip_and_inverse():
 def test_time_stamps():
     ts = np.array(["2024-03-15T13:45", "2023-12-31T00:00"], dtype="datetime64[ns]")
     assert time_stamps(ts).tolist() == [[45, 13, 4, 15, 3], [0, 0, 6, 31, 12]]
+    # pandas' calendar fields on every 7th minute of 1970-2100 (leap years, month ends)
+    every = np.arange(np.datetime64("1970-01-01T00:00"), np.datetime64("2100-03-01T00:00"),
+                      np.timedelta64(7 * 24 * 60 * 60 + 7 * 60 + 7, "s")).astype("datetime64[ns]")
+    idx = pd.DatetimeIndex(every)
+    expected = np.column_stack([idx.minute, idx.hour, idx.day_of_week, idx.day, idx.month])
+    assert np.array_equal(time_stamps(every), expected)
 
 
 def test_forecaster_shapes_mean_and_determinism(ckpt):
@@ -104,7 +111,7 @@ def test_same_distribution_as_reference_loop():
     x, stamp = torch.randn(1, 12, 6), torch.randint(0, 7, (1, 12, 5))
     future = torch.randint(0, 7, (1, 2, 5))
     cfg = SamplingConfig(temperature=1.5, top_p=0.95, sample_count=1500)
-    ours = generate(tok, model, x, stamp, future, cfg, 64, [torch.Generator().manual_seed(0)])
+    ours = generate(tok, model, x, stamp, future, cfg, 64, [torch.Generator().manual_seed(0)])[0]
     ref = reference_generate(tok, model, x, stamp, future, cfg, 64,
                              torch.Generator().manual_seed(1))
     for step in range(2):

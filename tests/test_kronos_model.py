@@ -166,13 +166,48 @@ def test_s2_logits_shared_prefix_equal_official_dep_layer():
         assert torch.allclose(ours[b], ref, atol=1e-5)
 
 
+def test_decoder_prefix_equals_the_full_pass_without_the_last_blocks_work():
+    tok = KronosTokenizer(TokenizerConfig(**{**TOKENIZER, "n_dec_layers": 3})).eval()
+    s1, s2 = torch.randint(0, 8, (2, 9)), torch.randint(0, 8, (2, 9))
+    recon, full = tok.decode_with_prefix(s1, s2)
+    assert torch.equal(recon, tok.decode(s1, s2))
+    ran = []
+    hooks = [block.ffn.register_forward_hook(lambda m, i, o, n=n: ran.append(n))
+             for n, block in enumerate(tok.decoder)]
+    kv_only = tok.decoder_prefix(s1, s2)
+    for hook in hooks:
+        hook.remove()
+    assert ran == [0]  # the last of the two blocks computes its keys/values only
+    assert len(kv_only) == len(full) == 2
+    assert all(torch.equal(a, b) for x, y in zip(kv_only, full, strict=True)
+               for a, b in zip(x, y, strict=True))
+
+
+def test_generate_reconstructs_the_last_context_candle_in_the_decoder_window():
+    tok, model = models()
+    x, stamp = torch.randn(2, 10, 6), torch.randint(0, 7, (2, 10, 5))
+    future = torch.randint(0, 7, (2, 3, 5))
+    cfg = SamplingConfig(temperature=1.0, top_p=0.9, sample_count=5)
+
+    def generators():
+        return [torch.Generator().manual_seed(b) for b in range(2)]
+
+    plain, none = generate(tok, model, x, stamp, future, cfg, 12, generators())
+    paths, last = generate(tok, model, x, stamp, future, cfg, 12, generators(), reconstruct=True)
+    assert none is None and torch.equal(paths, plain)
+    s1, s2 = tok.encode(x)
+    window = tok.decode(s1[:, 1:], s2[:, 1:])  # 10 + 3 - 12 = 1: the window starts at 1
+    assert torch.equal(last, window[:, -1])
+    assert not torch.allclose(last, tok.decode(s1, s2)[:, -1])
+
+
 @pytest.mark.parametrize("max_context", [32, 12])
 def test_generate_greedy_equals_reference_loop(max_context):
     tok, model = models()
     x, stamp = torch.randn(2, 10, 6), torch.randint(0, 7, (2, 10, 5))
     future = torch.randint(0, 7, (2, 3, 5))
     cfg = SamplingConfig(temperature=0.7, top_k=1, sample_count=3)
-    ours = generate(tok, model, x, stamp, future, cfg, max_context)
+    ours = generate(tok, model, x, stamp, future, cfg, max_context)[0]
     ref = reference_generate(tok, model, x, stamp, future, cfg, max_context)
     assert ours.shape == (2, 3, 3, 6)
     assert torch.allclose(ours, ref, atol=1e-5)
@@ -229,7 +264,7 @@ def test_generate_computes_equal_paths_once_bit_for_bit():
         s2 = draw(filtered_probs(logits2, cfg), 1, gens)
         per_path = tok.decode_suffix(s1[..., None], s2, tok.decoder_prefix(s1_ctx, s2_ctx))
     assert len(torch.unique(s1[0])) < cfg.sample_count
-    assert torch.equal(generate(tok, model, x, stamp, future, cfg, 32, generators()), per_path)
+    assert torch.equal(generate(tok, model, x, stamp, future, cfg, 32, generators())[0], per_path)
 
 
 def test_generate_rejects_horizon_beyond_window():

@@ -16,7 +16,14 @@ from cryptocast.config import from_mapping
 from cryptocast.data.corpus import TrainingCorpus
 from cryptocast.models.kronos import load_checkpoint, save_checkpoint
 from cryptocast.runtime import autocast
-from cryptocast.training.common import ResumableState, lr_at, optimizer_step, seed_everything
+from cryptocast.training.common import (
+    ResumableState,
+    lr_at,
+    optimizer_step,
+    seed_everything,
+    set_torch_rng_state,
+    torch_rng_state,
+)
 from cryptocast.training.early_stopping import Fit, finite, fit
 from cryptocast.training.finetune import FinetuneParams, World, set_dropout, shared
 from cryptocast.training.kronos import (
@@ -24,6 +31,7 @@ from cryptocast.training.kronos import (
     predictor_val_ce,
     tokenizer_close_errors,
     tokenizer_loss,
+    validation_tokens,
 )
 from cryptocast.training.kronos_windows import WindowSampler, validation_windows
 
@@ -74,6 +82,32 @@ def _tune_tokenizer(tokenizer, sampler, rng, params: KronosFinetuneParams,
     tokenizer.eval()
 
 
+def _tuned_tokenizer(tokenizer, sampler, rng, params: KronosFinetuneParams, world: World,
+                     val, base_scores: dict | None) -> dict[str, Any]:
+    """The tokenizer after `_tune_tokenizer`, with its validation round trip and tokens and
+    the random states after it. The grid's configurations that differ only in predictor
+    settings tune the same tokenizer from the same draws, so a search tunes it once (kept in
+    `base_scores` under the settings it reads); `rng` and torch's generator continue from the
+    states after it either way."""
+    key = ("kronos tokenizer", params.tokenizer_steps, params.tokenizer_lr, params.weight_decay,
+           params.grad_clip, params.batch_size, params.window, params.min_window, params.clip,
+           tuple(params.symbols))
+
+    def tune() -> dict[str, Any]:
+        _tune_tokenizer(tokenizer, sampler, rng, params, world)
+        return {"state": {k: v.clone() for k, v in tokenizer.state_dict().items()},
+                "rng": rng.bit_generator.state, "torch_rng": torch_rng_state(),
+                "round_trip": tokenizer_close_errors(tokenizer, val),
+                "tokens": validation_tokens(tokenizer, val)}
+
+    tuned = shared(base_scores, key, tune)
+    tokenizer.load_state_dict(tuned["state"])
+    tokenizer.eval()
+    rng.bit_generator.state = tuned["rng"]
+    set_torch_rng_state(tuned["torch_rng"])
+    return tuned
+
+
 def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[str, Any],
              out_dir: str | Path, curve: str | Path, state_dir: str | Path, seed: int,
              base_scores: dict | None = None) -> dict[str, Any]:
@@ -97,19 +131,20 @@ def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[st
                             params.window, params.clip, reference)
     val = [validation_windows(f, corpus.val_start, params.window, params.clip, reference)
            for f in corpus.validation]
+    tokens = shared(base_scores, ("kronos tokens", params.window, params.clip),
+                    lambda: validation_tokens(tokenizer, val))
     round_trip_before, base_criterion = shared(
         base_scores, ("kronos", params.window, params.clip),
-        lambda: (tokenizer_close_errors(tokenizer, val),
-                 predictor_val_ce(predictor, tokenizer, val)))
+        lambda: (tokenizer_close_errors(tokenizer, val), predictor_val_ce(predictor, tokens)))
     round_trip_after, base_ce = round_trip_before, base_criterion
     if params.tokenizer_steps:  # the base predictor on the tuned tokenizer's tokens
-        _tune_tokenizer(tokenizer, sampler, rng, params, world)
-        round_trip_after = tokenizer_close_errors(tokenizer, val)
+        tuned = _tuned_tokenizer(tokenizer, sampler, rng, params, world, val, base_scores)
+        round_trip_after, tokens = tuned["round_trip"], tuned["tokens"]
         if not _no_worse(round_trip_after, round_trip_before):
             # inadmissible whatever the predictor learns: its training would be discarded
             return _summary(params, base_criterion, None, None, round_trip_before,
                             round_trip_after)
-        base_ce = predictor_val_ce(predictor, tokenizer, val)
+        base_ce = predictor_val_ce(predictor, tokens)
     tokenizer.requires_grad_(False)
     set_dropout(predictor, params.dropout)
     optimizer = torch.optim.AdamW(predictor.parameters(), lr=params.lr,
@@ -129,7 +164,7 @@ def finetune(corpus: TrainingCorpus, base_dir: str | Path, train_params: dict[st
         return optimizer_step(optimizer, loss, lr_at(number, params.lr, params.warmup_steps),
                               params.grad_clip)
 
-    result = fit(predictor, optimizer, step, lambda: predictor_val_ce(predictor, tokenizer, val),
+    result = fit(predictor, optimizer, step, lambda: predictor_val_ce(predictor, tokens),
                  params.schedule(), store, rng, Path(curve), world.rank, base_loss=base_ce)
     if world.rank == 0:
         save_checkpoint(tokenizer, out_dir / "tokenizer")

@@ -177,19 +177,35 @@ def tokenizer_close_errors(model: KronosTokenizer, windows: list[ValidationWindo
     }
 
 
+ValidationTokens = list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
 @torch.no_grad()
-def predictor_val_ce(model: Kronos, tokenizer: KronosTokenizer,
-                     windows: list[ValidationWindows]) -> float:
-    """Token cross-entropy on the validation windows (weighted by window count)."""
-    model.eval()
-    device = next(model.parameters()).device
-    total, count = 0.0, 0
+def validation_tokens(tokenizer: KronosTokenizer, windows: list[ValidationWindows]
+                      ) -> ValidationTokens:
+    """The predictor's validation inputs, per window set (s1 ids [N, L], s2 ids [N, L], stamp
+    [N, L, 5]) on the tokenizer's device: encoded once per frozen tokenizer."""
+    tokenizer.eval()
+    device = next(tokenizer.parameters()).device
+    tokens = []
     for w in windows:
         with autocast(device):
             s1, s2 = tokenizer.encode(w.x.to(device))
-            loss = predictor_loss(model, s1, s2, w.stamp.to(device))
-        total += float(loss) * len(w.x)
-        count += len(w.x)
+        tokens.append((s1, s2, w.stamp.to(device)))
+    return tokens
+
+
+@torch.no_grad()
+def predictor_val_ce(model: Kronos, tokens: ValidationTokens) -> float:
+    """Token cross-entropy on the validation windows' tokens (weighted by window count)."""
+    model.eval()
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    for s1, s2, stamp in tokens:
+        with autocast(device):
+            loss = predictor_loss(model, s1, s2, stamp)
+        total += float(loss) * len(s1)
+        count += len(s1)
     return total / count
 
 
@@ -311,8 +327,10 @@ def pretrain(corpus, architecture: dict, train_params: dict, out_dir: Path, plot
             s1, s2 = tokenizer.encode(x)
             return predictor_loss(predictor, s1, s2, stamp)
 
+    val_tokens = validation_tokens(tokenizer, val_pred)
+
     def pred_eval() -> dict[str, float]:
-        return {"val_ce": predictor_val_ce(predictor, tokenizer, val_pred)}
+        return {"val_ce": predictor_val_ce(predictor, val_tokens)}
 
     pred_rows = _run_phase("predictor", predictor, params.predictor, state, store, pred_step,
                            pred_eval, params.checkpoint_every, rng, clock)

@@ -33,19 +33,11 @@ from cryptocast.evaluation.metrics import crps_from_samples
 from cryptocast.forecast.aggregation import aggregate
 from cryptocast.forecast.base import fixed_batches
 from cryptocast.models.kronos import KronosForecaster, KronosKnobs, SamplingConfig
-from cryptocast.models.kronos.forecaster import BATCH_ROWS
-from cryptocast.models.kronos.inputs import (
-    CLOSE,
-    candle_features,
-    denormalise,
-    in_price_units,
-    normalise,
-    price_unit,
-    time_stamps,
-)
-from cryptocast.models.kronos.sampling import draw, draw_from_cdf, filtered_probs
+from cryptocast.models.kronos.forecaster import BATCH_ROWS, model_inputs
+from cryptocast.models.kronos.inputs import CLOSE, denormalise
+from cryptocast.models.kronos.sampling import context_pass, draw, draw_from_cdf, filtered_probs
 from cryptocast.runtime import autocast
-from cryptocast.tuning.pools import SplitWindows, tail
+from cryptocast.tuning.pools import SplitWindows
 from cryptocast.tuning.sweep import WindowLosses
 
 CHUNK = 10  # windows per batched model call
@@ -102,31 +94,23 @@ class KronosCache:
         """The states of windows whose contexts have `length` candles, in one batch of the
         forecaster's fixed shape (BATCH_ROWS windows)."""
         f = self.forecaster
-        contexts = [tail(self.windows.contexts[i], length) for i in indices]
-        reference = f.tokenizer.config.price_reference
-        units = np.array([price_unit(c.close[-1], reference) for c in contexts], np.float64)
-        feats = in_price_units(np.stack([candle_features(c.ohlcv[:, :4], c.ohlcv[:, 4])
-                                         for c in contexts]), units)
-        x, mean, std = normalise(feats, clip)
-        stamp = np.stack([time_stamps(c.timestamps) for c in contexts])
+        contexts = [self.windows.contexts[i] for i in indices]
+        inputs = model_inputs(contexts, length, clip, f.tokenizer.config.price_reference,
+                              f.device)
         with autocast(f.device):
-            s1_ctx, s2_ctx = f.tokenizer.encode(torch.from_numpy(x).float().to(f.device))
-            hidden, _ = f.predictor.context(s1_ctx, s2_ctx, torch.from_numpy(stamp).to(f.device))
-            last = hidden[:, -1:, :]
-            start = max(0, length + 1 - f.max_context)
-            recon = f.tokenizer.decode(s1_ctx[:, start:], s2_ctx[:, start:])[:, -1, CLOSE]
+            ctx = context_pass(f.tokenizer, f.predictor, inputs.x, inputs.stamp, 1,
+                               f.max_context, reconstruct=True)
+            last = ctx.hidden[:, -1:, :]
             logits1 = f.predictor.head.proj_s1(last[:, 0])
-            mem_prefix = f.predictor.dep_layer.cross_attn.memory_kv(hidden)
-            dec_prefix = f.tokenizer.decoder_prefix(s1_ctx[:, start:], s2_ctx[:, start:])
         order1 = torch.sort(logits1, dim=-1, descending=True).indices
-        mean, std = mean[:, 0, CLOSE], std[:, 0, CLOSE]
-        shift = feats[:, -1, CLOSE] - denormalise(recon.double().cpu().numpy(), mean, std)
+        shift = inputs.anchor_shift(ctx.last_recon)
+        mean, std = inputs.mean[:, 0, CLOSE], inputs.std[:, 0, CLOSE]
         return [_Window(logits1=logits1[j], order1=order1[j],
-                        mem_prefix=tuple(t[j : j + 1] for t in mem_prefix),
+                        mem_prefix=tuple(t[j : j + 1] for t in ctx.memory),
                         last=last[j : j + 1],
-                        dec_prefix=[tuple(t[j : j + 1] for t in kv) for kv in dec_prefix],
+                        dec_prefix=[tuple(t[j : j + 1] for t in kv) for kv in ctx.decoder],
                         mean=float(mean[j]), std=float(std[j]), anchor_shift=float(shift[j]),
-                        unit=float(units[j]), seed=c.draw_seed(f.seed))
+                        unit=float(inputs.units[j]), seed=c.draw_seed(f.seed))
                 for j, c in enumerate(contexts)]
 
     @torch.no_grad()

@@ -123,39 +123,56 @@ class KronosForecaster:
         """[len(contexts), sample_count, horizon] close paths from the last `length` candles
         of each context, in the tokenizer's price units and back. One fixed-shape batch: a
         row's result depends on its own context only."""
-        reference = self.tokenizer.config.price_reference
-        units = np.array([price_unit(c.close[-1], reference) for c in contexts], np.float64)
-        feats = in_price_units(np.stack([candle_features(c.ohlcv[-length:, :4],
-                                                         c.ohlcv[-length:, 4])
-                                         for c in contexts]), units)
-        x, mean, std = normalise(feats, self.clip)
-        stamp = np.stack([time_stamps(c.timestamps[-length:]) for c in contexts])
-        future = np.stack([time_stamps(c.future_timestamps) for c in contexts])
-        xt = torch.from_numpy(x).float().to(self.device)
+        inputs = model_inputs(contexts, length, self.clip, self.tokenizer.config.price_reference,
+                              self.device)
+        future = torch.from_numpy(np.stack([time_stamps(c.future_timestamps)
+                                            for c in contexts])).to(self.device)
         generators = [torch.Generator().manual_seed(c.draw_seed(self.seed)) for c in contexts]
         with autocast(self.device):
-            out = generate(
-                self.tokenizer, self.predictor, xt, torch.from_numpy(stamp).to(self.device),
-                torch.from_numpy(future).to(self.device), self.sampling, self.max_context,
-                generators,
-            ).double().cpu().numpy()  # [B, S, H, F]
-        mean, std = mean[:, :, None, CLOSE], std[:, :, None, CLOSE]
+            out, last_recon = generate(self.tokenizer, self.predictor, inputs.x, inputs.stamp,
+                                       future, self.sampling, self.max_context, generators,
+                                       reconstruct=self.anchor)
+        out = out.double().cpu().numpy()  # [B, S, H, F]
+        mean, std = inputs.mean[:, :, None, CLOSE], inputs.std[:, :, None, CLOSE]
         close = denormalise(out[..., CLOSE], mean, std)
         if self.anchor:
-            last = denormalise(self._last_close_recon(xt, future.shape[1]), mean[:, 0, 0],
-                               std[:, 0, 0])
-            close = close + (feats[:, -1, CLOSE] - last)[:, None, None]
-        return close * units[:, None, None]
+            shift = inputs.anchor_shift(last_recon)
+            close = close + shift[:, None, None]
+        return close * inputs.units[:, None, None]
 
-    @torch.no_grad()
-    def _last_close_recon(self, x: torch.Tensor, horizon: int) -> np.ndarray:
-        """Normalised close of the last context candle as the tokenizer reconstructs it, in the
-        decoder window the forecast is decoded in."""
-        start = max(0, x.shape[1] + horizon - self.max_context)
-        with autocast(self.device):
-            s1, s2 = self.tokenizer.encode(x)
-            recon = self.tokenizer.decode(s1[:, start:], s2[:, start:])[:, -1, CLOSE]
-        return recon.double().cpu().numpy()
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """A batch of contexts as the models read them: feats [B, L, d_in] in price units (the
+    context's `units` [B]), x the normalised and clipped feats (float32 tensor), mean and std
+    [B, 1, d_in] of the normalisation, stamp [B, L, 5] the calendar stamps (int64 tensor)."""
+
+    feats: np.ndarray
+    units: np.ndarray
+    x: torch.Tensor
+    mean: np.ndarray
+    std: np.ndarray
+    stamp: torch.Tensor
+
+    def anchor_shift(self, last_recon: torch.Tensor) -> np.ndarray:
+        """[B] actual last close minus the tokenizer's reconstruction of it (`last_recon`
+        [B, d_in], normalised), in price units."""
+        recon = denormalise(last_recon[:, CLOSE].double().cpu().numpy(), self.mean[:, 0, CLOSE],
+                            self.std[:, 0, CLOSE])
+        return self.feats[:, -1, CLOSE] - recon
+
+
+def model_inputs(contexts: Sequence[Context], length: int, clip: float,
+                 price_reference: float | None, device: torch.device) -> ModelInputs:
+    """The last `length` candles of each context as the models read them (`ModelInputs`)."""
+    units = np.array([price_unit(c.close[-1], price_reference) for c in contexts], np.float64)
+    feats = in_price_units(np.stack([candle_features(c.ohlcv[-length:, :4],
+                                                     c.ohlcv[-length:, 4])
+                                     for c in contexts]), units)
+    x, mean, std = normalise(feats, clip)
+    stamp = np.stack([time_stamps(c.timestamps[-length:]) for c in contexts])
+    return ModelInputs(feats, units, torch.from_numpy(x).float().to(device), mean, std,
+                       torch.from_numpy(stamp).to(device))
 
 
 def build_forecaster(checkpoint_dir: str | Path, name: str, seed: int = 0,

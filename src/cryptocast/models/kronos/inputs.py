@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 FEATURES = ("open", "high", "low", "close", "volume", "amount")
 CLOSE = FEATURES.index("close")
@@ -71,7 +70,11 @@ def denormalise(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
 
 def time_stamps(timestamps: np.ndarray) -> np.ndarray:
     """datetime64 [T] -> int64 [T, 5]: minute, hour, weekday (Mon=0), day, month."""
-    idx = pd.DatetimeIndex(np.asarray(timestamps, dtype="datetime64[ns]"))
-    return np.column_stack(
-        [idx.minute, idx.hour, idx.day_of_week, idx.day, idx.month]
-    ).astype(np.int64)
+    minutes = np.asarray(timestamps, dtype="datetime64[ns]").astype("datetime64[m]")
+    days = minutes.astype("datetime64[D]")
+    months = days.astype("datetime64[M]")
+    of_day = (minutes - days).astype(np.int64)
+    weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
+    day = (days - months).astype(np.int64) + 1
+    return np.column_stack([of_day % 60, of_day // 60, weekday, day,
+                            months.astype(np.int64) % 12 + 1]).astype(np.int64)

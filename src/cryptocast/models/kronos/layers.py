@@ -9,6 +9,7 @@ sample paths (axis S) continue one context whose keys/values are computed once p
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -108,12 +109,15 @@ class _Attention(nn.Module):
 class SelfAttention(_Attention):
     """Causal multi-head self-attention with rotary positions."""
 
+    def keys_values(self, x: torch.Tensor) -> KV:
+        """Rotated keys and values of x [N, L, d], each [N, h, L, hd]."""
+        pos = torch.arange(x.shape[1], device=x.device)
+        return self.rotary(self._heads(self.k_proj(x)), pos), self._heads(self.v_proj(x))
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, KV]:
         """Full causal pass over x [N, L, d]; also returns the rotated keys and values."""
-        pos = torch.arange(x.shape[1], device=x.device)
-        q = self.rotary(self._heads(self.q_proj(x)), pos)
-        k = self.rotary(self._heads(self.k_proj(x)), pos)
-        v = self._heads(self.v_proj(x))
+        q = self.rotary(self._heads(self.q_proj(x)), torch.arange(x.shape[1], device=x.device))
+        k, v = self.keys_values(x)
         drop = self.attn_dropout_p if self.training else 0.0
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=True)
         return self._merge(out), (k, v)
@@ -193,13 +197,23 @@ class TransformerBlock(nn.Module):
         return x + self.ffn(self.norm2(x)), kv
 
 
-def run_blocks(blocks: nn.ModuleList, x: torch.Tensor) -> tuple[torch.Tensor, list[KV]]:
+def run_blocks(blocks: Sequence[nn.Module], x: torch.Tensor) -> tuple[torch.Tensor, list[KV]]:
     """Full causal pass through blocks; returns the output and each block's keys/values."""
     cache = []
     for block in blocks:
         x, kv = block(x)
         cache.append(kv)
     return x, cache
+
+
+def blocks_keys_values(blocks: nn.ModuleList, x: torch.Tensor) -> list[KV]:
+    """run_blocks' keys/values alone: the last block's attention and feed-forward, which no
+    key or value depends on, are skipped."""
+    if not blocks:
+        return []
+    *first, last = blocks
+    x, cache = run_blocks(first, x)
+    return [*cache, last.self_attn.keys_values(last.norm1(x))]
 
 
 def run_blocks_suffix(blocks: nn.ModuleList, x: torch.Tensor, prefix: list[KV],

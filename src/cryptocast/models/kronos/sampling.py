@@ -124,12 +124,49 @@ def draw_from_cdf(cdf: torch.Tensor, n: int, generator: torch.Generator | None,
     return ids.clamp_max(cdf.shape[-1] - 1)
 
 
+@dataclass
+class ContextPass:
+    """What a forecast computes from the contexts before its first draw, per series b: the
+    context's tokens, the predictor's pass and the decoder's keys/values over the window the
+    paths are decoded in (and, when asked, the tokenizer's reconstruction of the last
+    candle, in the same decoder pass)."""
+
+    s1: torch.Tensor  # [B, T] context s1 ids
+    s2: torch.Tensor  # [B, T] context s2 ids
+    hidden: torch.Tensor  # [B, T, d] the predictor's normed hidden states
+    kv: list  # the predictor's keys/values per layer
+    memory: tuple  # the dependency layer's memory keys/values, each [B, h, T, hd]
+    decoder: list  # the decoder's keys/values per layer over the decoder window
+    last_recon: torch.Tensor | None  # [B, d_in] the last context candle reconstructed
+
+
+@torch.no_grad()
+def context_pass(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor,
+                 stamp: torch.Tensor, horizon: int, max_context: int,
+                 reconstruct: bool = False) -> ContextPass:
+    """The shared work of forecasting normalised inputs x [B, T, d_in] (stamp [B, T, 5])
+    `horizon` candles ahead: the reference decodes the final window of max_context tokens, so
+    the decoder window is the context's last max_context - horizon tokens."""
+    s1, s2 = tokenizer.encode(x)
+    hidden, kv = model.context(s1, s2, stamp)
+    start = max(0, x.shape[1] + horizon - max_context)
+    if reconstruct:
+        recon, decoder = tokenizer.decode_with_prefix(s1[:, start:], s2[:, start:])
+        last_recon = recon[:, -1]
+    else:
+        decoder, last_recon = tokenizer.decoder_prefix(s1[:, start:], s2[:, start:]), None
+    return ContextPass(s1, s2, hidden, kv, model.dep_layer.cross_attn.memory_kv(hidden),
+                       decoder, last_recon)
+
+
 @torch.no_grad()
 def generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, stamp: torch.Tensor,
              future_stamp: torch.Tensor, cfg: SamplingConfig, max_context: int,
-             generators: Generators = None) -> torch.Tensor:
-    """Sample paths for normalised inputs x [B, T, d_in] -> decoded outputs [B, S, H, d_in];
-    series b draws from generators[b].
+             generators: Generators = None, reconstruct: bool = False
+             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Sample paths for normalised inputs x [B, T, d_in] -> (decoded outputs [B, S, H, d_in],
+    the last context candle as the tokenizer reconstructs it [B, d_in] with `reconstruct`,
+    else None); series b draws from generators[b].
 
     The context is tokenised and run through the predictor once per series; only the sampled
     continuations are per path (shared-prefix attention), and each new step reuses the K/V
@@ -138,16 +175,14 @@ def generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, stamp: 
     horizon, t = future_stamp.shape[1], x.shape[1]
     if t + horizon - 1 > max_context:
         raise ValueError(f"context {t} + horizon {horizon} - 1 exceeds max_context {max_context}")
-    s1_ctx, s2_ctx = tokenizer.encode(x)
-    hidden, kv = model.context(s1_ctx, s2_ctx, stamp)
-    mem_prefix = model.dep_layer.cross_attn.memory_kv(hidden)
-    last = hidden[:, -1:, :]
+    ctx = context_pass(tokenizer, model, x, stamp, horizon, max_context, reconstruct)
+    last = ctx.hidden[:, -1:, :]
     s1 = draw(filtered_probs(model.head.proj_s1(last[:, 0]), cfg), cfg.sample_count, generators)
     past, mem_suffix, s1_steps, s2_steps = None, None, [], []
     for i in range(horizon):
         if i > 0:
             h_new, past = model.step(s1_steps[-1][..., None], s2_steps[-1][..., None],
-                                     future_stamp[:, i - 1], kv, past)
+                                     future_stamp[:, i - 1], ctx.kv, past)
             last = h_new[:, :, 0]
             s1 = draw(filtered_probs(model.head.proj_s1(last), cfg), 1, generators)[..., 0]
             k, v = model.dep_layer.cross_attn.memory_kv(h_new)
@@ -157,14 +192,13 @@ def generate(tokenizer: KronosTokenizer, model: Kronos, x: torch.Tensor, stamp: 
         # at the first step the paths share their context, so the paths that drew the same s1
         # share their s2 logits: computed once per distinct s1
         queries, rows = distinct_rows(s1) if i == 0 else (s1, None)
-        logits2 = model.s2_logits(queries, mem_prefix, mem_suffix, last)
+        logits2 = model.s2_logits(queries, ctx.memory, mem_suffix, last)
         s2 = draw(filtered_probs(logits2, cfg), 1, generators, rows)[..., 0]
         s1_steps.append(s1)
         s2_steps.append(s2)
-    # The reference decodes the final window of max_context tokens; the context part of it is
-    # shared by every path, so its decoder K/V are computed once, and so is each distinct path.
-    start = max(0, t + horizon - max_context)
-    dec_prefix = tokenizer.decoder_prefix(s1_ctx[:, start:], s2_ctx[:, start:])
+    # The decoder's context keys/values are shared by every path, and each distinct path is
+    # decoded once.
     paths, inverse = distinct_rows(torch.stack(s1_steps + s2_steps, -1))  # [B, U, 2H]
-    decoded = tokenizer.decode_suffix(paths[..., :horizon], paths[..., horizon:], dec_prefix)
-    return torch.stack([d[r] for d, r in zip(decoded, inverse, strict=True)])
+    decoded = tokenizer.decode_suffix(paths[..., :horizon], paths[..., horizon:], ctx.decoder)
+    return (torch.stack([d[r] for d, r in zip(decoded, inverse, strict=True)]),
+            ctx.last_recon)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import TokenizerConfig
-from .layers import KV, TransformerBlock, run_blocks, run_blocks_suffix
+from .layers import KV, TransformerBlock, blocks_keys_values, run_blocks, run_blocks_suffix
 
 
 def bits_to_ids(bits: torch.Tensor) -> torch.Tensor:
@@ -139,8 +139,14 @@ class KronosTokenizer(nn.Module):
 
     def decoder_prefix(self, s1_ids: torch.Tensor, s2_ids: torch.Tensor) -> list[KV]:
         """Decoder keys/values of shared context tokens [B, T] (computed once per series)."""
-        _, cache = run_blocks(self.decoder, self._embed_ids(s1_ids, s2_ids))
-        return cache
+        return blocks_keys_values(self.decoder, self._embed_ids(s1_ids, s2_ids))
+
+    def decode_with_prefix(self, s1_ids: torch.Tensor, s2_ids: torch.Tensor
+                           ) -> tuple[torch.Tensor, list[KV]]:
+        """decode() and decoder_prefix() of tokens [B, T] from one pass: (reconstruction
+        [B, T, d_in], keys/values)."""
+        z, cache = run_blocks(self.decoder, self._embed_ids(s1_ids, s2_ids))
+        return self.head(z), cache
 
     def decode_suffix(self, s1_ids: torch.Tensor, s2_ids: torch.Tensor,
                       prefix: list[KV]) -> torch.Tensor:
