@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+import torch
 import yaml
 from click.testing import CliRunner
 from conftest import make_candles
@@ -30,6 +31,7 @@ from cryptocast.monitor import (
     update_symbol,
     verify,
 )
+from cryptocast.monitor.update import machine
 from cryptocast.tuning.records import Record
 
 SYMBOL = "AAAUSDT"
@@ -261,6 +263,33 @@ def test_verify_recomputes_bit_for_bit_and_names_what_differs(project):
     ledger.dispose()
 
 
+def test_a_schema_1_ledger_is_upgraded_its_forecasts_machine_unknown(project):
+    check_schema_1_upgrade(project)
+
+
+def check_schema_1_upgrade(project: Project) -> None:
+    """A ledger downgraded to schema 1 gains the machine column when opened, unknown for the
+    forecasts before it; verify names the machines."""
+    project.update(150)
+    engine = sa.create_engine(project.url)
+    with engine.begin() as conn:  # the ledger as schema 1 wrote it
+        conn.execute(sa.text("ALTER TABLE forecasts DROP COLUMN machine"))
+        conn.execute(sa.text("UPDATE ledger_meta SET value = '1'"))
+    engine.dispose()
+    before = len(project.tables()["forecasts"])  # opening it upgrades it
+    project.update(152)
+    forecasts = project.tables()["forecasts"].sort_values("id")
+    assert forecasts["machine"].iloc[:before].isna().all()
+    assert (forecasts["machine"].iloc[before:] == machine()).all() and len(forecasts) > before
+    assert machine() == f"cpu {torch.backends.cpu.get_cpu_capability()}"
+    ledger = Ledger(project.url)
+    with ledger.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE forecasts SET point = point * 1.01 WHERE id = 1"))
+    problem, = verify(ledger, lambda symbol: project.cut(152), FORECASTER)
+    ledger.dispose()
+    assert "on an unknown machine, closure-" in problem and f"on {machine()}, " in problem
+
+
 def test_cli_update_report_and_alerts(project, monkeypatch):
     monkeypatch.chdir(project.root)
 
@@ -300,7 +329,7 @@ def test_ledger_errors_are_one_line(project, tmp_path):
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE ledger_meta SET value = '99'"))
     engine.dispose()
-    with pytest.raises(LedgerError, match="schema version 99, this cryptocast reads version 1"):
+    with pytest.raises(LedgerError, match="schema version 99, this cryptocast reads version 2"):
         Ledger(project.url)
     result = CliRunner().invoke(main, ["monitor", "report", "--params",
                                        str(project.root / "params.yaml"), "--ledger",

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from pg import server
-from test_monitor import Project
+from test_monitor import Project, check_schema_1_upgrade
 
 PASSWORD = "pw-Zq81-never-written"
 
@@ -109,3 +109,7 @@ def test_the_password_file_and_errors_without_the_password(port, database, tmp_p
     closed = monitor(project, {}, "report", "--ledger", url(1, database))
     assert closed.returncode == 2 and PASSWORD not in closed.stderr
     assert f"ledger postgresql+psycopg://postgres:***@127.0.0.1:1/{database}" in closed.stderr
+
+
+def test_a_schema_1_ledger_on_postgres_is_upgraded(port, database, tmp_path):
+    check_schema_1_upgrade(Project(tmp_path, url(port, database)))

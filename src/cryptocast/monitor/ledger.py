@@ -1,7 +1,8 @@
 """The forecast ledger: an append-only record of what the production configs predicted and how
 each forecast scored, in any SQLAlchemy database (a SQLite file, or PostgreSQL for a team).
 
-Tables: `ledger_meta` (the schema version), `configs` (each production config per symbol and
+Tables: `ledger_meta` (the schema version; a schema-1 ledger is upgraded in place, its
+earlier forecasts' machine unknown), `configs` (each production config per symbol and
 objective, from the first candle it forecast: a switch is a new row), `forecasts` (one per
 symbol, objective and target candle: the samples and their provenance) and `scores` (one per
 forecast once its candle has closed). Rows are only ever inserted: a unique key per forecast
@@ -22,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from cryptocast.database import first_line, redacted
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: forecasts.machine
 SCHEMA_LOCK = 0x63727970746F  # PostgreSQL advisory lock taken while the schema is checked
 
 META = sa.MetaData()
@@ -59,6 +60,7 @@ FORECASTS = sa.Table(
     sa.Column("checkpoint_sha", sa.String(64), nullable=False),
     sa.Column("code_version", sa.String(96), nullable=False),
     sa.Column("threads", sa.Integer, nullable=False),
+    sa.Column("machine", sa.String(128), nullable=True),  # device and CPU kernels; None: unknown
     sa.Column("latency_s", sa.Float(precision=53), nullable=False),
     sa.Column("made_at", sa.DateTime, nullable=False),
     sa.Column("forward", sa.Boolean, nullable=False),  # made before the candle closed
@@ -136,6 +138,11 @@ class Ledger:
                               "ledger_meta: not a cryptocast ledger")
         version = conn.execute(sa.select(LEDGER_META.c.value).where(
             LEDGER_META.c.key == "schema_version")).scalar()
+        if version == "1":  # schema 2 adds the machine, unknown for the forecasts before it
+            conn.execute(sa.text("ALTER TABLE forecasts ADD COLUMN machine VARCHAR(128)"))
+            conn.execute(LEDGER_META.update().where(LEDGER_META.c.key == "schema_version")
+                         .values(value=str(SCHEMA_VERSION)))
+            version = str(SCHEMA_VERSION)
         if version != str(SCHEMA_VERSION):
             raise LedgerError(f"ledger {self.name}: schema version {version}, this cryptocast "
                               f"reads version {SCHEMA_VERSION}")

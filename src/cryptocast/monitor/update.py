@@ -26,6 +26,7 @@ from cryptocast.forecast.registry import FAMILIES
 from cryptocast.io import sha256_of
 from cryptocast.monitor.ledger import CONFIGS, FORECASTS, Ledger
 from cryptocast.monitor.settings import BENCHMARK, OBJECTIVES
+from cryptocast.runtime import current_device
 from cryptocast.tuning.production import forecast_next
 from cryptocast.tuning.records import Record, read_record
 from cryptocast.tuning.select import config_checkpoints
@@ -37,6 +38,14 @@ CandleSource = Callable[[str], pd.DataFrame]
 def code_version() -> str:
     """The forecasting code's identity: a hash of the production module's import closure."""
     return "closure-" + closure_sha256("cryptocast.tuning.production", FAMILIES)[:16]
+
+
+def machine() -> str:
+    """Where forecasts run, as far as their bits and latency depend on it: the torch device
+    (with the GPU's name) and the CPU kernels torch dispatches to, e.g. "cpu AVX2"."""
+    device = current_device()
+    name = f" {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
+    return f"{device}{name} {torch.backends.cpu.get_cpu_capability()}"
 
 
 def candles_sha(candles: pd.DataFrame) -> str:
@@ -103,7 +112,7 @@ def _forecast_row(record: Record, objective: str, candles: pd.DataFrame, target:
             "point": point, "samples": None if samples is None else samples.tobytes(),
             "seed": forecaster.seed, "data_sha": candles_sha(context),
             "checkpoint_sha": checkpoint, "code_version": code,
-            "threads": torch.get_num_threads(), "latency_s": seconds,
+            "threads": torch.get_num_threads(), "machine": machine(), "latency_s": seconds,
             "made_at": pd.Timestamp.now(tz="UTC").tz_localize(None).to_pydatetime(),
             "forward": bool(target > candles["timestamp"].iloc[-1])}
 
@@ -196,7 +205,9 @@ def verify(ledger: Ledger, source: CandleSource, forecaster: Forecaster,
             same = point == f.point and ((samples is None and f.samples is None) or (
                 samples is not None and f.samples is not None and samples.tobytes() == f.samples))
             if not same:
+                recorded_on = f.machine if pd.notna(f.machine) else "an unknown machine"
                 problems.append(f"{where}: recomputed forecast differs (recorded with "
-                                f"{f.threads} threads, {f.code_version}; now "
-                                f"{torch.get_num_threads()} threads, {code_version()})")
+                                f"{f.threads} threads on {recorded_on}, "
+                                f"{f.code_version}; now {torch.get_num_threads()} threads on "
+                                f"{machine()}, {code_version()})")
     return problems
