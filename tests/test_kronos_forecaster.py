@@ -63,7 +63,7 @@ def test_normalise_clip_and_inverse():
 def test_time_stamps():
     ts = np.array(["2024-03-15T13:45", "2023-12-31T00:00"], dtype="datetime64[ns]")
     assert time_stamps(ts).tolist() == [[45, 13, 4, 15, 3], [0, 0, 6, 31, 12]]
-    # pandas' calendar fields on every 7th minute of 1970-2100 (leap years, month ends)
+    # pandas' calendar fields every 7 days 7 min 7 s over 1970-2100 (leap years, month ends)
     every = np.arange(np.datetime64("1970-01-01T00:00"), np.datetime64("2100-03-01T00:00"),
                       np.timedelta64(7 * 24 * 60 * 60 + 7 * 60 + 7, "s")).astype("datetime64[ns]")
     idx = pd.DatetimeIndex(every)

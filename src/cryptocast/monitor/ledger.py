@@ -139,7 +139,9 @@ class Ledger:
         version = conn.execute(sa.select(LEDGER_META.c.value).where(
             LEDGER_META.c.key == "schema_version")).scalar()
         if version == "1":  # schema 2 adds the machine, unknown for the forecasts before it
-            conn.execute(sa.text("ALTER TABLE forecasts ADD COLUMN machine VARCHAR(128)"))
+            added = FORECASTS.c.machine
+            conn.execute(sa.text(f"ALTER TABLE {FORECASTS.name} ADD COLUMN {added.name} "
+                                 f"{added.type.compile(conn.dialect)}"))
             conn.execute(LEDGER_META.update().where(LEDGER_META.c.key == "schema_version")
                          .values(value=str(SCHEMA_VERSION)))
             version = str(SCHEMA_VERSION)

@@ -104,15 +104,15 @@ def _targets(ledger: Ledger, symbol: str, interval: str, objective: str, candles
 
 
 def _forecast_row(record: Record, objective: str, candles: pd.DataFrame, target: pd.Timestamp,
-                  forecaster: Forecaster, checkpoint: str, code: str) -> dict[str, Any]:
+                  forecaster: Forecaster, provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """One `forecasts` row; `provenance`: the columns every row of the batch shares."""
     context = candles[candles["timestamp"] < target]
     point, samples, seconds = forecaster.forecast(record, context)
     return {"symbol": record.symbol, "interval": forecaster.interval, "objective": objective,
             "target": target.to_pydatetime(), "last_close": float(context["close"].iloc[-1]),
             "point": point, "samples": None if samples is None else samples.tobytes(),
-            "seed": forecaster.seed, "data_sha": candles_sha(context),
-            "checkpoint_sha": checkpoint, "code_version": code,
-            "threads": torch.get_num_threads(), "machine": machine(), "latency_s": seconds,
+            "seed": forecaster.seed, "data_sha": candles_sha(context), **provenance,
+            "latency_s": seconds,
             "made_at": pd.Timestamp.now(tz="UTC").tz_localize(None).to_pydatetime(),
             "forward": bool(target > candles["timestamp"].iloc[-1])}
 
@@ -123,11 +123,14 @@ def update_symbol(ledger: Ledger, symbol: str, candles: pd.DataFrame,
     """Forecast, per objective, every candle after the ledger's last up to the one still open
     (an empty ledger: from `start`, or the open one), then score what has closed. Each
     objective's batch, and the scores, are one transaction each. Returns the counts written."""
-    code, written = code_version(), {}
+    runtime = {"code_version": code_version(), "threads": torch.get_num_threads(),
+               "machine": machine()}
+    written = {}
     for objective, record in records.items():
         targets = _targets(ledger, symbol, forecaster.interval, objective, candles, start)
-        checkpoint = sha256_of(config_checkpoints(record.config, forecaster.models_dir))
-        rows = [_forecast_row(record, objective, candles, t, forecaster, checkpoint, code)
+        provenance = {**runtime, "checkpoint_sha": sha256_of(
+            config_checkpoints(record.config, forecaster.models_dir))}
+        rows = [_forecast_row(record, objective, candles, t, forecaster, provenance)
                 for t in tqdm(targets, desc=f"{symbol} {objective}", leave=False,
                               disable=len(targets) < 5)]
         if not rows:
