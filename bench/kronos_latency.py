@@ -2,7 +2,8 @@
 vs the reference-style loop (context repeated sample_count times, recomputed every step), on
 the same weights, plus a KS check that both sample the same distribution; and the
 milliseconds per forecast of the same forecaster over UNIUSDT's validation backtest, in batches
-of eval.batch_size and alone (batches of one), as the stages run it.
+of eval.batch_size and alone (batches of one), as the stages run it; and the compute floor of
+a backtest forecast (`compute_floor`: its arithmetic at this machine's best matrix rate).
 
 Usage: python bench/kronos_latency.py [--checkpoint models/kronos] [--repeats 20]
 Writes bench/results/kronos_latency.json.
@@ -19,6 +20,7 @@ import click
 import numpy as np
 import torch
 from backtest_timing import backtest_ms_per_forecast
+from compute_floor import compute_floor
 from kronos_reference import reference_generate, same_distribution_pvalue
 
 from cryptocast.config import EvalConfig, load_params
@@ -33,6 +35,7 @@ from cryptocast.models.kronos import (
     TokenizerConfig,
     load_checkpoint,
 )
+from cryptocast.models.kronos.forecaster import BATCH_ROWS
 from cryptocast.models.kronos.inputs import CLOSE, candle_features, normalise, time_stamps
 from cryptocast.runtime import RuntimeConfig, configure
 
@@ -106,6 +109,8 @@ def main(checkpoint: Path, prepared: Path, repeats: int, reference_repeats: int,
     forecaster.seed = 0
     backtest = backtest_ms_per_forecast(forecaster, prepared, "UNIUSDT", cfg,
                                         [cfg.batch_size, 1], backtest_repeats)
+    floor = compute_floor(lambda: forecaster.predict([ctx] * BATCH_ROWS), BATCH_ROWS,
+                          backtest[f"batch_{cfg.batch_size}"])
 
     # Both in normalised close units: ours mapped back from prices with the same mean/std.
     ours_norm = (np.concatenate([o.samples[0, :, 0] for o in ours]) - mean[0, 0, CLOSE]) / (
@@ -117,6 +122,7 @@ def main(checkpoint: Path, prepared: Path, repeats: int, reference_repeats: int,
         "ratio": round(ref_ms / ours_ms, 2),
         "same_distribution_pvalue": same_distribution_pvalue(ours_norm, ref_norm),
         "backtest_ms_per_forecast": {"symbol": "UNIUSDT", **backtest},
+        "compute_floor": floor,
         "config": {**UNI, "horizon": 1, "symbol": "UNIUSDT", "interval": "1d",
                    "weights": source, "tokenizer": tok.config.to_dict(),
                    "predictor": pred.config.to_dict(), "repeats": repeats,

@@ -6,13 +6,18 @@ Per family: 100 configs drawn (seeded) from the sweep space of params.yaml, each
 (per-window model state and samples) of every distribution the configs use; `seconds`: the 100
 trials scored from those pools; `rerun_seconds`: the same trials running the real forecaster,
 extrapolated from `rerun_timed` of them; `speedup`: rerun / trials, `speedup_with_build`:
-rerun / (build + trials). Writes bench/results/sweep_speed.json.
+rerun / (build + trials). Kronos also: `state_seconds`, the per-window states those pools
+need (each window's context pass per context_length and clip, timed as pools of one sample),
+which no sharing of draws across distributions can save, and `speedup_bound_with_build`:
+rerun / (states + trials), the most any such sharing could give. Writes
+bench/results/sweep_speed.json.
 
 Usage: .venv/bin/python bench/sweep_speed.py [--symbol BTCUSDT] [--trials 100] [--timed 5]
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import click
@@ -71,6 +76,15 @@ def kronos_trials(windows, picked, pool_size: int, seed: int) -> tuple[float, fl
     return build, seconds
 
 
+def kronos_state_seconds(windows, picked, seed: int) -> float:
+    """Seconds of the per-window states the configs need, drawn as pools of one sample."""
+    model = build_forecaster("kronos", {"model": "kronos"}, "models", seed)
+    cache = KronosCache(model, windows, 1)
+    reads = {(k.reads, k.clip): dataclasses.replace(k, sample_count=1)
+             for k in map(knobs_of, picked)}
+    return timed(lambda: [cache.pool(k) for k in reads.values()])[1]
+
+
 @click.command()
 @click.option("--symbol", default="BTCUSDT", show_default=True)
 @click.option("--trials", default=100, show_default=True)
@@ -99,6 +113,10 @@ def main(symbol: str, trials: int, n_timed: int, out: str) -> None:
                           "rerun_timed": n_timed,
                           "speedup": round(per_trial * trials / seconds, 1),
                           "speedup_with_build": round(per_trial * trials / (build + seconds), 1)}
+        if family == "kronos":
+            states = kronos_state_seconds(windows, picked, seed)
+            result[family].update(state_seconds=round(states, 3), speedup_bound_with_build=round(
+                per_trial * trials / (states + seconds), 1))
         click.echo(f"{family}: {result[family]}")
     write_json(out, result)
 

@@ -7,7 +7,8 @@ samples_per_batch times and re-runs the whole model for every batch of samples, 
 sample per row. A two-sample Kolmogorov-Smirnov test checks that both give the same predictive
 distribution. Also the milliseconds per forecast of the same forecaster over a symbol's
 validation backtest, in batches of eval.batch_size and alone (batches of one), as the stages
-run it. Writes bench/results/toto_latency.json.
+run it, and the compute floor of a backtest forecast (`compute_floor`: its arithmetic at this
+machine's best matrix rate). Writes bench/results/toto_latency.json.
 
 Usage: .venv/bin/python bench/toto_latency.py [--threads N] [--repeats 30]
 """
@@ -24,13 +25,14 @@ import numpy as np
 import torch
 import yaml
 from backtest_timing import backtest_ms_per_forecast
+from compute_floor import compute_floor
 from scipy import stats
 from tqdm import tqdm
 
 from cryptocast.config import EvalConfig, load_params
 from cryptocast.io import write_json
 from cryptocast.models.toto import Toto, TotoForecaster, load_checkpoint
-from cryptocast.models.toto.forecaster import draw_per_position
+from cryptocast.models.toto.forecaster import BATCH_ROWS, draw_per_position
 from cryptocast.runtime import RuntimeConfig, configure
 from cryptocast.training.toto import model_config
 
@@ -113,6 +115,8 @@ def main() -> None:
     cfg = EvalConfig.from_params(params)
     backtest = backtest_ms_per_forecast(ours, args.prepared, args.symbol, cfg,
                                         [cfg.batch_size, 1], args.backtest_repeats)
+    floor = compute_floor(lambda: ours.sample([series] * BATCH_ROWS, 1), BATCH_ROWS,
+                          backtest[f"batch_{cfg.batch_size}"])
     a = ours.sample([series], 1)[0, :, 0]
     b = reference_style_samples(model, series, args.num_samples, args.samples_per_batch, gen)
     result = {
@@ -121,6 +125,7 @@ def main() -> None:
         "ratio": round(reference_ms / ours_ms, 1),
         "ks_pvalue": float(stats.ks_2samp(a, b).pvalue),
         "backtest_ms_per_forecast": {"symbol": args.symbol, **backtest},
+        "compute_floor": floor,
         "config": {
             "model": model.config.to_dict(), "weights": source, "context_length": args.context,
             "num_samples": args.num_samples, "samples_per_batch": args.samples_per_batch,
