@@ -1,7 +1,8 @@
 """The least time a forecast's arithmetic can take on this machine: the floating-point work of
 its matrix products (linear layers, attention, counted by torch's FlopCounterMode) at the best
-rate this machine multiplies float32 matrices. A forecast cannot run faster than that without
-doing less arithmetic, so a speed goal below the floor needs another model or machine.
+rate this machine multiplies float32 matrices with torch. A forecast beats it only by doing
+less arithmetic or multiplying faster than torch does here, so a speed goal below the floor
+needs another model, kernel or machine.
 
 Torch's CPU attention kernel counts only the query-key pairs causal attention must compute
 (the lower triangle); attention that torch runs as plain matrix products (its math path)
