@@ -4,11 +4,13 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tiny import TINY
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from cryptocast.models.toto import Toto, TotoConfig, load_checkpoint, save_checkpoint
-from cryptocast.models.toto.layers import Attention, KVCache
+from cryptocast.models.toto import Toto, TotoConfig, layers, load_checkpoint, save_checkpoint
+from cryptocast.models.toto.layers import Attention, KVCache, RotaryXPos, attend
 from cryptocast.models.toto.scaler import causal_patch_scale
 
 
@@ -233,3 +235,54 @@ def test_last_patch_only_equals_the_last_patch_of_the_full_pass(spacewise_every)
             torch.testing.assert_close(getattr(got.distribution, name),
                                        getattr(expected, name), rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(got.loc, want.loc[..., -p:])
+
+
+def math_kernel(q, k, v, causal):
+    with sdpa_kernel(SDPBackend.MATH):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+
+
+@pytest.mark.parametrize("length", [1, 5, 8, 19, 32, 33])
+@pytest.mark.parametrize(("rows", "head_dim"), [(1, 16), (7, 12), (64, 16)])
+def test_inference_attention_is_the_math_kernel_bit_for_bit(length, rows, head_dim):
+    # q, k, v laid out as the fused projection gives them (heads fastest), q and v copied
+    # contiguous as inference does; k strided, or contiguous when it comes from a KV cache
+    torch.manual_seed(length * rows)
+    q, k, v = torch.randn(rows, length, 3, head_dim, 4).permute(2, 0, 4, 1, 3).unbind(0)
+    cached_k = torch.cat((torch.randn(rows, 4, 3, head_dim), k), -2)
+    cached_v = torch.cat((torch.randn(rows, 4, 3, head_dim), v), -2)
+    for q_, k_, v_, causal in ((q, k, v, True),  # a full pass
+                               (q[:, :, -1:], k, v, False),  # the last query only
+                               (q[:, :, -1:], cached_k, cached_v, False)):  # a cached step
+        want = math_kernel(q_, k_, v_, causal)
+        assert torch.equal(attend(q_.contiguous(), k_, v_.contiguous(), causal), want)
+
+
+def test_an_inference_pass_equals_the_kernels_and_training_keeps_the_kernel(monkeypatch):
+    cfg = TotoConfig(**{**TINY.to_dict(), "spacewise_every_n_layers": 2})
+    torch.manual_seed(0)
+    model = Toto(cfg).eval()
+    x = torch.randn(5, 2, 48).cumsum(-1)
+    mask = torch.ones_like(x, dtype=torch.bool)
+    with torch.inference_mode():
+        ours = model(x, mask)
+        monkeypatch.setattr(layers, "attend", math_kernel)
+        kernels = model(x, mask)
+    for name in ("logits", "df", "loc", "scale"):
+        assert torch.equal(getattr(ours.distribution, name), getattr(kernels.distribution, name))
+    monkeypatch.setattr(layers, "attend", None)  # training never calls it
+    model.train()(x, mask).distribution.loc.sum().backward()
+
+
+def test_rotary_tables_are_kept_in_inference_mode_only():
+    rotary = RotaryXPos(8)
+    q, k = torch.randn(2, 3, 6, 8), torch.randn(2, 3, 6, 8)
+    fresh = rotary(q, k, offset=2)
+    assert not rotary._tables  # outside inference mode they may need gradients
+    with torch.inference_mode():
+        first, again = rotary(q, k, offset=2), rotary(q, k, offset=2)
+        assert list(rotary._tables) == [(6, 2, torch.float32, torch.device("cpu"))]
+        rotary(q, k, offset=3)
+    assert len(rotary._tables) == 2
+    for a, b, c in zip(fresh, first, again, strict=True):
+        assert torch.equal(a, b) and torch.equal(b, c)

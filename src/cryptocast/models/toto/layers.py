@@ -55,9 +55,11 @@ class RotaryXPos(nn.Module):
     def tables(self, length: int, offset: int, dtype: torch.dtype
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(cos, sin, xPos scale), each [length, head_dim], at positions offset ..
-        offset+length-1; kept per shape in inference mode (there they need no gradients)."""
+        offset+length-1; kept per shape for inference mode only (tensors made there cannot
+        enter autograd, and autograd's tables may not leave it)."""
+        inference = torch.is_inference_mode_enabled()
         key = (length, offset, dtype, self.freqs.device)
-        if key in self._tables:
+        if inference and key in self._tables:
             return self._tables[key]
         pos = torch.arange(length, device=self.freqs.device, dtype=torch.float32) + offset
         angles = (pos[:, None] * self.freqs[None, :]).repeat_interleave(2, dim=-1)
@@ -65,7 +67,7 @@ class RotaryXPos(nn.Module):
         scale = self.xpos[None, :] ** power[:, None]
         scale = torch.cat((scale, scale), dim=-1).to(dtype)
         result = angles.cos().to(dtype), angles.sin().to(dtype), scale
-        if torch.is_inference_mode_enabled():
+        if inference:
             self._tables[key] = result
         return result
 
