@@ -7,8 +7,9 @@ samples_per_batch times and re-runs the whole model for every batch of samples, 
 sample per row. A two-sample Kolmogorov-Smirnov test checks that both give the same predictive
 distribution. Also the milliseconds per forecast of the same forecaster over a symbol's
 validation backtest, in batches of eval.batch_size and alone (batches of one), as the stages
-run it, and the compute floor of a backtest forecast (`compute_floor`: its arithmetic at this
-machine's best matrix rate). Writes bench/results/toto_latency.json.
+run it, the compute floor of a backtest forecast (`compute_floor`: its arithmetic at this
+machine's best matrix rate), and the NumPy work a bit-identical forecast keeps
+(`numpy_draw_floor`). Writes bench/results/toto_latency.json.
 
 Usage: .venv/bin/python bench/toto_latency.py [--threads N] [--repeats 30]
 """
@@ -79,6 +80,18 @@ def median_ms(fn, repeats: int, desc: str) -> float:
     return statistics.median(times)
 
 
+def numpy_draw_floor(num_samples: int, seed: int, repeats: int) -> dict[str, float]:
+    """Milliseconds per forecast of the NumPy work a bit-identical forecast cannot avoid: a
+    generator seeded per window, and `num_samples` Student-t draws with one df per draw (the
+    component's), which NumPy draws one by one."""
+    df = 2.0 + 5.0 * np.random.default_rng(seed).random(num_samples)
+    rng = np.random.default_rng(seed)
+    return {"generator_ms": round(median_ms(lambda: np.random.default_rng(seed), repeats,
+                                            "generator"), 4),
+            "standard_t_ms": round(median_ms(lambda: rng.standard_t(df), repeats,
+                                             "standard_t"), 4)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=None,
@@ -117,6 +130,7 @@ def main() -> None:
                                         [cfg.batch_size, 1], args.backtest_repeats)
     floor = compute_floor(lambda: ours.sample([series] * BATCH_ROWS, 1), BATCH_ROWS,
                           backtest[f"batch_{cfg.batch_size}"])
+    draw_floor = numpy_draw_floor(args.num_samples, args.seed, 20 * args.repeats)
     a = ours.sample([series], 1)[0, :, 0]
     b = reference_style_samples(model, series, args.num_samples, args.samples_per_batch, gen)
     result = {
@@ -126,6 +140,7 @@ def main() -> None:
         "ks_pvalue": float(stats.ks_2samp(a, b).pvalue),
         "backtest_ms_per_forecast": {"symbol": args.symbol, **backtest},
         "compute_floor": floor,
+        "numpy_draw_floor": draw_floor,
         "config": {
             "model": model.config.to_dict(), "weights": source, "context_length": args.context,
             "num_samples": args.num_samples, "samples_per_batch": args.samples_per_batch,
