@@ -281,8 +281,29 @@ def test_rotary_tables_are_kept_in_inference_mode_only():
     assert not rotary._tables  # outside inference mode they may need gradients
     with torch.inference_mode():
         first, again = rotary(q, k, offset=2), rotary(q, k, offset=2)
-        assert list(rotary._tables) == [(6, 2, torch.float32, torch.device("cpu"))]
+        assert list(rotary._tables) == [(6, 2, torch.float32, torch.device("cpu"), heads)
+                                        for heads in (None, 3)]  # queries', keys' tables
         rotary(q, k, offset=3)
-    assert len(rotary._tables) == 2
+    assert len(rotary._tables) == 4
     for a, b, c in zip(fresh, first, again, strict=True):
         assert torch.equal(a, b) and torch.equal(b, c)
+
+
+@pytest.mark.parametrize("inference", [False, True])
+@pytest.mark.parametrize("length", [1, 7, 32])
+def test_rotary_is_the_plain_formula_bit_for_bit_in_the_same_layout(length, inference):
+    # keys rotated in the fused projection's layout (heads fastest), and the last queries
+    # alone, give the values and the layout of rotating everything as [.., seq, head_dim]
+    rotary = RotaryXPos(16)
+    torch.manual_seed(length)
+    q, k, _ = torch.randn(5, length, 3, 16, 4).permute(2, 0, 4, 1, 3).unbind(0)
+    q = q.contiguous()
+    cos, sin, scale = rotary.tables(length, 3, q.dtype)
+    want_q = (q * cos + layers._rotate_pairs(q) * sin) * scale
+    want_k = (k * cos + layers._rotate_pairs(k) * sin) / scale
+    with torch.inference_mode(inference):
+        got_q, got_k = rotary(q, k, offset=3)
+        last_q, _ = rotary(q[:, :, -1:].contiguous(), k, offset=3)
+    assert torch.equal(got_q, want_q) and torch.equal(got_k, want_k)
+    assert got_k.stride() == want_k.stride()  # attend's rounding depends on the layout of k
+    assert torch.equal(last_q, want_q[:, :, -1:])

@@ -29,10 +29,12 @@ class SwiGLU(nn.Module):
         return F.silu(gate) * value
 
 
-def _rotate_pairs(x: torch.Tensor) -> torch.Tensor:
-    """Interleaved rotate-half: (x0, x1, x2, x3, ...) -> (-x1, x0, -x3, x2, ...)."""
-    pairs = x.unflatten(-1, (-1, 2))
-    return torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+def _rotate_pairs(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Interleaved rotate-half along `dim` (negative): (x0, x1, x2, x3, ...) -> (-x1, x0, -x3,
+    x2, ...)."""
+    pairs = x.unflatten(dim, (-1, 2))
+    return torch.stack((-pairs.select(dim, 1), pairs.select(dim, 0)), dim=dim).flatten(dim - 1,
+                                                                                        dim)
 
 
 class RotaryXPos(nn.Module):
@@ -52,13 +54,14 @@ class RotaryXPos(nn.Module):
         self.scale_base = scale_base
         self._tables: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
-    def tables(self, length: int, offset: int, dtype: torch.dtype
+    def tables(self, length: int, offset: int, dtype: torch.dtype, heads: int | None = None
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(cos, sin, xPos scale), each [length, head_dim], at positions offset ..
-        offset+length-1; kept per shape for inference mode only (tensors made there cannot
-        enter autograd, and autograd's tables may not leave it)."""
+        """(cos, sin, xPos scale), each [length, head_dim] (with `heads`: [length, head_dim,
+        heads], copied over the heads), at positions offset .. offset+length-1; kept per
+        shape for inference mode only (tensors made there cannot enter autograd, and
+        autograd's tables may not leave it)."""
         inference = torch.is_inference_mode_enabled()
-        key = (length, offset, dtype, self.freqs.device)
+        key = (length, offset, dtype, self.freqs.device, heads)
         if inference and key in self._tables:
             return self._tables[key]
         pos = torch.arange(length, device=self.freqs.device, dtype=torch.float32) + offset
@@ -67,6 +70,8 @@ class RotaryXPos(nn.Module):
         scale = self.xpos[None, :] ** power[:, None]
         scale = torch.cat((scale, scale), dim=-1).to(dtype)
         result = angles.cos().to(dtype), angles.sin().to(dtype), scale
+        if heads is not None:
+            result = tuple(t[..., None].expand(*t.shape, heads).contiguous() for t in result)
         if inference:
             self._tables[key] = result
         return result
@@ -74,11 +79,19 @@ class RotaryXPos(nn.Module):
     def forward(
         self, q: torch.Tensor, k: torch.Tensor, offset: int = 0
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rotate q, k of shape [..., seq, head_dim] at positions offset .. offset+seq-1."""
-        cos, sin, scale = self.tables(q.shape[-2], offset, q.dtype)
-        rq = (q * cos + _rotate_pairs(q) * sin) * scale
-        rk = (k * cos + _rotate_pairs(k) * sin) / scale
-        return rq, rk
+        """Rotate keys k [n, heads, Lk, head_dim] at positions offset .. offset+Lk-1 and
+        queries q [n, heads, Lq, head_dim] at the last Lq of them."""
+        length = k.shape[-2]
+        cos, sin, scale = self.tables(length, offset, q.dtype)
+        last = slice(length - q.shape[-2], length)
+        rq = (q * cos[last] + _rotate_pairs(q) * sin[last]) * scale[last]
+        # k is a slice of the fused projection, heads fastest: rotating it in that layout
+        # ([n, Lk, head_dim, heads]) runs 64-wide loops instead of loops over 4 heads, and
+        # gives the same values in the same layout
+        cos, sin, scale = self.tables(length, offset, k.dtype, heads=k.shape[1])
+        keys = k.permute(0, 2, 3, 1)
+        rk = (keys * cos + _rotate_pairs(keys, -2) * sin) / scale
+        return rq, rk.permute(0, 3, 1, 2)
 
 
 class KVCache:
@@ -142,6 +155,8 @@ class Attention(nn.Module):
         # The fused projection is laid out as (qkv, head_dim, heads): heads vary fastest.
         qkv = self.wQKV(seqs).view(n, length, 3, self.head_dim, self.num_heads)
         q, k, val = qkv.permute(2, 0, 4, 1, 3).unbind(0)  # each [n, heads, length, head_dim]
+        if last_query:
+            q = q[:, :, -1:]
         if not self.training:  # faster element-wise work; k keeps its layout (see `attend`)
             q, val = q.contiguous(), val.contiguous()
         causal = False
@@ -152,7 +167,7 @@ class Attention(nn.Module):
                 k, val = kv_cache.extend(layer_idx, k, val)
             causal = offset == 0
             if last_query:  # the last position sees every key: no mask needed
-                q, causal, length, s = q[:, :, -1:], False, 1, 1
+                causal, length, s = False, 1, 1
         if self.training:
             out = F.scaled_dot_product_attention(q, k, val, dropout_p=self.dropout,
                                                  is_causal=causal)
@@ -174,7 +189,7 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> t
     scores = (q * root_scale) @ (k * root_scale).transpose(-2, -1)
     if causal:
         keep = torch.ones(scores.shape[-2:], dtype=torch.bool, device=q.device).tril()
-        scores = scores.masked_fill(~keep, float("-inf"))
+        scores.masked_fill_(~keep, float("-inf"))
     return torch.softmax(scores, dim=-1) @ v
 
 
