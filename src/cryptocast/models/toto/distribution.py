@@ -61,7 +61,7 @@ class StudentTMixture:
         out = np.empty((rows, bounds.shape[1], num_samples))
         for row, rng in enumerate(generators):
             uniform = rng.random(out.shape[1:])
-            # the component: the number of bounds at or below u (one pass per bound: 4x as
+            # the component: the number of bounds at or below u (one pass per bound: 1.7x as
             # fast as comparing against all bounds at once and summing over them)
             comp = first + sum(uniform >= bounds[row, ..., j] for j in range(k - 1))
             out[row] = loc[row, comp] + scale[row, comp] * rng.standard_t(df[row, comp])
