@@ -31,12 +31,12 @@ def backtest_ms_per_forecast(forecaster: Forecaster, prepared: Path, symbol: str
     for _ in range(repeats):
         for n in batch_sizes:
             batched = dataclasses.replace(base, batch_size=n)
-            faulted = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             started = time.perf_counter()
             result = backtest_split(candles, symbol, splits, "validation", forecaster, batched)
             windows = len(result.point)
             times[n].append((time.perf_counter() - started) * 1000 / windows)
-            faulted = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faulted
+            faulted = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before
             faults[n].append(faulted / windows)
     return {"windows": windows,
             **{f"batch_{n}": round(statistics.median(t), 3) for n, t in times.items()},

@@ -299,8 +299,12 @@ def test_rotary_is_the_plain_formula_bit_for_bit_in_the_same_layout(length, infe
     q, k, _ = torch.randn(5, length, 3, 16, 4).permute(2, 0, 4, 1, 3).unbind(0)
     q = q.contiguous()
     cos, sin, scale = rotary.tables(length, 3, q.dtype)
-    want_q = (q * cos + layers._rotate_pairs(q) * sin) * scale
-    want_k = (k * cos + layers._rotate_pairs(k) * sin) / scale
+
+    def rotate_pairs(x):  # (x0, x1, x2, x3, ...) -> (-x1, x0, -x3, x2, ...), spelled out
+        return torch.stack((-x[..., 1::2], x[..., ::2]), dim=-1).flatten(-2)
+
+    want_q = (q * cos + rotate_pairs(q) * sin) * scale
+    want_k = (k * cos + rotate_pairs(k) * sin) / scale
     with torch.inference_mode(inference):
         got_q, got_k = rotary(q, k, offset=3)
         last_q, _ = rotary(q[:, :, -1:].contiguous(), k, offset=3)
