@@ -201,6 +201,9 @@ def test_spacewise_attention_over_one_variate_is_that_of_identical_variates():
         assert torch.allclose(one[:, 0], two[:, variate], atol=1e-6)
     # training with dropout keeps the kernel, which drops attention weights: not the shortcut
     assert not torch.allclose(attention.train()(x, 0, None), one)
+    # the last query alone is a time-wise cut: a space-wise layer refuses it
+    with pytest.raises(ValueError, match="last_query is for time-wise layers only"):
+        attention.eval()(x, 0, None, last_query=True)
 
 
 @pytest.mark.parametrize("spacewise_every", [2, -1])

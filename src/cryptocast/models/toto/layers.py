@@ -64,14 +64,16 @@ class RotaryXPos(nn.Module):
         key = (length, offset, dtype, self.freqs.device, heads)
         if inference and key in self._tables:
             return self._tables[key]
-        pos = torch.arange(length, device=self.freqs.device, dtype=torch.float32) + offset
-        angles = (pos[:, None] * self.freqs[None, :]).repeat_interleave(2, dim=-1)
-        power = (pos - torch.div(pos.max(), 2, rounding_mode="floor")) / self.scale_base
-        scale = self.xpos[None, :] ** power[:, None]
-        scale = torch.cat((scale, scale), dim=-1).to(dtype)
-        result = angles.cos().to(dtype), angles.sin().to(dtype), scale
         if heads is not None:
-            result = tuple(t[..., None].expand(*t.shape, heads).contiguous() for t in result)
+            result = tuple(t[..., None].expand(*t.shape, heads).contiguous()
+                           for t in self.tables(length, offset, dtype))
+        else:
+            pos = torch.arange(length, device=self.freqs.device, dtype=torch.float32) + offset
+            angles = (pos[:, None] * self.freqs[None, :]).repeat_interleave(2, dim=-1)
+            power = (pos - torch.div(pos.max(), 2, rounding_mode="floor")) / self.scale_base
+            scale = self.xpos[None, :] ** power[:, None]
+            scale = torch.cat((scale, scale), dim=-1).to(dtype)
+            result = angles.cos().to(dtype), angles.sin().to(dtype), scale
         if inference:
             self._tables[key] = result
         return result
@@ -144,6 +146,8 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         """x: [batch, variate, seq, embed] -> same shape, or [batch, variate, 1, embed] for
         `last_query` (time-wise only: the last position's output, attending to every key)."""
+        if last_query and not self.timewise:
+            raise ValueError("Attention: last_query is for time-wise layers only")
         b, v, s, d = x.shape
         if not self.timewise and v == 1 and not (self.training and self.dropout):
             # attention over one variate is the identity on its values, bit for bit (softmax
