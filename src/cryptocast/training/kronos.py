@@ -259,6 +259,78 @@ def import_official(checkpoint: dict | None, out_dir: Path) -> dict[str, float] 
     }
 
 
+@dataclass
+class _Run:
+    """What the two phases of one pretraining run share: the settings, the training windows,
+    the resumable state, the NumPy generator of the batches and the run's clock."""
+
+    params: PretrainParams
+    sampler: WindowSampler
+    device: torch.device
+    store: ResumableState
+    rng: np.random.Generator
+    started: float  # perf_counter() at the run's start (earlier sittings included)
+
+    def batch(self, r: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Windows x [batch, length, d_in] and stamps [batch, length, 5] of one random length,
+        normalised on the lookback only, as a forecast's context is: the last candle (the
+        predicted one) never enters its own window's statistics."""
+        params = self.params
+        length = int(r.integers(params.min_window, params.window + 1))
+        x, stamp = self.sampler.sample(r, params.batch_size, length, lookback=length - 1)
+        return x.to(self.device), stamp.to(self.device)
+
+    def clock(self) -> float:
+        return time.perf_counter() - self.started
+
+    def phase(self, name: str, model: torch.nn.Module, phase: PhaseParams,
+              state: dict[str, Any], step_loss, evaluate) -> list[dict[str, float]]:
+        return _run_phase(name, model, phase, state, self.store, step_loss, evaluate,
+                          self.params.checkpoint_every, self.rng, self.clock)
+
+
+def _train_tokenizer(run: _Run, cfg: TokenizerConfig, state: dict[str, Any],
+                     windows: list[ValidationWindows]
+                     ) -> tuple[KronosTokenizer, list[dict[str, float]], dict[str, Any]]:
+    """The tokenizer phase, or its result from a state saved after it: (the frozen tokenizer,
+    its curve rows, the state the predictor phase starts from)."""
+    tokenizer = KronosTokenizer(cfg).to(run.device)
+    if state.get("phase") == "predictor":
+        tokenizer.load_state_dict(state["tokenizer"])
+        rows = state["tokenizer_rows"]
+    else:
+        params = run.params
+
+        def step(r: np.random.Generator) -> torch.Tensor:
+            with autocast(run.device):
+                return tokenizer_loss(tokenizer, run.batch(r)[0], params.close_code_weight,
+                                      params.clip)[0]
+
+        rows = run.phase("tokenizer", tokenizer, params.tokenizer, state, step,
+                         lambda: tokenizer_close_errors(tokenizer, windows))
+        state = {"tokenizer": tokenizer.state_dict(), "tokenizer_rows": rows,
+                 "tokenizer_s": run.clock(), "elapsed": run.clock()}
+    return tokenizer.eval().requires_grad_(False), rows, state
+
+
+def _train_predictor(run: _Run, tokenizer: KronosTokenizer, cfg: PredictorConfig,
+                     state: dict[str, Any], windows: list[ValidationWindows]
+                     ) -> tuple[Kronos, list[dict[str, float]]]:
+    """The predictor phase on the frozen tokenizer's tokens: (the predictor, its curve rows)."""
+    predictor = Kronos(cfg).to(run.device)
+
+    def step(r: np.random.Generator) -> torch.Tensor:
+        x, stamp = run.batch(r)
+        with autocast(run.device):
+            s1, s2 = tokenizer.encode(x)
+            return predictor_loss(predictor, s1, s2, stamp)
+
+    tokens = validation_tokens(tokenizer, windows)
+    rows = run.phase("predictor", predictor, run.params.predictor, state, step,
+                     lambda: {"val_ce": predictor_val_ce(predictor, tokens)})
+    return predictor, rows
+
+
 def pretrain(corpus, architecture: dict, train_params: dict, out_dir: Path, plots_dir: Path,
              state_dir: Path, seed: int) -> dict[str, float]:
     """Train the tokenizer, then the predictor on its tokens, from corpus.train; report the
@@ -270,18 +342,9 @@ def pretrain(corpus, architecture: dict, train_params: dict, out_dir: Path, plot
     if (tok_cfg.s1_bits, tok_cfg.s2_bits) != (pred_cfg.s1_bits, pred_cfg.s2_bits):
         raise ValueError("models.kronos: tokenizer and predictor s1_bits/s2_bits must match")
     seed_everything(seed)
-    device = current_device()
     sampler = WindowSampler(corpus.train, params.window, params.clip, tok_cfg.price_reference)
     if params.interval_weights is not None:
         weight_intervals(sampler, sampler.intervals, params.interval_weights)
-
-    def batch(r: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        # normalised on the lookback only, as a forecast's context is: the last candle (the
-        # predicted one) never enters its own window's statistics
-        length = int(r.integers(params.min_window, params.window + 1))
-        x, stamp = sampler.sample(r, params.batch_size, length, lookback=length - 1)
-        return x.to(device), stamp.to(device)
-
     reference = tok_cfg.price_reference
     val_tok = [validation_windows(f, corpus.val_start, params.eval_window, params.clip, reference)
                for f in corpus.validation]
@@ -293,70 +356,36 @@ def pretrain(corpus, architecture: dict, train_params: dict, out_dir: Path, plot
         "predictor": pred_cfg.to_dict(), "seed": seed, "val_start": str(corpus.val_start),
         "series": [(f.symbol, f.interval, len(f.candles)) for f in corpus.train]})
     state = store.load() or {}
-    rng = np.random.default_rng(seed)
-    started = time.perf_counter() - state.get("elapsed", 0.0)
-
-    def clock() -> float:
-        return time.perf_counter() - started
-
-    tokenizer = KronosTokenizer(tok_cfg).to(device)
-    if state.get("phase") == "predictor":
-        tokenizer.load_state_dict(state["tokenizer"])
-        tok_rows = state["tokenizer_rows"]
-    else:
-        def tok_step(r: np.random.Generator) -> torch.Tensor:
-            with autocast(device):
-                return tokenizer_loss(tokenizer, batch(r)[0], params.close_code_weight,
-                                      params.clip)[0]
-
-        def tok_eval() -> dict[str, float]:
-            return tokenizer_close_errors(tokenizer, val_tok)
-
-        tok_rows = _run_phase("tokenizer", tokenizer, params.tokenizer, state, store, tok_step,
-                              tok_eval, params.checkpoint_every, rng, clock)
-        state = {"tokenizer": tokenizer.state_dict(), "tokenizer_rows": tok_rows,
-                 "tokenizer_s": clock(), "elapsed": clock()}
-    tokenizer.eval().requires_grad_(False)
-    tokenizer_s = state["tokenizer_s"]
-
-    predictor = Kronos(pred_cfg).to(device)
-
-    def pred_step(r: np.random.Generator) -> torch.Tensor:
-        x, stamp = batch(r)
-        with autocast(device):
-            s1, s2 = tokenizer.encode(x)
-            return predictor_loss(predictor, s1, s2, stamp)
-
-    val_tokens = validation_tokens(tokenizer, val_pred)
-
-    def pred_eval() -> dict[str, float]:
-        return {"val_ce": predictor_val_ce(predictor, val_tokens)}
-
-    pred_rows = _run_phase("predictor", predictor, params.predictor, state, store, pred_step,
-                           pred_eval, params.checkpoint_every, rng, clock)
-    total_s = clock()
+    run = _Run(params, sampler, current_device(), store, np.random.default_rng(seed),
+               time.perf_counter() - state.get("elapsed", 0.0))
+    tokenizer, tok_rows, state = _train_tokenizer(run, tok_cfg, state, val_tok)
+    predictor, pred_rows = _train_predictor(run, tokenizer, pred_cfg, state, val_pred)
+    total_s = run.clock()
     save_checkpoint(tokenizer, out_dir / "tokenizer")
     save_checkpoint(predictor.eval(), out_dir / "predictor")
     write_curve(plots_dir / "tokenizer.csv", tok_rows)
     write_curve(plots_dir / "predictor.csv", pred_rows)
     store.clear()  # a finished run's state must not stand in for a later run
-    final_tok = tok_rows[-1]
+    return _summary(tok_rows[-1], pred_rows[-1], state["tokenizer_s"], total_s)
+
+
+def _summary(tok: dict[str, float], pred: dict[str, float], tokenizer_s: float,
+             total_s: float) -> dict[str, float]:
+    """The metrics of a run from the last rows of its tokenizer and predictor curves."""
     return {
-        "tokenizer_close_err_median_s1s2": final_tok["close_err_median_s1s2"],
-        "tokenizer_close_err_mean_s1s2": final_tok["close_err_mean_s1s2"],
-        "tokenizer_close_err_median_s1": final_tok["close_err_median_s1"],
-        "tokenizer_recon_mse": final_tok["recon_mse"],
-        "naive_abs_return_median": final_tok["naive_abs_return_median"],
-        "naive_pct_return_mae": final_tok["naive_pct_return_mae"],
+        "tokenizer_close_err_median_s1s2": tok["close_err_median_s1s2"],
+        "tokenizer_close_err_mean_s1s2": tok["close_err_mean_s1s2"],
+        "tokenizer_close_err_median_s1": tok["close_err_median_s1"],
+        "tokenizer_recon_mse": tok["recon_mse"],
+        "naive_abs_return_median": tok["naive_abs_return_median"],
+        "naive_pct_return_mae": tok["naive_pct_return_mae"],
         # quantisation error against the naive return error, the same statistic on both sides
-        "tokenizer_err_over_naive_median": final_tok["close_err_median_s1s2"]
-        / final_tok["naive_abs_return_median"],
-        "tokenizer_err_over_naive_mean": final_tok["close_err_mean_s1s2"]
-        / final_tok["naive_pct_return_mae"],
-        "predictor_val_ce": pred_rows[-1]["val_ce"],
-        "predictor_train_ce": pred_rows[-1]["train_loss"],
+        "tokenizer_err_over_naive_median": tok["close_err_median_s1s2"]
+        / tok["naive_abs_return_median"],
+        "tokenizer_err_over_naive_mean": tok["close_err_mean_s1s2"] / tok["naive_pct_return_mae"],
+        "predictor_val_ce": pred["val_ce"],
+        "predictor_train_ce": pred["train_loss"],
         "tokenizer_seconds": tokenizer_s,
         "predictor_seconds": total_s - tokenizer_s,
         "total_seconds": total_s,
     }
-
