@@ -62,7 +62,21 @@ def test_pretrain_outputs_metrics_and_curves(corpus, tmp_path):
     assert [r["step"] for r in rows] == ["2", "4"]
     assert {"train_loss", "close_err_median_s1s2", "close_err_median_s1"} <= set(rows[0])
     with open(tmp_path / "a" / "plots" / "predictor.csv") as fh:
-        assert list(csv.DictReader(fh))[-1].keys() >= {"step", "train_loss", "val_ce"}
+        last_pred = list(csv.DictReader(fh))[-1]
+    assert last_pred.keys() >= {"step", "train_loss", "val_ce"}
+    # the summary is the curves' last rows (floats round-trip through the CSV exactly)
+    tok = {k: float(v) for k, v in rows[-1].items()}
+    for key in ("close_err_median_s1s2", "close_err_mean_s1s2", "close_err_median_s1",
+                "recon_mse", "naive_abs_return_median", "naive_pct_return_mae"):
+        assert metrics[key if key.startswith("naive") else f"tokenizer_{key}"] == tok[key]
+    assert metrics["tokenizer_err_over_naive_median"] == (tok["close_err_median_s1s2"]
+                                                          / tok["naive_abs_return_median"])
+    assert metrics["tokenizer_err_over_naive_mean"] == (tok["close_err_mean_s1s2"]
+                                                        / tok["naive_pct_return_mae"])
+    assert metrics["predictor_val_ce"] == float(last_pred["val_ce"])
+    assert metrics["predictor_train_ce"] == float(last_pred["train_loss"])
+    assert metrics["tokenizer_seconds"] + metrics["predictor_seconds"] == pytest.approx(
+        metrics["total_seconds"])
     # a finished run leaves no resumable state behind (a rerun trains again)
     assert not (tmp_path / "a" / "state" / "state.pt").exists()
 
