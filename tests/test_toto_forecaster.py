@@ -13,7 +13,7 @@ from cryptocast.models.toto import (
     build_forecaster,
     save_checkpoint,
 )
-from cryptocast.models.toto.distribution import StudentTMixture
+from cryptocast.models.toto.distribution import StudentTMixture, _components
 from cryptocast.models.toto.layers import KVCache
 
 
@@ -176,17 +176,18 @@ def test_mixture_draws_of_a_row_depend_on_its_generator_only():
         mixture.sample(50, [np.random.default_rng(0)] * 2)
 
 
-def test_mixture_draws_follow_the_documented_stream():
+@pytest.mark.parametrize("num", [6, 2])  # more draws than positions, and fewer
+def test_mixture_draws_follow_the_documented_stream(num):
     # per row: one uniform per draw picks the component (the number of normalised cumulative
     # weights at or below it), then one Student-t per draw with that component's df; a
     # change of this order or rule changes every committed Toto forecast
     torch.manual_seed(1)
     mixture = StudentTMixture(logits=torch.randn(2, 3, 4), df=2 + torch.rand(2, 3, 4),
                               loc=torch.randn(2, 3, 4), scale=torch.rand(2, 3, 4) + 0.1)
-    draws = mixture.sample(6, [np.random.default_rng(seed) for seed in (4, 9)])
+    draws = mixture.sample(num, [np.random.default_rng(seed) for seed in (4, 9)])
     for row, seed in enumerate((4, 9)):
         rng = np.random.default_rng(seed)
-        uniform = rng.random((3, 6))
+        uniform = rng.random((3, num))
         logits, df, loc, scale = (getattr(mixture, name)[row].double().numpy()
                                   for name in ("logits", "df", "loc", "scale"))
         weights = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
@@ -195,3 +196,14 @@ def test_mixture_draws_follow_the_documented_stream():
         at = (np.arange(3)[:, None], comp)
         np.testing.assert_allclose(draws[row], loc[at] + scale[at] * rng.standard_t(df[at]),
                                    rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(2, 5), (5, 2)])  # binary searches, and one pass per bound
+def test_a_draw_takes_the_component_after_every_bound_at_or_below_it(shape):
+    # bounds with a repeat (a zero weight) and draws exactly on bounds, at both ends
+    bounds = np.array([[0.25, 0.25, 0.5], [0.0, 0.6, 1.0], [0.1, 0.2, 0.3],
+                       [0.3, 0.3, 0.3], [0.5, 0.75, 0.9]])[: shape[0], None, :]
+    uniform = np.array([0.0, 0.25, 0.5, 0.6, 0.99])[None, : shape[1]].repeat(shape[0], 0)
+    want = (uniform[..., None] >= bounds).sum(-1)
+    np.testing.assert_array_equal(_components(uniform, bounds), want)
+    assert _components(uniform, bounds)[0, 1] == 2  # u = 0.25 counts both bounds at 0.25

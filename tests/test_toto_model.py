@@ -284,10 +284,9 @@ def test_rotary_tables_are_kept_in_inference_mode_only():
     assert not rotary._tables  # outside inference mode they may need gradients
     with torch.inference_mode():
         first, again = rotary(q, k, offset=2), rotary(q, k, offset=2)
-        assert list(rotary._tables) == [(6, 2, torch.float32, torch.device("cpu"), heads)
-                                        for heads in (None, 3)]  # queries', keys' tables
+        assert list(rotary._tables) == [(6, 2, torch.float32, torch.device("cpu"), 3)]
         rotary(q, k, offset=3)
-    assert len(rotary._tables) == 4
+    assert len(rotary._tables) == 2
     for a, b, c in zip(fresh, first, again, strict=True):
         assert torch.equal(a, b) and torch.equal(b, c)
 
@@ -301,7 +300,9 @@ def test_rotary_is_the_plain_formula_bit_for_bit_in_the_same_layout(length, infe
     torch.manual_seed(length)
     q, k, _ = torch.randn(5, length, 3, 16, 4).permute(2, 0, 4, 1, 3).unbind(0)
     q = q.contiguous()
-    cos, sin, scale = rotary.tables(length, 3, q.dtype)
+    (cos, sin, scale), per_head = rotary.tables(length, 3, q.dtype, heads=3)
+    assert all(torch.equal(t[..., None].expand(*t.shape, 3), h)
+               for t, h in zip((cos, sin, scale), per_head, strict=True))
 
     def rotate_pairs(x):  # (x0, x1, x2, x3, ...) -> (-x1, x0, -x3, x2, ...), spelled out
         return torch.stack((-x[..., 1::2], x[..., ::2]), dim=-1).flatten(-2)

@@ -308,8 +308,9 @@ def _train_tokenizer(run: _Run, cfg: TokenizerConfig, state: dict[str, Any],
 
         rows = run.phase("tokenizer", tokenizer, params.tokenizer, state, step,
                          lambda: tokenizer_close_errors(tokenizer, windows))
+        seconds = run.clock()
         state = {"tokenizer": tokenizer.state_dict(), "tokenizer_rows": rows,
-                 "tokenizer_s": run.clock(), "elapsed": run.clock()}
+                 "tokenizer_s": seconds, "elapsed": seconds}
     return tokenizer.eval().requires_grad_(False), rows, state
 
 

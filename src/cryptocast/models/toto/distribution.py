@@ -61,11 +61,19 @@ class StudentTMixture:
         out = np.empty((rows, bounds.shape[1], num_samples))
         for row, rng in enumerate(generators):
             uniform = rng.random(out.shape[1:])
-            # the component: the number of bounds at or below u (one pass per bound: 1.7x as
-            # fast as comparing against all bounds at once and summing over them)
-            comp = first + sum(uniform >= bounds[row, ..., j] for j in range(k - 1))
+            comp = first + _components(uniform, bounds[row])
             out[row] = loc[row, comp] + scale[row, comp] * rng.standard_t(df[row, comp])
         return out.reshape(*logits.shape[:-1], num_samples)
+
+
+def _components(uniform: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """[positions, num] index of each uniform draw's component: the number of its position's
+    bounds ([positions, 1, k - 1], ascending) at or below it."""
+    if uniform.shape[1] >= uniform.shape[0]:  # many draws per position: a binary search each
+        return np.stack([np.searchsorted(b[0], u, side="right")
+                         for u, b in zip(uniform, bounds, strict=True)])
+    # one pass per bound: 1.7x as fast as comparing against all bounds at once
+    return sum(uniform >= bounds[..., j] for j in range(bounds.shape[-1]))
 
 
 class MixtureOfStudentTsOutput(nn.Module):

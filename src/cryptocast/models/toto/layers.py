@@ -52,28 +52,25 @@ class RotaryXPos(nn.Module):
         self.register_buffer("freqs", 1.0 / theta ** (half / head_dim), persistent=False)
         self.register_buffer("xpos", (half + 0.4 * head_dim) / (1.4 * head_dim), persistent=False)
         self.scale_base = scale_base
-        self._tables: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._tables: dict[tuple, tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]] = {}
 
-    def tables(self, length: int, offset: int, dtype: torch.dtype, heads: int | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(cos, sin, xPos scale), each [length, head_dim] (with `heads`: [length, head_dim,
-        heads], copied over the heads), at positions offset .. offset+length-1; kept per
-        shape for inference mode only (tensors made there cannot enter autograd, and
-        autograd's tables may not leave it)."""
+    def tables(self, length: int, offset: int, dtype: torch.dtype, heads: int
+               ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+        """Two (cos, sin, xPos scale) triples at positions offset .. offset+length-1: each
+        [length, head_dim] (the queries'), and the same copied over `heads`, [length,
+        head_dim, heads] (the keys'); kept per shape for inference mode only (tensors made
+        there cannot enter autograd, and autograd's tables may not leave it)."""
         inference = torch.is_inference_mode_enabled()
         key = (length, offset, dtype, self.freqs.device, heads)
         if inference and key in self._tables:
             return self._tables[key]
-        if heads is not None:
-            result = tuple(t[..., None].expand(*t.shape, heads).contiguous()
-                           for t in self.tables(length, offset, dtype))
-        else:
-            pos = torch.arange(length, device=self.freqs.device, dtype=torch.float32) + offset
-            angles = (pos[:, None] * self.freqs[None, :]).repeat_interleave(2, dim=-1)
-            power = (pos - torch.div(pos.max(), 2, rounding_mode="floor")) / self.scale_base
-            scale = self.xpos[None, :] ** power[:, None]
-            scale = torch.cat((scale, scale), dim=-1).to(dtype)
-            result = angles.cos().to(dtype), angles.sin().to(dtype), scale
+        pos = torch.arange(length, device=self.freqs.device, dtype=torch.float32) + offset
+        angles = (pos[:, None] * self.freqs[None, :]).repeat_interleave(2, dim=-1)
+        power = (pos - torch.div(pos.max(), 2, rounding_mode="floor")) / self.scale_base
+        scale = self.xpos[None, :] ** power[:, None]
+        scale = torch.cat((scale, scale), dim=-1).to(dtype)
+        plain = angles.cos().to(dtype), angles.sin().to(dtype), scale
+        result = plain, tuple(t[..., None].expand(*t.shape, heads).contiguous() for t in plain)
         if inference:
             self._tables[key] = result
         return result
@@ -82,15 +79,15 @@ class RotaryXPos(nn.Module):
         self, q: torch.Tensor, k: torch.Tensor, offset: int = 0
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotate keys k [n, heads, Lk, head_dim] at positions offset .. offset+Lk-1 and
-        queries q [n, heads, Lq, head_dim] at the last Lq of them."""
+        queries q [n, heads, Lq, head_dim] at the last Lq of them (q and k of one dtype)."""
         length = k.shape[-2]
-        cos, sin, scale = self.tables(length, offset, q.dtype)
+        (cos, sin, scale), per_head = self.tables(length, offset, q.dtype, k.shape[1])
         last = slice(length - q.shape[-2], length)
         rq = (q * cos[last] + _rotate_pairs(q) * sin[last]) * scale[last]
         # k is a slice of the fused projection, heads fastest: rotating it in that layout
         # ([n, Lk, head_dim, heads]) runs 64-wide loops instead of loops over 4 heads, and
         # gives the same values in the same layout
-        cos, sin, scale = self.tables(length, offset, k.dtype, heads=k.shape[1])
+        cos, sin, scale = per_head
         keys = k.permute(0, 2, 3, 1)
         rk = (keys * cos + _rotate_pairs(keys, -2) * sin) / scale
         return rq, rk.permute(0, 3, 1, 2)
