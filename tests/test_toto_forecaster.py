@@ -198,7 +198,7 @@ def test_mixture_draws_follow_the_documented_stream(num):
                                    rtol=1e-12)
 
 
-@pytest.mark.parametrize("shape", [(2, 5), (5, 2)])  # binary searches, and one pass per bound
+@pytest.mark.parametrize("shape", [(2, 5), (5, 2)])  # more draws than positions, and fewer
 def test_a_draw_takes_the_component_after_every_bound_at_or_below_it(shape):
     # bounds with a repeat (a zero weight) and draws exactly on bounds, at both ends
     bounds = np.array([[0.25, 0.25, 0.5], [0.0, 0.6, 1.0], [0.1, 0.2, 0.3],
