@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all setup lock repro test lint postgres smoke stage-minutes bench monitor-month panel-4h push pull clean
+.PHONY: all setup lock repro test lint postgres smoke smoke-horizon stage-minutes bench monitor-month panel-4h push pull clean
 
 all: repro
 
@@ -45,6 +45,11 @@ test: lint postgres
 # in a throwaway copy of the repo (build/smoke), so the workspace is left untouched.
 smoke: setup
 	python scripts/smoke.py --overrides params.smoke.yaml --dest build/smoke
+
+# The same three candles ahead (params.smoke-horizon.yaml): every stage at eval.horizon > 1.
+smoke-horizon: setup
+	python scripts/smoke.py --overrides params.smoke.yaml --overrides params.smoke-horizon.yaml \
+		--dest build/smoke-horizon
 
 # The default pipeline from scratch in a throwaway copy, each stage timed (README's stage table).
 stage-minutes: setup

@@ -98,36 +98,9 @@ def repro_timed(dest: Path, env: dict[str, str]) -> dict[str, float]:
     return seconds
 
 
-@click.command()
-@click.option("--overrides", type=click.Path(exists=True, dir_okay=False),
-              help="A params file merged over params.yaml (none: the default profile).")
-@click.option("--dest", type=click.Path(file_okay=False), default="build/smoke", show_default=True)
-@click.option("--timings", type=click.Path(dir_okay=False),
-              help="Write each stage's seconds and the total here (JSON).")
-def main(overrides: str | None, dest: str, timings: str | None) -> None:
-    """Copy the repo to DEST, apply OVERRIDES to params.yaml and run `dvc repro` there."""
-    dest_path = Path(dest)
-    shutil.rmtree(dest_path, ignore_errors=True)
-    dest_path.mkdir(parents=True)
-    copy_repo(dest_path)
-    (dest_path / "dvc.lock").unlink(missing_ok=True)  # from scratch: no stage counts as done
-    params = load_params("params.yaml")
-    if overrides:
-        params = merge_params(params, load_params(overrides))
-    params["data"]["source_dir"] = str(Path(params["data"]["source_dir"]).resolve())
-    (dest_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (dest_path / ".dvc" / "config.local").write_text("[core]\n    no_scm = true\n")
-    traces = (dest_path / "build" / "params-reads").resolve()
-    started = time.perf_counter()
-    seconds = repro_timed(dest_path, {**os.environ, TRACE_ENV: str(traces)})
-    if timings:
-        write_json(Path(timings), {"profile": overrides or "params.yaml",
-                                   "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
-                                   "total_seconds": time.perf_counter() - started,
-                                   "stage_seconds": seconds})
-    problems = params_mismatches(dest_path, traces)
-    if problems:
-        raise click.ClickException("params read vs dvc.yaml:\n" + "\n".join(problems))
+def check_outputs(dest: Path, params: dict) -> list[str]:
+    """The outputs every run must leave in `dest` (the per-symbol baseline metrics first);
+    fails naming those missing, or a production record whose horizon is not `eval.horizon`."""
     expected = [f"metrics/baseline/{s}.json" for s in params["symbols"]]
     expected += [f"metrics/pretrain/{family}{suffix}.json" for family in ("toto", "kronos")
                  for suffix in ("", "_validation")]
@@ -137,9 +110,51 @@ def main(overrides: str | None, dest: str, timings: str | None) -> None:
     expected += ["metrics/finetune/toto.json", "metrics/finetune/kronos.json", "metrics/panel.json"]
     expected += ["metrics/best.json"] + [f"hyperparams/best/{s}.json" for s in params["symbols"]]
     expected += ["reports/report.md", "reports/report.html"]
-    missing = [name for name in expected if not (dest_path / name).exists()]
+    missing = [name for name in expected if not (dest / name).exists()]
     if missing:
         raise click.ClickException(f"smoke run finished without {missing}")
+    horizon = params["eval"]["horizon"]
+    for symbol in params["symbols"]:
+        recorded = json.loads((dest / f"hyperparams/best/{symbol}.json").read_text())
+        if recorded["windows"]["horizon"] != horizon:
+            raise click.ClickException(f"hyperparams/best/{symbol}.json: horizon "
+                                       f"{recorded['windows']['horizon']}, params {horizon}")
+    return expected
+
+
+@click.command()
+@click.option("--overrides", type=click.Path(exists=True, dir_okay=False), multiple=True,
+              help="A params file merged over params.yaml, repeatable (merged in order; none: "
+                   "the default profile).")
+@click.option("--dest", type=click.Path(file_okay=False), default="build/smoke", show_default=True)
+@click.option("--timings", type=click.Path(dir_okay=False),
+              help="Write each stage's seconds and the total here (JSON).")
+def main(overrides: tuple[str, ...], dest: str, timings: str | None) -> None:
+    """Copy the repo to DEST, apply the OVERRIDES files to params.yaml in order and run
+    `dvc repro` there."""
+    dest_path = Path(dest)
+    shutil.rmtree(dest_path, ignore_errors=True)
+    dest_path.mkdir(parents=True)
+    copy_repo(dest_path)
+    (dest_path / "dvc.lock").unlink(missing_ok=True)  # from scratch: no stage counts as done
+    params = load_params("params.yaml")
+    for path in overrides:
+        params = merge_params(params, load_params(path))
+    params["data"]["source_dir"] = str(Path(params["data"]["source_dir"]).resolve())
+    (dest_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (dest_path / ".dvc" / "config.local").write_text("[core]\n    no_scm = true\n")
+    traces = (dest_path / "build" / "params-reads").resolve()
+    started = time.perf_counter()
+    seconds = repro_timed(dest_path, {**os.environ, TRACE_ENV: str(traces)})
+    if timings:
+        write_json(Path(timings), {"profile": list(overrides) or "params.yaml",
+                                   "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
+                                   "total_seconds": time.perf_counter() - started,
+                                   "stage_seconds": seconds})
+    problems = params_mismatches(dest_path, traces)
+    if problems:
+        raise click.ClickException("params read vs dvc.yaml:\n" + "\n".join(problems))
+    expected = check_outputs(dest_path, params)
     for name in expected[: len(params["symbols"])]:
         metrics = json.loads((dest_path / name).read_text())
         for split, by_candidate in metrics.items():
