@@ -11,7 +11,6 @@ With --timings it writes each stage's seconds (JSON).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -24,7 +23,7 @@ import click
 import yaml
 
 from cryptocast.config import TRACE_ENV, load_params, merge_params
-from cryptocast.io import write_json
+from cryptocast.io import read_json, write_json
 
 RUNNING = re.compile(r"Running stage '([^']+)'")
 
@@ -42,7 +41,7 @@ def params_mismatches(dest: Path, traces: Path) -> list[str]:
     reads: dict[tuple[str, ...], set[str]] = {}
     opened: dict[tuple[str, ...], set[str]] = {}
     for trace in traces.glob("*.json"):
-        doc = json.loads(trace.read_text())
+        doc = read_json(trace)
         reads.setdefault(tuple(doc["argv"]), set()).update(doc["reads"])
         opened.setdefault(tuple(doc["argv"]), set()).update(doc["opened"])
     repo = Repo(str(dest))
@@ -98,9 +97,9 @@ def repro_timed(dest: Path, env: dict[str, str]) -> dict[str, float]:
     return seconds
 
 
-def check_outputs(dest: Path, params: dict) -> list[str]:
-    """The outputs every run must leave in `dest` (the per-symbol baseline metrics first);
-    fails naming those missing, or a production record whose horizon is not `eval.horizon`."""
+def check_outputs(dest: Path, params: dict) -> None:
+    """Fail naming the outputs a run must leave in `dest` that are missing, or a production
+    record whose horizon is not `eval.horizon`."""
     expected = [f"metrics/baseline/{s}.json" for s in params["symbols"]]
     expected += [f"metrics/pretrain/{family}{suffix}.json" for family in ("toto", "kronos")
                  for suffix in ("", "_validation")]
@@ -115,11 +114,10 @@ def check_outputs(dest: Path, params: dict) -> list[str]:
         raise click.ClickException(f"smoke run finished without {missing}")
     horizon = params["eval"]["horizon"]
     for symbol in params["symbols"]:
-        recorded = json.loads((dest / f"hyperparams/best/{symbol}.json").read_text())
+        recorded = read_json(dest / f"hyperparams/best/{symbol}.json")
         if recorded["windows"]["horizon"] != horizon:
             raise click.ClickException(f"hyperparams/best/{symbol}.json: horizon "
                                        f"{recorded['windows']['horizon']}, params {horizon}")
-    return expected
 
 
 @click.command()
@@ -154,13 +152,14 @@ def main(overrides: tuple[str, ...], dest: str, timings: str | None) -> None:
     problems = params_mismatches(dest_path, traces)
     if problems:
         raise click.ClickException("params read vs dvc.yaml:\n" + "\n".join(problems))
-    expected = check_outputs(dest_path, params)
-    for name in expected[: len(params["symbols"])]:
-        metrics = json.loads((dest_path / name).read_text())
+    check_outputs(dest_path, params)
+    for symbol in params["symbols"]:
+        name = f"metrics/baseline/{symbol}.json"
+        metrics = read_json(dest_path / name)
         for split, by_candidate in metrics.items():
             maes = ", ".join(f"{c} {m['pct_return_mae']:.4%}" for c, m in by_candidate.items())
             click.echo(f"{name} {split}: pct_return_mae {maes}")
-    for symbol, best in json.loads((dest_path / "metrics/best.json").read_text()).items():
+    for symbol, best in read_json(dest_path / "metrics/best.json").items():
         test, naive = best["test_pct_return_mae"], best["test_naive_pct_return_mae"]
         click.echo(f"selected {symbol}: {best['chosen']} (test pct_return_mae {test:.4%}, "
                    f"naive {naive:.4%})")
