@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all setup lock repro test lint postgres smoke smoke-horizon stage-minutes bench monitor-month panel-4h push pull clean
+.PHONY: all setup lock repro test lint postgres smoke smoke-horizon stage-minutes bench training-budget monitor-month panel-4h push pull clean
 
 all: repro
 
@@ -54,6 +54,13 @@ smoke-horizon: setup
 # The default pipeline from scratch in a throwaway copy, each stage timed (README's stage table).
 stage-minutes: setup
 	python scripts/smoke.py --dest build/full --timings bench/results/stage_minutes.json
+
+# What smaller pretraining budgets cost on the panel's validation windows (docs/training.md);
+# about an hour on 2 cores with the seeds.
+training-budget: setup
+	python bench/training_budget.py
+	python bench/training_budget.py --family toto --seed 43 --seed 44 \
+		--out bench/results/training_budget_toto_seeds.json
 
 # A simulated month of `cryptocast monitor` on the pipeline's production configs (docs/).
 monitor-month: setup
