@@ -26,12 +26,15 @@ from pathlib import Path
 
 import click
 import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
 from cryptocast import layout
 from cryptocast.config import EvalConfig, ModelSettings, family_defaults, symbols_from_params
+from cryptocast.data.splits import Splits
 from cryptocast.data.store import load_series, read_splits
 from cryptocast.evaluation.evaluate import backtest_split, window_crps
+from cryptocast.evaluation.metrics import simple_return
 from cryptocast.evaluation.panel import pooled_comparison
 from cryptocast.forecast.registry import FAMILIES, build_forecaster
 from cryptocast.io import read_json, write_json
@@ -63,7 +66,7 @@ def pretrained(family: str, fraction: float, seed: int, params: dict, work: Path
     params' seed; otherwise trained now unless a finished one is in `work`)."""
     if fraction == 1.0 and seed == int(params["seed"]):
         return layout.MODELS, read_json(layout.metrics("pretrain", family))
-    root = work / budget_name(family, fraction, seed, params)
+    root = work / budget_name(family, fraction, seed, int(params["seed"]))
     summary_path = root / "summary.json"
     if not summary_path.exists():
         summary = pretrain_family(
@@ -76,26 +79,44 @@ def pretrained(family: str, fraction: float, seed: int, params: dict, work: Path
     return root / "models", read_json(summary_path)
 
 
-def budget_name(family: str, fraction: float, seed: int, params: dict) -> str:
-    """`<family>-<fraction>`, with `-seed<seed>` for a seed other than params'."""
-    suffix = "" if seed == int(params["seed"]) else f"-seed{seed}"
+def budget_name(family: str, fraction: float, seed: int, base_seed: int) -> str:
+    """`<family>-<fraction>`, with `-seed<seed>` for a seed other than params' (`base_seed`)."""
+    suffix = "" if seed == base_seed else f"-seed{seed}"
     return f"{family}-{fraction:g}{suffix}"
 
 
-def validation_losses(spec: dict, models_dir: Path, symbols: list[str], cfg: EvalConfig,
-                      seed: int) -> tuple[np.ndarray, np.ndarray]:
+def validation_losses(spec: dict, models_dir: Path, candles: dict[str, pd.DataFrame],
+                      splits: Splits, cfg: EvalConfig, seed: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """[windows, symbols] absolute return errors and CRPS (NaN for a point forecast) of the
-    candidate `spec` on the validation split of every symbol."""
-    splits = read_splits(layout.PREPARED)
+    candidate `spec` on the validation split of every symbol of `candles`."""
     forecaster = build_forecaster(spec["model"], spec, models_dir, seed)
     errors, crps = [], []
-    for symbol in tqdm(symbols, desc=f"validation {spec['model']}", unit="symbol"):
-        candles = load_series(layout.PREPARED, splits.interval, symbol)
-        result = backtest_split(candles, symbol, splits, "validation", forecaster, cfg)
-        errors.append(np.abs(result.point - result.actual_close) / result.prev_close)
+    for symbol in tqdm(candles, desc=f"validation {spec['model']}", unit="symbol"):
+        result = backtest_split(candles[symbol], symbol, splits, "validation", forecaster, cfg)
+        errors.append(np.abs(simple_return(result.point, result.prev_close)
+                             - simple_return(result.actual_close, result.prev_close)))
         window = window_crps(result)
         crps.append(np.full(len(result.point), np.nan) if window is None else window)
     return np.column_stack(errors), np.column_stack(crps)
+
+
+def budget_entry(budget: dict, full: dict | None, naive: np.ndarray, gaussian: np.ndarray,
+                 options: dict) -> dict:
+    """One budget's report: its training time and summary, its pooled MAE against naive and
+    CRPS against naive_gaussian, and (unless `full` is None) both against the full budget."""
+    summary = {k: v for k, v in budget["summary"].items() if k != "runtime"}
+    entry = {"train_seconds": summary.get("train_seconds", summary.get("total_seconds")),
+             "summary": summary,
+             "mae_vs_naive": pooled_comparison(budget["errors"], naive, **options).to_dict(),
+             "crps_vs_naive_gaussian": pooled_comparison(budget["crps"], gaussian,
+                                                         **options).to_dict()}
+    if full is not None:
+        entry["mae_vs_full"] = pooled_comparison(budget["errors"], full["errors"],
+                                                 **options).to_dict()
+        entry["crps_vs_full"] = pooled_comparison(budget["crps"], full["crps"],
+                                                  **options).to_dict()
+    return entry
 
 
 @click.command()
@@ -118,9 +139,10 @@ def main(fractions: tuple[float, ...], families: tuple[str, ...], seeds: tuple[i
     seed = int(params["seed"])
     splits = read_splits(layout.PREPARED)
     symbols, excluded = panel_symbols(layout.PREPARED, splits, PanelSettings.from_params(params))
-    naive, _ = validation_losses({"model": "naive"}, layout.MODELS, symbols, cfg, seed)
+    candles = {s: load_series(layout.PREPARED, splits.interval, s) for s in symbols}
+    naive, _ = validation_losses({"model": "naive"}, layout.MODELS, candles, splits, cfg, seed)
     _, gaussian = validation_losses(params["panel"]["candidates"]["naive_gaussian"],
-                                    layout.MODELS, symbols, cfg, seed)
+                                    layout.MODELS, candles, splits, cfg, seed)
     options = {"horizon": cfg.horizon, "n_boot": cfg.n_boot, "seed": seed}
     report = {"symbols": symbols, "excluded": excluded, "split": "validation",
               "windows": int(naive.shape[0]), "families": {}, "runtime": runtime}
@@ -130,25 +152,13 @@ def main(fractions: tuple[float, ...], families: tuple[str, ...], seeds: tuple[i
         for train_seed in (seed, *seeds):
             for fraction in sorted({1.0, *fractions}, reverse=True):
                 models_dir, summary = pretrained(family, fraction, train_seed, params, work)
-                errors, crps = validation_losses(spec, models_dir, symbols, cfg, seed)
-                budgets[budget_name(family, fraction, train_seed, params)] = {
+                errors, crps = validation_losses(spec, models_dir, candles, splits, cfg, seed)
+                budgets[budget_name(family, fraction, train_seed, seed)] = {
                     "errors": errors, "crps": crps, "summary": summary}
-        full = budgets[budget_name(family, 1.0, seed, params)]
-        report["families"][family] = {}
-        for name, b in budgets.items():
-            summary = {k: v for k, v in b["summary"].items() if k != "runtime"}
-            entry = {
-                "train_seconds": summary.get("train_seconds", summary.get("total_seconds")),
-                "summary": summary,
-                "mae_vs_naive": pooled_comparison(b["errors"], naive, **options).to_dict(),
-                "crps_vs_naive_gaussian": pooled_comparison(b["crps"], gaussian,
-                                                            **options).to_dict()}
-            if b is not full:
-                entry["mae_vs_full"] = pooled_comparison(b["errors"], full["errors"],
-                                                         **options).to_dict()
-                entry["crps_vs_full"] = pooled_comparison(b["crps"], full["crps"],
-                                                          **options).to_dict()
-            report["families"][family][name] = entry
+        full = budgets[budget_name(family, 1.0, seed, seed)]
+        report["families"][family] = {
+            name: budget_entry(b, None if b is full else full, naive, gaussian, options)
+            for name, b in budgets.items()}
         write_json(out, report)
     print(f"wrote {out}")
 
