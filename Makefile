@@ -55,14 +55,16 @@ smoke-horizon: setup
 stage-minutes: setup
 	python scripts/smoke.py --dest build/full --timings bench/results/stage_minutes.json
 
-# What smaller pretraining budgets cost on the panel's validation windows (docs/training.md),
-# and other training seeds beside them: about 1.5 hours on 2 cores.
+# What smaller and larger pretraining budgets do on the panel's validation windows
+# (docs/training.md), and other training seeds beside them: about 2.5 hours on 2 cores.
 training-budget: setup
 	python bench/training_budget.py
 	python bench/training_budget.py --family toto --seed 43 --seed 44 \
 		--out bench/results/training_budget_toto_seeds.json
-	python bench/training_budget.py --family kronos --fraction 0.5 --seed 43 \
+	python bench/training_budget.py --family kronos --scale 0.5 --seed 43 \
 		--out bench/results/training_budget_kronos_seeds.json
+	python bench/training_budget.py --family kronos --scale 2 \
+		--out bench/results/training_budget_kronos_longer.json
 
 # A simulated month of `cryptocast monitor` on the pipeline's production configs (docs/).
 monitor-month: setup

@@ -1,10 +1,10 @@
-"""What a smaller pretraining budget costs on validation: each family pretrained again with a
-fraction of params.yaml's optimiser steps (same corpus and schedule shape), its default
+"""What a smaller or larger pretraining budget does on validation: each family pretrained again
+with a multiple of params.yaml's optimiser steps (same corpus and schedule shape), its default
 forecaster (`models.<family>.forecaster`) scored on the validation windows of every panel
 symbol, and pooled against the committed full-budget checkpoint (`models/<family>`) scored on
 the same windows. The test split is never read.
 
-Per family and fraction: `train_seconds` (this run; the full budget's from
+Per family and scale: `train_seconds` (this run; the full budget's from
 metrics/pretrain/<family>.json, another sitting), the training summary, and pooled over the
 panel (`evaluation.panel.pooled_comparison`, joint time-block bootstrap): MAE against naive,
 CRPS against naive_gaussian, and both against the full-budget checkpoint (`relative` above 1:
@@ -12,10 +12,10 @@ the smaller budget forecasts worse). Toto scales `steps_per_epoch` (its ten vali
 Kronos the steps and `eval_every` of both phases. `--seed` trains every budget again from
 other seeds (the full one included): how much one training run's outcome varies, beside what
 the budget changes. Forecasts draw from params' seed throughout. Entries are named
-`<family>-<fraction>[-seed<seed>]`; checkpoints go to build/training_budget/<entry> and a
+`<family>-<scale>[-seed<seed>]`; checkpoints go to build/training_budget/<entry> and a
 finished one is not trained again. Writes bench/results/training_budget.json (`--out`).
 
-Usage: .venv/bin/python bench/training_budget.py [--fraction 0.125 ...] [--seed 43 ...]
+Usage: .venv/bin/python bench/training_budget.py [--scale 0.125 ...] [--seed 43 ...]
 """
 
 from __future__ import annotations
@@ -44,33 +44,33 @@ from cryptocast.tuning.panel import PanelSettings, panel_symbols
 OUT = Path("bench/results/training_budget.json")
 
 
-def scaled_budget(family: str, train: dict, fraction: float) -> dict:
-    """params pretrain.<family> with `fraction` of its optimiser steps (at least one step
-    and one validation per former validation)."""
+def scaled_budget(family: str, train: dict, scale: float) -> dict:
+    """params pretrain.<family> with `scale` times its optimiser steps (at least one step), and
+    as many validations."""
     out = dict(train)  # the phases are replaced, not modified
     if family == "toto":
-        out["steps_per_epoch"] = max(1, round(train["steps_per_epoch"] * fraction))
+        out["steps_per_epoch"] = max(1, round(train["steps_per_epoch"] * scale))
     else:
         for phase in ("tokenizer", "predictor"):
-            steps = max(1, round(train[phase]["steps"] * fraction))
+            steps = max(1, round(train[phase]["steps"] * scale))
             evals = max(1, train[phase]["steps"] // train[phase]["eval_every"])
             out[phase] = {**train[phase], "steps": steps, "eval_every": max(1, steps // evals)}
     return out
 
 
-def pretrained(family: str, fraction: float, seed: int, params: dict, work: Path
+def pretrained(family: str, scale: float, seed: int, params: dict, work: Path
                ) -> tuple[Path, dict]:
-    """The models folder holding `family`'s checkpoint at `fraction` of the budget trained
+    """The models folder holding `family`'s checkpoint at `scale` times the budget trained
     from `seed`, and its training summary (the committed checkpoint for the full budget and
     params' seed; otherwise trained now unless a finished one is in `work`)."""
-    if fraction == 1.0 and seed == int(params["seed"]):
+    if scale == 1.0 and seed == int(params["seed"]):
         return layout.MODELS, read_json(layout.metrics("pretrain", family))
-    root = work / budget_name(family, fraction, seed, int(params["seed"]))
+    root = work / budget_name(family, scale, seed, int(params["seed"]))
     summary_path = root / "summary.json"
     if not summary_path.exists():
         summary = pretrain_family(
             family, ModelSettings.from_params(params, family),
-            scaled_budget(family, params["pretrain"][family], fraction),
+            scaled_budget(family, params["pretrain"][family], scale),
             symbols_from_params(params), seed, prepared_dir=layout.PREPARED,
             out_dir=root / "models" / family, plots_dir=root / "plots",
             state_dir=root / "state")
@@ -78,10 +78,10 @@ def pretrained(family: str, fraction: float, seed: int, params: dict, work: Path
     return root / "models", read_json(summary_path)
 
 
-def budget_name(family: str, fraction: float, seed: int, base_seed: int) -> str:
-    """`<family>-<fraction>`, with `-seed<seed>` for a seed other than params' (`base_seed`)."""
+def budget_name(family: str, scale: float, seed: int, base_seed: int) -> str:
+    """`<family>-<scale>`, with `-seed<seed>` for a seed other than params' (`base_seed`)."""
     suffix = "" if seed == base_seed else f"-seed{seed}"
-    return f"{family}-{fraction:g}{suffix}"
+    return f"{family}-{scale:g}{suffix}"
 
 
 def validation_losses(spec: dict, models_dir: Path, candles: dict[str, pd.DataFrame],
@@ -119,21 +119,19 @@ def budget_entry(budget: dict, full: dict | None, naive: np.ndarray, gaussian: n
 
 
 @click.command()
-@click.option("--fraction", "fractions", multiple=True, type=float,
+@click.option("--scale", "scales", multiple=True, type=click.FloatRange(min=0, min_open=True),
               default=(0.125, 0.25, 0.5), show_default=True,
-              help="shares of params.yaml's pretraining steps (the full budget is always scored)")
+              help="multiples of params.yaml's pretraining steps (the full budget, 1, is always "
+                   "scored)")
 @click.option("--family", "families", multiple=True, default=FAMILIES,
               type=click.Choice(FAMILIES), show_default=True)
 @click.option("--seed", "seeds", multiple=True, type=int,
-              help="training seeds besides params' (every fraction and the full budget again)")
+              help="training seeds besides params' (every scale and the full budget again)")
 @click.option("--work", default="build/training_budget", type=click.Path(path_type=Path))
 @click.option("--out", default=OUT, type=click.Path(path_type=Path), show_default=True)
-def main(fractions: tuple[float, ...], families: tuple[str, ...], seeds: tuple[int, ...],
+def main(scales: tuple[float, ...], families: tuple[str, ...], seeds: tuple[int, ...],
          work: Path, out: Path) -> None:
     params, runtime = load_and_configure()
-    if any(not 0 < f <= 1 for f in fractions):
-        raise click.BadParameter(f"fractions must be in (0, 1], got {list(fractions)}",
-                                 param_hint="--fraction")
     cfg = dataclasses.replace(EvalConfig.from_params(params), latency_repeats=0)
     seed = int(params["seed"])
     splits = read_splits(layout.PREPARED)
@@ -149,10 +147,10 @@ def main(fractions: tuple[float, ...], families: tuple[str, ...], seeds: tuple[i
         spec = {"model": family, **family_defaults(params)[family]}
         budgets = {}
         for train_seed in (seed, *seeds):
-            for fraction in sorted({1.0, *fractions}, reverse=True):
-                models_dir, summary = pretrained(family, fraction, train_seed, params, work)
+            for scale in sorted({1.0, *scales}, reverse=True):
+                models_dir, summary = pretrained(family, scale, train_seed, params, work)
                 errors, crps = validation_losses(spec, models_dir, candles, splits, cfg, seed)
-                budgets[budget_name(family, fraction, train_seed, seed)] = {
+                budgets[budget_name(family, scale, train_seed, seed)] = {
                     "errors": errors, "crps": crps, "summary": summary}
         full = budgets[budget_name(family, 1.0, seed, seed)]
         report["families"][family] = {

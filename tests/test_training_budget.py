@@ -1,4 +1,4 @@
-"""The reduced pretraining budgets of bench/training_budget.py."""
+"""The scaled pretraining budgets of bench/training_budget.py."""
 
 import training_budget
 
@@ -23,6 +23,18 @@ def test_kronos_scales_both_phases_and_keeps_their_number_of_validations():
     assert scaled["predictor"] == {"steps": 225, "eval_every": 37, "lr": 0.001}  # 6 evals
     tiny = training_budget.scaled_budget("kronos", KRONOS, 0.0001)
     assert tiny["tokenizer"]["steps"] == tiny["tokenizer"]["eval_every"] == 1
+
+
+def test_a_longer_budget_keeps_the_number_of_validations():
+    assert training_budget.scaled_budget("toto", TOTO, 2)["steps_per_epoch"] == 600
+    scaled = training_budget.scaled_budget("kronos", KRONOS, 2)
+    assert scaled["tokenizer"] == {"steps": 2800, "eval_every": 700, "lr": 0.002}  # 4 evals
+    assert scaled["predictor"] == {"steps": 1800, "eval_every": 300, "lr": 0.001}  # 6 evals
+
+
+def test_budget_names_carry_the_scale_and_a_seed_other_than_params():
+    assert training_budget.budget_name("kronos", 2.0, 42, 42) == "kronos-2"
+    assert training_budget.budget_name("toto", 0.125, 43, 42) == "toto-0.125-seed43"
 
 
 def test_the_scaled_budgets_of_params_yaml_are_valid_training_params():
