@@ -65,10 +65,22 @@ def test_configure_records_the_device_and_cpu_never_autocasts(monkeypatch):
         info = runtime.configure(RuntimeConfig(threads=1, device="auto", bf16=True))
         assert info["device"] == "cpu" and info["bf16_autocast"] is False
         assert info["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+        assert info["cpu"] == runtime.cpu_model() != "unknown CPU"  # Linux: /proc/cpuinfo
         assert runtime.current_device() == torch.device("cpu")
         assert not isinstance(autocast(torch.device("cpu")), torch.autocast)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_cpu_model_reads_the_first_model_name(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\n"
+                       "model name\t: AMD EPYC 7B13\nflags\t\t: avx2\n\n"
+                       "processor\t: 1\nmodel name\t: AMD EPYC 7B13\n")
+    assert runtime.cpu_model(cpuinfo) == "AMD EPYC 7B13"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t:\n")  # e.g. some ARM kernels
+    assert runtime.cpu_model(cpuinfo) == "unknown CPU"
+    assert runtime.cpu_model(tmp_path / "absent") == "unknown CPU"
 
 
 @pytest.mark.filterwarnings("ignore:CUDA is not available")

@@ -31,7 +31,7 @@ from cryptocast.monitor import (
     update_symbol,
     verify,
 )
-from cryptocast.monitor.update import machine
+from cryptocast.runtime import cpu_model, machine
 from cryptocast.tuning.records import Record
 
 SYMBOL = "AAAUSDT"
@@ -281,7 +281,7 @@ def check_schema_1_upgrade(project: Project) -> None:
     forecasts = project.tables()["forecasts"].sort_values("id")
     assert forecasts["machine"].iloc[:before].isna().all()
     assert (forecasts["machine"].iloc[before:] == machine()).all() and len(forecasts) > before
-    assert machine() == f"cpu {torch.backends.cpu.get_cpu_capability()}"
+    assert machine() == f"cpu {cpu_model()} {torch.backends.cpu.get_cpu_capability()}"
     ledger = Ledger(project.url)
     with ledger.engine.begin() as conn:
         conn.execute(sa.text("UPDATE forecasts SET point = point * 1.01 WHERE id = 1"))

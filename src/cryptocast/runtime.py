@@ -89,6 +89,26 @@ def reuse_freed_memory() -> str:
     return "reuse" if ok else "default"
 
 
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name ("model name" in `cpuinfo`; "unknown CPU" where it has none)."""
+    with contextlib.suppress(OSError):
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    return "unknown CPU"
+
+
+def machine() -> str:
+    """Where results are computed, as far as their bits depend on it: the torch device (with
+    the GPU's name), the CPU's model and the kernels torch dispatches to, e.g. "cpu AMD EPYC
+    7B13 AVX2". Training on another CPU model changes the weights' last bits, which every later
+    number inherits (docs/operations.md)."""
+    device = current_device()
+    name = f" {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
+    return f"{device}{name} {cpu_model()} {torch.backends.cpu.get_cpu_capability()}"
+
+
 def configure(cfg: RuntimeConfig) -> dict[str, Any]:
     """Apply `cfg` to this process; returns what was set, for the metrics files."""
     torch.set_num_threads(cfg.threads)
@@ -98,6 +118,7 @@ def configure(cfg: RuntimeConfig) -> dict[str, Any]:
         torch.cuda.set_device(device)
     _current.update(device=device, bf16=cfg.bf16 and device.type == "cuda")
     return {"threads": torch.get_num_threads(), "device": str(device),
+            "cpu": cpu_model(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # kernels: AVX2, AVX512
             "bf16_autocast": _current["bf16"], "malloc": malloc,
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),

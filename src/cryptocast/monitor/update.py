@@ -26,7 +26,7 @@ from cryptocast.forecast.registry import FAMILIES
 from cryptocast.io import sha256_of
 from cryptocast.monitor.ledger import CONFIGS, FORECASTS, Ledger
 from cryptocast.monitor.settings import BENCHMARK, OBJECTIVES
-from cryptocast.runtime import current_device
+from cryptocast.runtime import machine
 from cryptocast.tuning.production import forecast_next
 from cryptocast.tuning.records import Record, read_record
 from cryptocast.tuning.select import config_checkpoints
@@ -38,14 +38,6 @@ CandleSource = Callable[[str], pd.DataFrame]
 def code_version() -> str:
     """The forecasting code's identity: a hash of the production module's import closure."""
     return "closure-" + closure_sha256("cryptocast.tuning.production", FAMILIES)[:16]
-
-
-def machine() -> str:
-    """Where forecasts run, as far as their bits and latency depend on it: the torch device
-    (with the GPU's name) and the CPU kernels torch dispatches to, e.g. "cpu AVX2"."""
-    device = current_device()
-    name = f" {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
-    return f"{device}{name} {torch.backends.cpu.get_cpu_capability()}"
 
 
 def candles_sha(candles: pd.DataFrame) -> str:

@@ -24,7 +24,7 @@ from cryptocast.evaluation.evaluate import backtest_candidates, metrics_for_dvc,
 from cryptocast.forecast.registry import FAMILIES, build_forecaster
 from cryptocast.io import read_json, sha256_of, write_json
 from cryptocast.models.folder import copy_folder
-from cryptocast.runtime import autocast_enabled, current_device
+from cryptocast.runtime import autocast_enabled, current_device, machine
 from cryptocast.training.early_stopping import Schedule
 
 # What compares fine-tuning configurations (and the base) per family, on validation windows.
@@ -132,7 +132,7 @@ def search_fingerprint(family: str, corpus, base_dir: str | Path, settings: dict
                                         for f in corpus.train),
                        "val_start": str(corpus.val_start),
                        "code": closure_sha256(f"cryptocast.training.finetune_{family}", [family]),
-                       "runtime": [str(current_device()), autocast_enabled(),
+                       "runtime": [machine(), autocast_enabled(),
                                    torch.get_num_threads(), World.current().size]},
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]

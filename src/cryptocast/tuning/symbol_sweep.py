@@ -22,7 +22,7 @@ from cryptocast.data.splits import Splits
 from cryptocast.data.store import series_path
 from cryptocast.forecast.registry import build_forecaster
 from cryptocast.io import sha256_of
-from cryptocast.runtime import autocast_enabled, current_device
+from cryptocast.runtime import autocast_enabled, machine
 from cryptocast.tuning.kronos_cache import KronosCache, largest_sample_count
 from cryptocast.tuning.pools import POOL_FILE, SplitWindows, load_toto_pool, sweep_windows
 from cryptocast.tuning.sweep import (
@@ -66,12 +66,12 @@ def study_fingerprint(settings: SweepSettings, symbol: str, seed: int, prepared_
                       checkpoints: Checkpoints, pools_dir: str | Path, splits: Splits) -> str:
     """What defines a study besides its settings: the symbol, checkpoints, data, pool, split
     dates, seed, every source file this module runs (its import closure, the searched
-    families' code included) and the runtime (device, bf16, threads: results depend on them)."""
+    families' code included) and the runtime (machine, bf16, threads: results depend on them)."""
     hashes = {f: sha256_of([Path(checkpoints[f])]) for f in settings.families}
     data = sha256_of([series_path(prepared_dir, splits.interval, symbol)])
     pool = sha256_of([Path(pools_dir)]) if "toto" in settings.families else None
     code = closure_sha256(__name__, settings.families)
-    runtime = {"device": str(current_device()), "bf16": autocast_enabled(),
+    runtime = {"machine": machine(), "bf16": autocast_enabled(),
                "threads": torch.get_num_threads()}
     return settings.fingerprint({"symbol": symbol, "checkpoints": hashes, "data": data,
                                  "pool": pool, "code": code, "seed": seed, "runtime": runtime,
