@@ -60,7 +60,7 @@ FORECASTS = sa.Table(
     sa.Column("checkpoint_sha", sa.String(64), nullable=False),
     sa.Column("code_version", sa.String(96), nullable=False),
     sa.Column("threads", sa.Integer, nullable=False),
-    sa.Column("machine", sa.String(128), nullable=True),  # device and CPU kernels; None: unknown
+    sa.Column("machine", sa.String(128), nullable=True),  # runtime.machine(); None: unknown
     sa.Column("latency_s", sa.Float(precision=53), nullable=False),
     sa.Column("made_at", sa.DateTime, nullable=False),
     sa.Column("forward", sa.Boolean, nullable=False),  # made before the candle closed
