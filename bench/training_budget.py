@@ -8,7 +8,7 @@ Per family and scale: `train_seconds` (this run; the full budget's from
 metrics/pretrain/<family>.json, another sitting), the training summary, and pooled over the
 panel (`evaluation.panel.pooled_comparison`, joint time-block bootstrap): MAE against naive,
 CRPS against naive_gaussian, and both against the full-budget checkpoint (`relative` above 1:
-the smaller budget forecasts worse). Toto scales `steps_per_epoch` (its ten validations stay),
+this budget forecasts worse). Toto scales `steps_per_epoch` (its ten validations stay),
 Kronos the steps and `eval_every` of both phases. `--seed` trains every budget again from
 other seeds (the full one included): how much one training run's outcome varies, beside what
 the budget changes. Forecasts draw from params' seed throughout. Entries are named
