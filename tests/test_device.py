@@ -76,7 +76,7 @@ def test_cpu_model_reads_the_first_model_name(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\n"
                        "model name\t: AMD EPYC 7B13\nflags\t\t: avx2\n\n"
-                       "processor\t: 1\nmodel name\t: AMD EPYC 7B13\n")
+                       "processor\t: 1\nmodel name\t: AMD EPYC 9B14\n")  # not read
     assert runtime.cpu_model(cpuinfo) == "AMD EPYC 7B13"
     cpuinfo.write_text("processor\t: 0\nmodel name\t:\n")  # e.g. some ARM kernels
     assert runtime.cpu_model(cpuinfo) == "unknown CPU"
